@@ -1,0 +1,232 @@
+//! Virtual time: the only source of "now" in the host model.
+//!
+//! The model never reads the wall clock. Time is a [`SimTime`] (milliseconds since the Unix epoch)
+//! that only moves when the owner calls `advance`. Interactive use (a server a person pokes at) maps
+//! wall time onto virtual time through [`RealTimeClock`], which lives here so that the one place that
+//! touches `std::time::Instant` is outside `host`.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A point in virtual time: milliseconds since 1970-01-01T00:00:00Z.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimTime(pub u64);
+
+/// Where a fresh model's clock starts unless told otherwise: 2024-01-01T00:00:00Z.
+pub const DEFAULT_EPOCH: SimTime = SimTime(1_704_067_200_000);
+
+impl SimTime {
+    pub const fn from_secs(secs: u64) -> Self {
+        SimTime(secs * 1000)
+    }
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+    pub const fn as_secs(self) -> u64 {
+        self.0 / 1000
+    }
+    /// Saturating: virtual time never wraps.
+    pub fn add(self, d: Duration) -> SimTime {
+        SimTime(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+    }
+    pub fn since(self, earlier: SimTime) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+    /// Broken-down UTC date and time.
+    pub fn civil(self) -> Civil {
+        let secs = self.as_secs();
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let (year, month, day) = civil_from_days(days);
+        Civil {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u8,
+            minute: (rem % 3600 / 60) as u8,
+            second: (rem % 60) as u8,
+            weekday: ((days + 4).rem_euclid(7)) as u8, // 1970-01-01 was a Thursday
+        }
+    }
+    /// `date`'s default output, as busybox prints it on ESXi: `Mon Jan  1 00:00:00 UTC 2024`.
+    pub fn to_date_string(self) -> String {
+        let c = self.civil();
+        format!(
+            "{} {} {:>2} {:02}:{:02}:{:02} UTC {}",
+            WEEKDAYS[c.weekday as usize],
+            MONTHS[c.month as usize - 1],
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            c.year
+        )
+    }
+    /// ISO 8601 / xsd:dateTime, as the vSphere API writes times: `2024-01-01T00:00:00Z`.
+    pub fn to_rfc3339(self) -> String {
+        let c = self.civil();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        )
+    }
+}
+
+/// `HH:MM` for event logs, with the day when it is not the first one.
+impl fmt::Display for SimTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.civil();
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    /// 0 = Sunday.
+    pub weekday: u8,
+}
+
+const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Parses the `--start` style of a clock origin: `2024-01-01T00:00:00Z` (the `Z` is required).
+pub fn parse_rfc3339(s: &str) -> Option<SimTime> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    if h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    // days_from_civil, the inverse of the above.
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let t = SimTime::from_secs((days * 86_400 + h * 3600 + mi * 60 + se) as u64);
+    // Reject dates such as 02-31 that normalise to another day.
+    (t.civil().day as i64 == d).then_some(t)
+}
+
+/// Maps wall-clock time onto virtual time at a speed factor, for interactive servers.
+///
+/// `now()` is `origin + (wall elapsed × speed)`; changing the speed re-bases so virtual time never
+/// jumps backwards. The model is still driven by explicit `advance_to(clock.now())` calls.
+#[derive(Debug, Clone)]
+pub struct RealTimeClock {
+    wall_origin: Instant,
+    virtual_origin: SimTime,
+    speed: f64,
+}
+
+impl RealTimeClock {
+    pub fn new(start: SimTime, speed: f64) -> Self {
+        RealTimeClock {
+            wall_origin: Instant::now(),
+            virtual_origin: start,
+            speed: sanitize_speed(speed),
+        }
+    }
+    pub fn now(&self) -> SimTime {
+        self.at(Instant::now())
+    }
+    fn at(&self, wall: Instant) -> SimTime {
+        let elapsed = wall.saturating_duration_since(self.wall_origin).as_secs_f64();
+        let virt_ms = (elapsed * self.speed * 1000.0).min(u64::MAX as f64 / 2.0);
+        SimTime(self.virtual_origin.0.saturating_add(virt_ms as u64))
+    }
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+    pub fn set_speed(&mut self, speed: f64) {
+        let now = Instant::now();
+        self.virtual_origin = self.at(now);
+        self.wall_origin = now;
+        self.speed = sanitize_speed(speed);
+    }
+    /// Jumps virtual time forward (the control API's "advance"); never backwards.
+    pub fn skip(&mut self, d: Duration) {
+        self.virtual_origin = self.virtual_origin.add(d);
+    }
+}
+
+fn sanitize_speed(speed: f64) -> f64 {
+    if speed.is_finite() && speed >= 0.0 {
+        speed
+    } else {
+        1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip() {
+        assert_eq!(DEFAULT_EPOCH.to_rfc3339(), "2024-01-01T00:00:00Z");
+        assert_eq!(DEFAULT_EPOCH.to_date_string(), "Mon Jan  1 00:00:00 UTC 2024");
+        for s in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T12:34:56Z",
+            "2024-12-31T23:59:59Z",
+            "2100-03-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(s).unwrap().to_rfc3339(), s);
+        }
+        assert_eq!(parse_rfc3339("2023-02-29T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2023-02-01 00:00:00"), None);
+        assert_eq!(parse_rfc3339("2023-02-01T00:00:00+01:00"), None);
+    }
+
+    #[test]
+    fn real_time_clock_scales_and_never_goes_back() {
+        let mut c = RealTimeClock::new(DEFAULT_EPOCH, 60.0);
+        let a = c.now();
+        c.set_speed(0.0);
+        let b = c.now();
+        assert!(b >= a);
+        c.skip(Duration::from_secs(600));
+        assert!(c.now() >= b.add(Duration::from_secs(600)));
+        c.set_speed(f64::NAN);
+        assert_eq!(c.speed(), 1.0);
+    }
+}

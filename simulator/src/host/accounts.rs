@@ -1,0 +1,219 @@
+//! Local accounts in `/etc/passwd` and `/etc/shadow`, the files HostLocalAccountManager edits.
+//!
+//! Pure text transformations; the host applies them through the RAM file system, so a password
+//! change marks `/etc/shadow` like any edit and persists (or is lost) by the same rules. Hashes are
+//! real SHA-512 crypt (`$6$`), which `openssl passwd -6` and Python's `crypt` can verify.
+
+use sha_crypt::{PasswordHasher, PasswordVerifier, ShaCrypt};
+
+use crate::rng::Rng;
+
+const SALT_ALPHABET: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountError {
+    UserNotFound(String),
+    AlreadyExists(String),
+    InvalidName(String),
+    InvalidPassword,
+}
+
+impl std::fmt::Display for AccountError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountError::UserNotFound(u) => write!(f, "The user or group named '{u}' does not exist."),
+            AccountError::AlreadyExists(u) => write!(f, "The specified key, name, or identifier '{u}' already exists."),
+            AccountError::InvalidName(u) => write!(f, "invalid user name {u:?}"),
+            AccountError::InvalidPassword => write!(f, "passwords may not contain NUL or newline characters"),
+        }
+    }
+}
+impl std::error::Error for AccountError {}
+
+/// `$6$<salt>$<hash>` with a salt drawn from the host's seeded generator.
+pub fn hash_password(password: &str, rng: &mut Rng) -> String {
+    let salt = rng.string(SALT_ALPHABET, 16);
+    hash_with_salt(password, &salt)
+}
+
+/// `$6$<salt>$<hash>` for a 16-character crypt-alphabet salt, in glibc's form (no `rounds=` for
+/// the default 5000 rounds).
+pub fn hash_with_salt(password: &str, salt: &str) -> String {
+    use base64ct::{Base64ShaCrypt, Encoding};
+    // sha-crypt 0.6 takes raw salt bytes and crypt-base64-encodes them; 16 salt characters are
+    // exactly 12 raw bytes, so decoding first gives back the very salt string we chose.
+    let raw = Base64ShaCrypt::decode_vec(salt).expect("16 crypt-alphabet characters decode");
+    let h = ShaCrypt::default()
+        .hash_password_with_salt(password.as_bytes(), &raw)
+        .map(|h| h.to_string())
+        .expect("SHA-512 crypt with a valid salt cannot fail");
+    h.replacen("$rounds=5000$", "$", 1)
+}
+
+/// Whether `password` opens the shadow hash field. An empty field opens with an empty password
+/// (a reset host: facts section 2); `*`, `!` and unknown schemes never open.
+pub fn verify(password: &str, field: &str) -> bool {
+    if field.is_empty() {
+        return password.is_empty();
+    }
+    if !field.starts_with("$6$") && !field.starts_with("$5$") {
+        return false;
+    }
+    ShaCrypt::default()
+        .verify_password(password.as_bytes(), field)
+        .is_ok()
+}
+
+fn check_name(user: &str) -> Result<(), AccountError> {
+    let ok = !user.is_empty()
+        && user.len() <= 32
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        && !user.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(AccountError::InvalidName(user.to_string()))
+    }
+}
+
+fn check_password(pw: &str) -> Result<(), AccountError> {
+    if pw.contains(['\0', '\n', '\r']) {
+        Err(AccountError::InvalidPassword)
+    } else {
+        Ok(())
+    }
+}
+
+/// The shadow hash field of `user`, if the user has a shadow line.
+pub fn shadow_field<'a>(shadow: &'a str, user: &str) -> Option<&'a str> {
+    shadow.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next() == Some(user)).then(|| f.next().unwrap_or(""))
+    })
+}
+
+pub fn user_exists(passwd: &str, user: &str) -> bool {
+    passwd.lines().any(|l| l.split(':').next() == Some(user))
+}
+
+/// Sets `user`'s hash (and the last-change day) in shadow text.
+pub fn set_hash(shadow: &str, user: &str, hash: &str, days: u64) -> Result<String, AccountError> {
+    let mut found = false;
+    let mut out = String::with_capacity(shadow.len() + hash.len());
+    for line in shadow.lines() {
+        let mut fields: Vec<&str> = line.split(':').collect();
+        if fields.first() == Some(&user) {
+            found = true;
+            while fields.len() < 9 {
+                fields.push("");
+            }
+            let day = days.to_string();
+            fields[1] = hash;
+            fields[2] = &day;
+            out.push_str(&fields.join(":"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    if found {
+        Ok(out)
+    } else {
+        Err(AccountError::UserNotFound(user.to_string()))
+    }
+}
+
+/// Adds a user to passwd and shadow text; returns (passwd, shadow).
+pub fn create(
+    passwd: &str,
+    shadow: &str,
+    user: &str,
+    description: &str,
+    hash: &str,
+    days: u64,
+) -> Result<(String, String), AccountError> {
+    check_name(user)?;
+    if user_exists(passwd, user) {
+        return Err(AccountError::AlreadyExists(user.to_string()));
+    }
+    let uid = passwd
+        .lines()
+        .filter_map(|l| l.split(':').nth(2)?.parse::<u32>().ok())
+        .filter(|u| (1000..65534).contains(u))
+        .max()
+        .map_or(1000, |m| m + 1);
+    let desc: String = description.chars().filter(|c| *c != ':' && *c != '\n').collect();
+    let mut p = passwd.to_string();
+    if !p.is_empty() && !p.ends_with('\n') {
+        p.push('\n');
+    }
+    p.push_str(&format!("{user}:x:{uid}:{uid}:{desc}:/:/bin/sh\n"));
+    let mut s = shadow.to_string();
+    if !s.is_empty() && !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s.push_str(&format!("{user}:{hash}:{days}:0:99999:7:::\n"));
+    Ok((p, s))
+}
+
+/// Removes a user from passwd and shadow text.
+pub fn remove(passwd: &str, shadow: &str, user: &str) -> Result<(String, String), AccountError> {
+    if !user_exists(passwd, user) {
+        return Err(AccountError::UserNotFound(user.to_string()));
+    }
+    let keep = |text: &str| -> String {
+        text.lines()
+            .filter(|l| l.split(':').next() != Some(user))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    Ok((keep(passwd), keep(shadow)))
+}
+
+pub fn validate_password(pw: &str) -> Result<(), AccountError> {
+    check_password(pw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha512_crypt_matches_the_glibc_reference_vector() {
+        // Ulrich Drepper's SHA-crypt specification, test vector 1 (default rounds).
+        assert!(verify(
+            "Hello world!",
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"
+        ));
+        // `openssl passwd -6 -salt abcdefghijklmnop 'Hello world!'`
+        assert_eq!(
+            hash_with_salt("Hello world!", "abcdefghijklmnop"),
+            "$6$abcdefghijklmnop$QHIFY5kc1kz.IbvL93uE1dch/by2Y7vCuMbwuEBxMP1NEAB5NvpcgGSpdKQkNYQUZ54mM9gicC5bYr2OQXmkh."
+        );
+        let h = hash_password("VMware1!", &mut Rng::new(7));
+        assert!(h.starts_with("$6$") && verify("VMware1!", &h) && !verify("vmware1!", &h));
+        assert!(verify("", "") && !verify("x", ""));
+        assert!(!verify("", "*") && !verify("x", "!"));
+        assert!(!verify("x", "$1$abc$def"), "MD5 crypt is not accepted");
+    }
+
+    #[test]
+    fn shadow_edits() {
+        let shadow = "root::17000:0:99999:7:::\ndaemon:*:17000:0:99999:7:::\n";
+        let s = set_hash(shadow, "root", "$6$x$y", 19000).unwrap();
+        assert_eq!(shadow_field(&s, "root"), Some("$6$x$y"));
+        assert!(s.starts_with("root:$6$x$y:19000:0:99999:7:::\n"));
+        assert!(set_hash(shadow, "nobody", "h", 1).is_err());
+        let passwd = "root:x:0:0:Administrator:/:/bin/sh\n";
+        let (p, s) = create(passwd, shadow, "backup", "Backup: svc", "$6$a$b", 5).unwrap();
+        assert!(p.contains("backup:x:1000:1000:Backup svc:/:/bin/sh\n"));
+        assert_eq!(shadow_field(&s, "backup"), Some("$6$a$b"));
+        assert!(matches!(create(&p, &s, "backup", "", "", 5), Err(AccountError::AlreadyExists(_))));
+        assert!(matches!(create(&p, &s, "a:b", "", "", 5), Err(AccountError::InvalidName(_))));
+        let (p2, s2) = remove(&p, &s, "backup").unwrap();
+        assert_eq!((p2.as_str(), s2.as_str()), (passwd, shadow));
+        assert!(remove(passwd, shadow, "ghost").is_err());
+    }
+}

@@ -1,0 +1,57 @@
+//! # esxi-sim: a mock ESXi host for testing configuration backup and restore
+//!
+//! A real ESXi host runs from RAM. Its `/etc` is a RAM file system; the files that persist are
+//! those marked "sticky", which a job saves into `state.tgz` on the boot bank every so often
+//! (hourly on 5.x–6.7, about every 10 minutes elsewhere). A crash loses what changed since the last
+//! save. The vSphere API's HostFirmwareSystem packs that state into a configuration bundle and
+//! restores one (maintenance mode, force for another host, a forced reboot). This crate models all
+//! of that, deterministically, so backup tooling can be tested without hardware.
+//!
+//! ## A map of the crate (read in this order)
+//!
+//! - [`clock`]: virtual time. The model never reads the wall clock; [`clock::SimTime`] moves only
+//!   when a caller advances it. [`clock::RealTimeClock`] maps wall time onto it for interactive use.
+//! - [`rng`]: the only randomness, a seeded SplitMix64. Same seed, same host, same failures.
+//! - [`profile`]: ESXi builds (`6.7U3`, `8.0U3`, ...) from the embedded `profiles.toml`: version,
+//!   build, API versions, release level, auto-backup schedule, sync rate limit.
+//! - [`host`]: one host as a pure state machine, one concept per file:
+//!   - [`host::etc`]: RAM `/etc` over the shared [`host::image`], with the `.#` marker rule;
+//!   - [`host::bootbank`]: `boot.cfg`, `state.tgz` bytes, `useropts.gz`, flash write counters;
+//!   - [`host::persist`]: `backup.sh`, `auto-backup.sh`, SyncFirmwareConfiguration's rate limit;
+//!   - [`host::power`]: boot, crash, power cut, graceful and forced reboot;
+//!   - [`host::firmware`]: backup bundles, upload, restore and reset with firmwareConfig.sh's rules;
+//!   - [`host::accounts`]: `/etc/passwd` and `/etc/shadow` with real SHA-512 crypt;
+//!   - [`host::events`]: the event log a failure report shows.
+//! - [`bundle`]: the tar/gzip codecs (`local.tgz`, `state.tgz`, `configBundle-<host>.tgz`) and a
+//!   reader that is safe against hostile archives.
+//!
+//! Data flows one way: callers (the API server, the harness, tests) drive a [`host::Host`]; the
+//! host reads time only from its own virtual `now`. Nothing in `host` knows about HTTP or XML.
+//!
+//! ```
+//! use esxi_sim::{host::HostConfig, profile::Profile};
+//! use std::time::Duration;
+//!
+//! let mut host = HostConfig::new(Profile::named("8.0U3").unwrap()).seed(7).build().unwrap();
+//! host.write_file("/etc/hosts", "10.0.0.1 nas\n").unwrap();
+//! host.crash().unwrap();          // inside the 10-minute window: the edit is lost
+//! host.power_on().unwrap();
+//! host.wait_until_running();
+//! assert!(!host.read_text("/etc/hosts").unwrap().unwrap().contains("nas"));
+//!
+//! host.write_file("/etc/hosts", "10.0.0.1 nas\n").unwrap();
+//! host.advance(Duration::from_secs(600)); // auto-backup runs and saves it
+//! host.crash().unwrap();
+//! host.power_on().unwrap();
+//! host.wait_until_running();
+//! assert!(host.read_text("/etc/hosts").unwrap().unwrap().contains("nas"));
+//! ```
+
+pub mod bundle;
+pub mod clock;
+pub mod host;
+pub mod profile;
+pub mod rng;
+
+pub use host::{Host, HostConfig, HostError};
+pub use profile::Profile;
