@@ -107,7 +107,10 @@ pub struct Member {
 }
 
 /// Builds a gzip tar of regular files, as busybox `tar czf` does: GNU headers, owner root.
-pub fn write_tgz<'a>(members: impl IntoIterator<Item = (&'a str, &'a [u8], u32, u64)>, gzip_mtime: u64) -> Vec<u8> {
+pub fn write_tgz<'a>(
+    members: impl IntoIterator<Item = (&'a str, &'a [u8], u32, u64)>,
+    gzip_mtime: u64,
+) -> Vec<u8> {
     let gz = GzBuilder::new()
         .mtime(gzip_mtime.min(u32::MAX as u64) as u32)
         .operating_system(3) // Unix
@@ -190,9 +193,15 @@ fn classify(e: io::Error, context: &str) -> BundleError {
     }
     let msg = e.to_string();
     match e.kind() {
-        io::ErrorKind::UnexpectedEof => BundleError::Gzip(format!("{context}: unexpected end of file")),
+        io::ErrorKind::UnexpectedEof => {
+            BundleError::Gzip(format!("{context}: unexpected end of file"))
+        }
         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
-            if msg.contains("header") || msg.contains("corrupt") || msg.contains("checksum") || msg.contains("deflate") || msg.contains("gzip") =>
+            if msg.contains("header")
+                || msg.contains("corrupt")
+                || msg.contains("checksum")
+                || msg.contains("deflate")
+                || msg.contains("gzip") =>
         {
             BundleError::Gzip(format!("{context}: {msg}"))
         }
@@ -211,7 +220,8 @@ fn safe_path(raw: &[u8]) -> Result<String, BundleError> {
         return Err(BundleError::UnsafePath(lossy()));
     }
     for c in s.split('/') {
-        if c.is_empty() || c == "." || c == ".." || c.contains('\\') || c.bytes().any(|b| b < 0x20) {
+        if c.is_empty() || c == "." || c == ".." || c.contains('\\') || c.bytes().any(|b| b < 0x20)
+        {
             return Err(BundleError::UnsafePath(lossy()));
         }
     }
@@ -267,13 +277,22 @@ pub fn read_tgz(bytes: &[u8], limits: &Limits, context: &str) -> Result<Vec<Memb
                 });
             }
             let mut data = Vec::with_capacity(size.min(1 << 20) as usize);
-            entry.read_to_end(&mut data).map_err(|e| classify(e, context))?;
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| classify(e, context))?;
             if (data.len() as u64) != size {
-                return Err(BundleError::Gzip(format!("{context}: unexpected end of file")));
+                return Err(BundleError::Gzip(format!(
+                    "{context}: unexpected end of file"
+                )));
             }
             let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
             let mtime = entry.header().mtime().unwrap_or(0);
-            out.push(Member { path, data, mode, mtime });
+            out.push(Member {
+                path,
+                data,
+                mode,
+                mtime,
+            });
         }
     }
     // Drain to the end so a truncated stream or a bad CRC after the tar trailer is noticed.
@@ -295,7 +314,10 @@ fn describe(t: tar::EntryType) -> String {
 }
 
 /// The saved files inside a `state.tgz`, keyed by path, as the boot overlays them.
-pub fn read_state_tgz(bytes: &[u8], limits: &Limits) -> Result<BTreeMap<String, Node>, BundleError> {
+pub fn read_state_tgz(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<BTreeMap<String, Node>, BundleError> {
     let outer = read_tgz(bytes, limits, "state.tgz")?;
     let local = match outer.iter().find(|m| m.path == "local.tgz") {
         Some(m) => m,
@@ -349,8 +371,9 @@ impl Manifest {
                 limit: limits.max_manifest as u64,
             });
         }
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| BundleError::Manifest(format!("not UTF-8 text (byte {})", e.valid_up_to())))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            BundleError::Manifest(format!("not UTF-8 text (byte {})", e.valid_up_to()))
+        })?;
         let mut m = Manifest::default();
         let (mut level, mut uuid) = (false, false);
         for (i, line) in text.lines().enumerate() {
@@ -358,9 +381,9 @@ impl Manifest {
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (k, v) = line
-                .split_once('=')
-                .ok_or_else(|| BundleError::Manifest(format!("line {}: expected KEY=value", i + 1)))?;
+            let (k, v) = line.split_once('=').ok_or_else(|| {
+                BundleError::Manifest(format!("line {}: expected KEY=value", i + 1))
+            })?;
             match k {
                 "RELEASELEVEL" => {
                     m.release_level = v.to_string();
@@ -457,7 +480,10 @@ mod tests {
     fn state_tgz_round_trips() {
         let a = node("127.0.0.1 localhost\n");
         let b = node("root:x:0:0::/:/bin/sh\n");
-        let files = vec![("etc/hosts".to_string(), &a), ("etc/passwd".to_string(), &b)];
+        let files = vec![
+            ("etc/hosts".to_string(), &a),
+            ("etc/passwd".to_string(), &b),
+        ];
         let local = write_local_tgz(&files, 5);
         let state = write_state_tgz(&local, 5);
         let back = read_state_tgz(&state, &Limits::default()).unwrap();
@@ -479,11 +505,23 @@ mod tests {
             extra: vec![],
         };
         assert_eq!(Manifest::parse(m.render().as_bytes(), &l).unwrap(), m);
-        assert!(matches!(Manifest::parse(b"UUID=x\n", &l), Err(BundleError::Manifest(_))));
-        assert!(matches!(Manifest::parse(b"garbage", &l), Err(BundleError::Manifest(_))));
-        assert!(matches!(Manifest::parse(&[0xff, 0xfe], &l), Err(BundleError::Manifest(_))));
+        assert!(matches!(
+            Manifest::parse(b"UUID=x\n", &l),
+            Err(BundleError::Manifest(_))
+        ));
+        assert!(matches!(
+            Manifest::parse(b"garbage", &l),
+            Err(BundleError::Manifest(_))
+        ));
+        assert!(matches!(
+            Manifest::parse(&[0xff, 0xfe], &l),
+            Err(BundleError::Manifest(_))
+        ));
         let huge = vec![b'A'; l.max_manifest + 1];
-        assert!(matches!(Manifest::parse(&huge, &l), Err(BundleError::TooLarge { .. })));
+        assert!(matches!(
+            Manifest::parse(&huge, &l),
+            Err(BundleError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -496,7 +534,14 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for p in [&b"/etc/passwd"[..], b"../x", b"etc/../../x", b"a//b", b"\xff\xfe", b"a\\..\\b"] {
+        for p in [
+            &b"/etc/passwd"[..],
+            b"../x",
+            b"etc/../../x",
+            b"a//b",
+            b"\xff\xfe",
+            b"a\\..\\b",
+        ] {
             assert!(safe_path(p).is_err(), "{:?}", String::from_utf8_lossy(p));
         }
         assert_eq!(safe_path(b"./etc/hosts").unwrap(), "etc/hosts");

@@ -27,7 +27,10 @@ impl SimTime {
     }
     /// Saturating: virtual time never wraps.
     pub fn add(self, d: Duration) -> SimTime {
-        SimTime(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+        SimTime(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
     pub fn since(self, earlier: SimTime) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
@@ -169,7 +172,9 @@ impl RealTimeClock {
         self.at(Instant::now())
     }
     fn at(&self, wall: Instant) -> SimTime {
-        let elapsed = wall.saturating_duration_since(self.wall_origin).as_secs_f64();
+        let elapsed = wall
+            .saturating_duration_since(self.wall_origin)
+            .as_secs_f64();
         let virt_ms = (elapsed * self.speed * 1000.0).min(u64::MAX as f64 / 2.0);
         SimTime(self.virtual_origin.0.saturating_add(virt_ms as u64))
     }
@@ -203,7 +208,10 @@ mod tests {
     #[test]
     fn civil_dates_round_trip() {
         assert_eq!(DEFAULT_EPOCH.to_rfc3339(), "2024-01-01T00:00:00Z");
-        assert_eq!(DEFAULT_EPOCH.to_date_string(), "Mon Jan  1 00:00:00 UTC 2024");
+        assert_eq!(
+            DEFAULT_EPOCH.to_date_string(),
+            "Mon Jan  1 00:00:00 UTC 2024"
+        );
         for s in [
             "1970-01-01T00:00:00Z",
             "2000-02-29T12:34:56Z",

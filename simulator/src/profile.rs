@@ -58,11 +58,22 @@ impl Schedule {
         };
         if let Some(m) = s.strip_prefix("hourly-minute-") {
             let m: u8 = m.parse().map_err(|_| bad())?;
-            return if m < 60 { Ok(Schedule::HourlyAtMinute(m)) } else { Err(bad()) };
+            return if m < 60 {
+                Ok(Schedule::HourlyAtMinute(m))
+            } else {
+                Err(bad())
+            };
         }
-        if let Some(n) = s.strip_prefix("every-").and_then(|r| r.strip_suffix("-minutes")) {
+        if let Some(n) = s
+            .strip_prefix("every-")
+            .and_then(|r| r.strip_suffix("-minutes"))
+        {
             let n: u32 = n.parse().map_err(|_| bad())?;
-            return if (1..=1440).contains(&n) { Ok(Schedule::EveryMinutes(n)) } else { Err(bad()) };
+            return if (1..=1440).contains(&n) {
+                Ok(Schedule::EveryMinutes(n))
+            } else {
+                Err(bad())
+            };
         }
         let fields: Vec<&str> = s.split_whitespace().collect();
         if fields.len() == 5 && fields[1..].iter().all(|f| *f == "*") {
@@ -162,7 +173,12 @@ pub struct UnknownProfile(pub String);
 impl fmt::Display for UnknownProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = Profile::all().iter().map(|p| p.name.as_str()).collect();
-        write!(f, "unknown profile {:?}; known: {}", self.0, names.join(" "))
+        write!(
+            f,
+            "unknown profile {:?}; known: {}",
+            self.0,
+            names.join(" ")
+        )
     }
 }
 
@@ -227,7 +243,8 @@ mod tests {
     fn catalogue_has_the_ten_releases_of_the_facts() {
         let names: Vec<&str> = Profile::all().iter().map(|p| p.name.as_str()).collect();
         for n in [
-            "4.1U1", "5.5GA", "6.0U3", "6.5U3", "6.7GA", "6.7U3", "7.0U2", "7.0U3", "8.0U2", "8.0U3",
+            "4.1U1", "5.5GA", "6.0U3", "6.5U3", "6.7GA", "6.7U3", "7.0U2", "7.0U3", "8.0U2",
+            "8.0U3",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
@@ -241,7 +258,10 @@ mod tests {
             ["6.5", "6.0", "5.5", "5.1", "5.0", "4.1", "4.0"],
             "facts section 4"
         );
-        assert_eq!(Profile::named("8.0U3").unwrap().schedule, Schedule::EveryMinutes(10));
+        assert_eq!(
+            Profile::named("8.0U3").unwrap().schedule,
+            Schedule::EveryMinutes(10)
+        );
         assert!(Profile::named("7.0U2").unwrap().encrypted_config);
         assert!(!Profile::named("7.0U3").unwrap().full_name().is_empty());
         assert!(Profile::named("9.9").is_err());

@@ -9,7 +9,11 @@ use esxi_sim::profile::{Profile, Schedule};
 use esxi_sim::HostConfig;
 
 #[derive(Parser)]
-#[command(name = "esxi-sim", version, about = "A mock ESXi host for configuration backup/restore testing")]
+#[command(
+    name = "esxi-sim",
+    version,
+    about = "A mock ESXi host for configuration backup/restore testing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,7 +55,10 @@ fn main() -> ExitCode {
 fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
     match cmd {
         Command::Profiles => {
-            println!("{:<8} {:<10} {:<10} {:<34} schedule", "name", "build", "api", "release level");
+            println!(
+                "{:<8} {:<10} {:<10} {:<34} schedule",
+                "name", "build", "api", "release level"
+            );
             for p in Profile::all() {
                 println!(
                     "{:<8} {:<10} {:<10} {:<34} {}",
@@ -74,7 +81,11 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             let end = host.now().add(Duration::from_secs(hours * 3600));
             let mut n = 0;
             while host.now() < end {
-                let step = if edit_every == 0 { hours * 60 } else { edit_every };
+                let step = if edit_every == 0 {
+                    hours * 60
+                } else {
+                    edit_every
+                };
                 host.advance(Duration::from_secs(step * 60));
                 if edit_every > 0 && host.now() < end {
                     n += 1;

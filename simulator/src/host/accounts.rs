@@ -21,10 +21,17 @@ pub enum AccountError {
 impl std::fmt::Display for AccountError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AccountError::UserNotFound(u) => write!(f, "The user or group named '{u}' does not exist."),
-            AccountError::AlreadyExists(u) => write!(f, "The specified key, name, or identifier '{u}' already exists."),
+            AccountError::UserNotFound(u) => {
+                write!(f, "The user or group named '{u}' does not exist.")
+            }
+            AccountError::AlreadyExists(u) => write!(
+                f,
+                "The specified key, name, or identifier '{u}' already exists."
+            ),
             AccountError::InvalidName(u) => write!(f, "invalid user name {u:?}"),
-            AccountError::InvalidPassword => write!(f, "passwords may not contain NUL or newline characters"),
+            AccountError::InvalidPassword => {
+                write!(f, "passwords may not contain NUL or newline characters")
+            }
         }
     }
 }
@@ -144,7 +151,10 @@ pub fn create(
         .filter(|u| (1000..65534).contains(u))
         .max()
         .map_or(1000, |m| m + 1);
-    let desc: String = description.chars().filter(|c| *c != ':' && *c != '\n').collect();
+    let desc: String = description
+        .chars()
+        .filter(|c| *c != ':' && *c != '\n')
+        .collect();
     let mut p = passwd.to_string();
     if !p.is_empty() && !p.ends_with('\n') {
         p.push('\n');
@@ -210,8 +220,14 @@ mod tests {
         let (p, s) = create(passwd, shadow, "backup", "Backup: svc", "$6$a$b", 5).unwrap();
         assert!(p.contains("backup:x:1000:1000:Backup svc:/:/bin/sh\n"));
         assert_eq!(shadow_field(&s, "backup"), Some("$6$a$b"));
-        assert!(matches!(create(&p, &s, "backup", "", "", 5), Err(AccountError::AlreadyExists(_))));
-        assert!(matches!(create(&p, &s, "a:b", "", "", 5), Err(AccountError::InvalidName(_))));
+        assert!(matches!(
+            create(&p, &s, "backup", "", "", 5),
+            Err(AccountError::AlreadyExists(_))
+        ));
+        assert!(matches!(
+            create(&p, &s, "a:b", "", "", 5),
+            Err(AccountError::InvalidName(_))
+        ));
         let (p2, s2) = remove(&p, &s, "backup").unwrap();
         assert_eq!((p2.as_str(), s2.as_str()), (passwd, shadow));
         assert!(remove(passwd, shadow, "ghost").is_err());

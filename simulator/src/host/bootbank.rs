@@ -36,8 +36,19 @@ impl BootCfg {
             kernel: "b.b00".into(),
             kernelopt: "no-auto-partition".into(),
             modules: [
-                "jumpstrt.gz", "useropts.gz", "features.gz", "k.b00", "uc_intel.b00", "uc_amd.b00",
-                "procfs.b00", "vmx.v00", "vim.v00", "sb.v00", "s.v00", "esx_ui.v00", "imgdb.tgz",
+                "jumpstrt.gz",
+                "useropts.gz",
+                "features.gz",
+                "k.b00",
+                "uc_intel.b00",
+                "uc_amd.b00",
+                "procfs.b00",
+                "vmx.v00",
+                "vim.v00",
+                "sb.v00",
+                "s.v00",
+                "esx_ui.v00",
+                "imgdb.tgz",
             ]
             .iter()
             .map(|s| s.to_string())
@@ -160,8 +171,14 @@ impl BootBank {
         if let Some(s) = &self.state_tgz {
             v.push(("state.tgz".into(), s.len()));
         }
-        v.push(("useropts.gz".into(), crate::bundle::gzip_bytes(self.useropts.as_bytes()).len()));
-        v.push(("jumpstrt.gz".into(), crate::bundle::gzip_bytes(self.jumpstrt.as_bytes()).len()));
+        v.push((
+            "useropts.gz".into(),
+            crate::bundle::gzip_bytes(self.useropts.as_bytes()).len(),
+        ));
+        v.push((
+            "jumpstrt.gz".into(),
+            crate::bundle::gzip_bytes(self.jumpstrt.as_bytes()).len(),
+        ));
         for l in &self.leftovers {
             v.push((l.clone(), 0));
         }
@@ -174,7 +191,15 @@ impl BootBank {
         let saved: usize = self
             .saved
             .iter()
-            .map(|(k, n)| k.len() + 64 + if shared_with_ram(&n.data) { 0 } else { n.data.len() })
+            .map(|(k, n)| {
+                k.len()
+                    + 64
+                    + if shared_with_ram(&n.data) {
+                        0
+                    } else {
+                        n.data.len()
+                    }
+            })
             .sum();
         std::mem::size_of::<Self>() + state + saved + self.useropts.len() + self.jumpstrt.len()
     }
@@ -229,7 +254,10 @@ mod tests {
     #[test]
     fn a_corrupt_state_tgz_has_an_empty_view_and_a_reason() {
         let mut b = BootBank::new(BootCfg::for_profile(&Profile::default_profile(), 1));
-        b.set_state_tgz(Some(Arc::from(&b"\x1f\x8b garbage"[..])), &Limits::default());
+        b.set_state_tgz(
+            Some(Arc::from(&b"\x1f\x8b garbage"[..])),
+            &Limits::default(),
+        );
         assert!(b.saved().is_empty());
         assert!(b.corrupt_reason().unwrap().contains("gzip"));
         b.set_state_tgz(None, &Limits::default());

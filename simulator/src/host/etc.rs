@@ -299,8 +299,19 @@ mod tests {
     #[test]
     fn paths_are_normalised_and_checked() {
         assert_eq!(normalize("/etc/hosts").unwrap(), "etc/hosts");
-        assert_eq!(normalize("etc/vmware/esx.conf").unwrap(), "etc/vmware/esx.conf");
-        for bad in ["/var/log/x", "etc/../x", "etc//x", "etc/", "etc/./x", "/etc/a\nb", ""] {
+        assert_eq!(
+            normalize("etc/vmware/esx.conf").unwrap(),
+            "etc/vmware/esx.conf"
+        );
+        for bad in [
+            "/var/log/x",
+            "etc/../x",
+            "etc//x",
+            "etc/",
+            "etc/./x",
+            "/etc/a\nb",
+            "",
+        ] {
             assert!(normalize(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(marker_of("etc/hosts"), "etc/.#hosts");
@@ -313,11 +324,18 @@ mod tests {
     fn modifying_a_sticky_file_creates_its_marker_with_the_pristine_copy() {
         let mut fs = fs();
         let pristine = fs.read("etc/hosts").unwrap().clone();
-        assert!(fs.files_to_save().is_empty(), "a pristine image saves nothing");
+        assert!(
+            fs.files_to_save().is_empty(),
+            "a pristine image saves nothing"
+        );
         fs.write("etc/hosts", b("changed\n"), 1);
         assert_eq!(fs.read("etc/.#hosts").unwrap(), &pristine);
         fs.write("etc/hosts", b("changed again\n"), 2);
-        assert_eq!(fs.read("etc/.#hosts").unwrap(), &pristine, "marker keeps the first copy");
+        assert_eq!(
+            fs.read("etc/.#hosts").unwrap(),
+            &pristine,
+            "marker keeps the first copy"
+        );
         let saved: Vec<String> = fs.files_to_save().into_iter().map(|(p, _)| p).collect();
         assert_eq!(saved, ["etc/hosts"]);
     }
@@ -339,10 +357,17 @@ mod tests {
         fs.write("etc/hosts", b("h"), 1);
         assert!(fs.delete("etc/hosts"));
         assert!(!fs.exists("etc/hosts"));
-        assert!(fs.files_to_save().is_empty(), "marker without original is skipped");
+        assert!(
+            fs.files_to_save().is_empty(),
+            "marker without original is skipped"
+        );
         fs.write("etc/handmade", b("x"), 1);
         fs.write("etc/.#handmade", b(""), 1);
-        assert_eq!(fs.files_to_save().len(), 1, "the rule is the marker, not how it came");
+        assert_eq!(
+            fs.files_to_save().len(),
+            1,
+            "the rule is the marker, not how it came"
+        );
         assert!(!fs.delete("etc/nope"));
     }
 

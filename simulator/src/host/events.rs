@@ -35,23 +35,57 @@ impl fmt::Display for SaveTrigger {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
-    Installed { hostname: String },
-    Booted { from_state: bool, files: usize, note: Option<String> },
-    Saved { by: SaveTrigger, changed: Option<usize>, files: usize, bytes: usize },
-    SaveFailed { by: SaveTrigger, reason: String },
+    Installed {
+        hostname: String,
+    },
+    Booted {
+        from_state: bool,
+        files: usize,
+        note: Option<String>,
+    },
+    Saved {
+        by: SaveTrigger,
+        changed: Option<usize>,
+        files: usize,
+        bytes: usize,
+    },
+    SaveFailed {
+        by: SaveTrigger,
+        reason: String,
+    },
     Crashed,
-    PowerCut { during_save: bool },
+    PowerCut {
+        during_save: bool,
+    },
     PoweredOn,
-    Reboot { graceful: bool, why: String },
-    MaintenanceMode { entered: bool },
+    Reboot {
+        graceful: bool,
+        why: String,
+    },
+    MaintenanceMode {
+        entered: bool,
+    },
     SyncRejected,
-    BundleCreated { name: String, bytes: usize },
-    BundleUploaded { bytes: usize },
-    RestoreRejected { reason: String },
-    Restored { force: bool },
+    BundleCreated {
+        name: String,
+        bytes: usize,
+    },
+    BundleUploaded {
+        bytes: usize,
+    },
+    RestoreRejected {
+        reason: String,
+    },
+    Restored {
+        force: bool,
+    },
     ResetToDefaults,
-    StateTgzReplaced { how: String },
-    ScheduleChanged { schedule: String },
+    StateTgzReplaced {
+        how: String,
+    },
+    ScheduleChanged {
+        schedule: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,38 +131,71 @@ impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EventKind::Installed { hostname } => write!(f, "installed as {hostname}"),
-            EventKind::Booted { from_state: true, files, .. } => {
-                write!(f, "booted: state.tgz overlaid on the image, {files} files restored")
+            EventKind::Booted {
+                from_state: true,
+                files,
+                ..
+            } => {
+                write!(
+                    f,
+                    "booted: state.tgz overlaid on the image, {files} files restored"
+                )
             }
-            EventKind::Booted { from_state: false, note, .. } => write!(
+            EventKind::Booted {
+                from_state: false,
+                note,
+                ..
+            } => write!(
                 f,
                 "booted: image defaults ({})",
                 note.as_deref().unwrap_or("no state.tgz")
             ),
-            EventKind::Saved { by, changed, files, bytes } => match changed {
+            EventKind::Saved {
+                by,
+                changed,
+                files,
+                bytes,
+            } => match changed {
                 Some(n) => write!(
                     f,
                     "{by}: {n} file{} changed, state.tgz written, {} ({files} files saved)",
                     if *n == 1 { "" } else { "s" },
                     kb(*bytes)
                 ),
-                None => write!(f, "{by}: state.tgz written, {} ({files} files saved)", kb(*bytes)),
+                None => write!(
+                    f,
+                    "{by}: state.tgz written, {} ({files} files saved)",
+                    kb(*bytes)
+                ),
             },
             EventKind::SaveFailed { by, reason } => write!(f, "{by} failed: {reason}"),
             EventKind::Crashed => write!(f, "crash (PSOD): RAM lost, host down"),
             EventKind::PowerCut { during_save: true } => {
-                write!(f, "power cut during a save: state.tgz.$$ left unrenamed, host down")
+                write!(
+                    f,
+                    "power cut during a save: state.tgz.$$ left unrenamed, host down"
+                )
             }
-            EventKind::PowerCut { during_save: false } => write!(f, "power cut: RAM lost, host down"),
+            EventKind::PowerCut { during_save: false } => {
+                write!(f, "power cut: RAM lost, host down")
+            }
             EventKind::PoweredOn => write!(f, "powered on"),
-            EventKind::Reboot { graceful: true, why } => write!(f, "graceful reboot ({why})"),
-            EventKind::Reboot { graceful: false, why } => {
+            EventKind::Reboot {
+                graceful: true,
+                why,
+            } => write!(f, "graceful reboot ({why})"),
+            EventKind::Reboot {
+                graceful: false,
+                why,
+            } => {
                 write!(f, "forced reboot, no shutdown save ({why})")
             }
             EventKind::MaintenanceMode { entered: true } => write!(f, "entered maintenance mode"),
             EventKind::MaintenanceMode { entered: false } => write!(f, "exited maintenance mode"),
             EventKind::SyncRejected => write!(f, "sync rejected: TooManyWrites"),
-            EventKind::BundleCreated { name, bytes } => write!(f, "backup bundle {name}, {}", kb(*bytes)),
+            EventKind::BundleCreated { name, bytes } => {
+                write!(f, "backup bundle {name}, {}", kb(*bytes))
+            }
             EventKind::BundleUploaded { bytes } => {
                 write!(f, "/tmp/configBundle.tgz uploaded, {}", kb(*bytes))
             }
@@ -141,7 +208,9 @@ impl fmt::Display for EventKind {
                 write!(f, "reset to factory defaults: state.tgz removed")
             }
             EventKind::StateTgzReplaced { how } => write!(f, "/bootbank/state.tgz {how}"),
-            EventKind::ScheduleChanged { schedule } => write!(f, "auto-backup schedule set to {schedule}"),
+            EventKind::ScheduleChanged { schedule } => {
+                write!(f, "auto-backup schedule set to {schedule}")
+            }
         }
     }
 }

@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use super::events::{EventKind, SaveTrigger};
 use super::etc::Bytes;
+use super::events::{EventKind, SaveTrigger};
 use super::persist::SaveError;
 use super::{Host, HostError, RebootKind, INVALID_STATE_TEXT};
 use crate::bundle::{bundle_file_name, BundleError, ConfigBundle, Manifest};

@@ -39,7 +39,10 @@ impl Image {
 
     /// Approximate heap bytes of the image, for the memory benchmark.
     pub fn heap_bytes(&self) -> usize {
-        self.files.iter().map(|(k, n)| k.len() + n.data.len() + 96).sum()
+        self.files
+            .iter()
+            .map(|(k, n)| k.len() + n.data.len() + 96)
+            .sum()
     }
 
     fn build(p: &Profile) -> Image {
@@ -61,7 +64,12 @@ impl Image {
         // Facts section 2: the image (and a reset host) has no root password.
         add("etc/shadow", 0o600, true, s(SHADOW));
         add("etc/hosts", 0o644, true, s(HOSTS));
-        add("etc/host.conf", 0o644, true, s("order hosts,bind\nmulti on\n"));
+        add(
+            "etc/host.conf",
+            0o644,
+            true,
+            s("order hosts,bind\nmulti on\n"),
+        );
         add("etc/nsswitch.conf", 0o644, true, s(NSSWITCH));
         add("etc/resolv.conf", 0o644, true, s(""));
         add("etc/inetd.conf", 0o644, true, s(INETD));
@@ -77,8 +85,18 @@ impl Image {
         add("etc/vmware/hostd/authorization.xml", 0o644, true, s(AUTHZ));
         add("etc/vmware/hostd/hostsvc.xml", 0o644, true, s(HOSTSVC));
         add("etc/vmware/hostd/pools.xml", 0o644, true, s(POOLS));
-        add("etc/vmware/hostd/vmAutoStart.xml", 0o644, true, s(AUTOSTART));
-        add("etc/vmware/hostd/vmInventory.xml", 0o644, true, s(INVENTORY));
+        add(
+            "etc/vmware/hostd/vmAutoStart.xml",
+            0o644,
+            true,
+            s(AUTOSTART),
+        );
+        add(
+            "etc/vmware/hostd/vmInventory.xml",
+            0o644,
+            true,
+            s(INVENTORY),
+        );
         add("etc/vmware/hostd/proxy.xml", 0o644, true, s(PROXY));
         add("etc/vmware/vmkiscsid/iscsid.conf", 0o644, true, s(""));
         // Empty in the image; the first boot generates them (see power.rs). backup.sh refuses to
@@ -141,8 +159,10 @@ const HOSTS: &str = "# Do not remove the following line, or various programs\n\
 const NSSWITCH: &str = "passwd: files\nshadow: files\ngroup: files\nhosts: files dns\n";
 const INETD: &str = "ssh stream tcp nowait root /usr/lib/vmware/openssh/bin/sshd sshd ++swap,group=host/vim/vimuser/terminal/ssh -i\n";
 const CHKCONFIG: &str = "/etc/init.d/hostd\n/etc/init.d/vpxa\n/etc/init.d/sfcbd-watchdog\n";
-const VMWARE_CONFIG: &str = "libdir = \"/usr/lib/vmware\"\nauthd.proxy.nfc = \"vmware-hostd:ha-nfc\"\n";
-const SNMP: &str = "<config><snmpSettings><enable>false</enable><port>161</port></snmpSettings></config>\n";
+const VMWARE_CONFIG: &str =
+    "libdir = \"/usr/lib/vmware\"\nauthd.proxy.nfc = \"vmware-hostd:ha-nfc\"\n";
+const SNMP: &str =
+    "<config><snmpSettings><enable>false</enable><port>161</port></snmpSettings></config>\n";
 const AUTHZ: &str = "<ConfigRoot>\n  <ACEData id=\"10\">\n    <ACEDataEntity>ha-folder-root</ACEDataEntity>\n    <ACEDataId>10</ACEDataId>\n    <ACEDataIsGroup>false</ACEDataIsGroup>\n    <ACEDataPropagate>true</ACEDataPropagate>\n    <ACEDataRoleId>-1</ACEDataRoleId>\n    <ACEDataUser>root</ACEDataUser>\n  </ACEData>\n</ConfigRoot>\n";
 const HOSTSVC: &str = "<ConfigRoot>\n  <mode>normal</mode>\n  <service>\n    <TSM>off</TSM>\n    <TSM-SSH>off</TSM-SSH>\n  </service>\n</ConfigRoot>\n";
 const POOLS: &str = "<ConfigRoot/>\n";

@@ -496,7 +496,12 @@ impl Host {
     }
 
     /// Adds a local user (HostLocalAccountManager.CreateUser).
-    pub fn create_user(&mut self, user: &str, password: &str, description: &str) -> Result<(), HostError> {
+    pub fn create_user(
+        &mut self,
+        user: &str,
+        password: &str,
+        description: &str,
+    ) -> Result<(), HostError> {
         self.require_running()?;
         accounts::validate_password(password)?;
         let hash = accounts::hash_password(password, &mut self.rng);
@@ -516,9 +521,15 @@ impl Host {
     pub fn remove_user(&mut self, user: &str) -> Result<(), HostError> {
         self.require_running()?;
         if user == "root" {
-            return Err(HostError::InvalidArgument("the root account cannot be removed".into()));
+            return Err(HostError::InvalidArgument(
+                "the root account cannot be removed".into(),
+            ));
         }
-        let (p, s) = accounts::remove(&self.text_of("etc/passwd"), &self.text_of("etc/shadow"), user)?;
+        let (p, s) = accounts::remove(
+            &self.text_of("etc/passwd"),
+            &self.text_of("etc/shadow"),
+            user,
+        )?;
         self.write_file("etc/passwd", p)?;
         self.write_file("etc/shadow", s)
     }
@@ -586,7 +597,9 @@ impl Host {
         if self.power == PowerState::On {
             self.next_auto = Some(s.next_after(self.now));
         }
-        self.log(EventKind::ScheduleChanged { schedule: s.to_string() });
+        self.log(EventKind::ScheduleChanged {
+            schedule: s.to_string(),
+        });
     }
 
     // ---- test hooks (simulator-only) -----------------------------------------------------
@@ -655,10 +668,9 @@ impl Host {
         // Saved contents shared with RAM (after a save or a boot they are the same allocation)
         // are counted once, on the RAM side.
         let shared = |b: &Bytes| Arc::strong_count(b) > 1;
-        let banks = self
-            .banks
-            .as_ref()
-            .map_or(0, |b| b.boot.owned_bytes(shared) + b.alt.owned_bytes(shared));
+        let banks = self.banks.as_ref().map_or(0, |b| {
+            b.boot.owned_bytes(shared) + b.alt.owned_bytes(shared)
+        });
         std::mem::size_of::<Self>()
             + ram
             + banks
@@ -682,7 +694,9 @@ fn validate_hostname(h: &str) -> Result<String, HostError> {
     if ok {
         Ok(h.to_string())
     } else {
-        Err(HostError::InvalidArgument(format!("invalid hostname {h:?}")))
+        Err(HostError::InvalidArgument(format!(
+            "invalid hostname {h:?}"
+        )))
     }
 }
 
@@ -701,5 +715,12 @@ fn validate_uuid(u: &str) -> Result<String, HostError> {
 /// 16 bytes as an uppercase 8-4-4-4-12 UUID.
 pub fn format_uuid(b: &[u8; 16]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

@@ -114,7 +114,10 @@ impl Host {
         }
         let local = write_local_tgz(&files, now);
         let state = write_state_tgz(&local, now);
-        let saved: BTreeMap<String, _> = files.iter().map(|(p, n)| (p.clone(), (*n).clone())).collect();
+        let saved: BTreeMap<String, _> = files
+            .iter()
+            .map(|(p, n)| (p.clone(), (*n).clone()))
+            .collect();
         let count = files.len();
         let pid = 1000 + self.rng.below(60_000);
         let cut = std::mem::take(&mut self.power_cut_armed);
@@ -172,8 +175,11 @@ impl Host {
             n + 1
         );
         let now = self.now_secs();
-        self.etc
-            .write(COUNTER, std::sync::Arc::from(text.into_bytes().into_boxed_slice()), now);
+        self.etc.write(
+            COUNTER,
+            std::sync::Arc::from(text.into_bytes().into_boxed_slice()),
+            now,
+        );
     }
 
     /// The value of `/etc/vmware/.backup.counter` (saves since install, if it persisted).
@@ -233,6 +239,7 @@ impl Host {
             return Err(HostError::TooManyWrites);
         }
         self.sync_window.1 += 1;
-        self.backup_sh(SaveTrigger::Sync).map_err(HostError::SaveFailed)
+        self.backup_sh(SaveTrigger::Sync)
+            .map_err(HostError::SaveFailed)
     }
 }

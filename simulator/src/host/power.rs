@@ -152,7 +152,12 @@ impl Host {
     pub(crate) fn complete_boot(&mut self) {
         let image = self.etc.image().clone();
         let (etc, from_state, note, files) = match self.bootbank() {
-            None => (EtcFs::pristine(image), false, Some("stateless: no /bootbank".to_string()), 0),
+            None => (
+                EtcFs::pristine(image),
+                false,
+                Some("stateless: no /bootbank".to_string()),
+                0,
+            ),
             Some(bank) => match (bank.state_tgz(), bank.corrupt_reason()) {
                 (None, _) => (EtcFs::pristine(image), false, None, 0),
                 (Some(_), Some(why)) => (
@@ -198,10 +203,21 @@ impl Host {
         if empty(self, "etc/vmware/ssl/rui.crt") || empty(self, "etc/vmware/ssl/rui.key") {
             let crt = self.pem("CERTIFICATE", 1020);
             let key = self.pem("PRIVATE KEY", 1620);
-            self.etc.write("etc/vmware/ssl/rui.crt", Arc::from(crt.into_bytes().into_boxed_slice()), now);
-            self.etc.write("etc/vmware/ssl/rui.key", Arc::from(key.into_bytes().into_boxed_slice()), now);
+            self.etc.write(
+                "etc/vmware/ssl/rui.crt",
+                Arc::from(crt.into_bytes().into_boxed_slice()),
+                now,
+            );
+            self.etc.write(
+                "etc/vmware/ssl/rui.key",
+                Arc::from(key.into_bytes().into_boxed_slice()),
+                now,
+            );
         }
-        if self.esx_conf_value("/system/uuid").is_none_or(|u| u.is_empty()) {
+        if self
+            .esx_conf_value("/system/uuid")
+            .is_none_or(|u| u.is_empty())
+        {
             let mut b = [0u8; 16];
             self.rng.fill(&mut b);
             let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -229,7 +245,12 @@ impl Host {
         let short = name.split('.').next().unwrap_or(&name).to_string();
         let hosts = format!(
             "{}127.0.0.1\t{name} {short}\n",
-            String::from_utf8_lossy(self.etc.read("etc/hosts").map(|b| &b[..]).unwrap_or_default())
+            String::from_utf8_lossy(
+                self.etc
+                    .read("etc/hosts")
+                    .map(|b| &b[..])
+                    .unwrap_or_default()
+            )
         );
         let _ = self.write_file("etc/hosts", hosts);
         let pw = self.identity.install_password.clone();
@@ -238,8 +259,13 @@ impl Host {
         } else {
             accounts::hash_password(&pw, &mut self.rng)
         };
-        let shadow = String::from_utf8_lossy(self.etc.read("etc/shadow").map(|b| &b[..]).unwrap_or_default())
-            .into_owned();
+        let shadow = String::from_utf8_lossy(
+            self.etc
+                .read("etc/shadow")
+                .map(|b| &b[..])
+                .unwrap_or_default(),
+        )
+        .into_owned();
         if let Ok(s) = accounts::set_hash(&shadow, "root", &hash, self.now_secs() / 86_400) {
             let _ = self.write_file("etc/shadow", s);
         }
