@@ -1,1 +1,122 @@
-fn main() {}
+//! Benchmarks of the host model (issue 3). Run by `ci/bench`; prints figures and the command to
+//! reproduce them. `ESXI_BENCH_SMOKE=1` runs tiny sizes so `ci/test` can check the binary works.
+//!
+//! - memory per idle host beyond the shared image (a counting global allocator);
+//! - host creation (install + first save) and backup bundle creation, medians;
+//! - 30 virtual days of a 10-minute schedule for 1,000 hosts, idle and with daily changes.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use esxi_sim::profile::{Profile, Schedule};
+use esxi_sim::{Host, HostConfig};
+
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn mk(seed: u64) -> Host {
+    HostConfig::new(Profile::named("8.0U3").unwrap())
+        .seed(seed)
+        .schedule(Schedule::EveryMinutes(10))
+        .build()
+        .unwrap()
+}
+
+fn main() {
+    let smoke = std::env::var_os("ESXI_BENCH_SMOKE").is_some();
+    let (n_hosts, reps) = if smoke { (20, 3) } else { (1000, 5) };
+    println!("esxi-sim model benchmarks ({} mode)", if smoke { "smoke" } else { "full" });
+    println!("reproduce: cargo bench -p esxi-sim --bench model\n");
+
+    // Memory: build one host first so the shared image and catalogue are already allocated.
+    let warm = mk(0);
+    let image = warm.etc().image().heap_bytes();
+    let base = LIVE.load(Ordering::Relaxed);
+    let hosts: Vec<Host> = (1..=n_hosts as u64).map(mk).collect();
+    let per_host = (LIVE.load(Ordering::Relaxed) - base) as f64 / n_hosts as f64;
+    let estimate: usize = hosts.iter().map(Host::owned_bytes).sum::<usize>() / n_hosts;
+    println!("memory per idle host:      {:>8.1} KiB measured (allocator), {:.1} KiB by owned_bytes(); shared image {:.1} KiB (goal < 64 KiB)",
+        per_host / 1024.0, estimate as f64 / 1024.0, image as f64 / 1024.0);
+    let sample = &hosts[0];
+    println!("  state.tgz of an idle host: {} bytes", sample.bootbank().unwrap().state_tgz().unwrap().len());
+    drop(hosts);
+
+    // Creation: install, first boot fixups, SHA-512 crypt of the root password, first save.
+    let create: Vec<Duration> = (0..reps * 20)
+        .map(|i| {
+            let t = Instant::now();
+            let h = mk(10_000 + i as u64);
+            let d = t.elapsed();
+            drop(h);
+            d
+        })
+        .collect();
+    println!("host creation:             {:>8.1} µs median", median(create).as_secs_f64() * 1e6);
+
+    let mut h = mk(1);
+    let bundle: Vec<Duration> = (0..reps * 40)
+        .map(|i| {
+            h.write_file("/etc/hosts", format!("10.0.0.{} nas\n", i % 250)).unwrap();
+            let t = Instant::now();
+            let b = h.backup_bundle().unwrap();
+            let d = t.elapsed();
+            assert!(b.bytes.len() > 1000);
+            d
+        })
+        .collect();
+    println!("backup bundle creation:    {:>8.1} µs median (save + bundle of {} bytes)",
+        median(bundle).as_secs_f64() * 1e6, h.backup_bundle().unwrap().bytes.len());
+
+    // Virtual time: 30 days, 10-minute schedule (4,320 auto-backup runs per host).
+    let days = if smoke { 2 } else { 30 };
+    for (label, change_every_h) in [("idle", 0u64), ("one change per host per day", 24)] {
+        let runs: Vec<(Duration, u64)> = (0..reps.min(3))
+            .map(|_| {
+                let mut fleet: Vec<Host> = (0..n_hosts as u64).map(mk).collect();
+                let t = Instant::now();
+                let mut saves = 0;
+                for h in fleet.iter_mut() {
+                    let before = h.bootbank_writes().state_saves;
+                    if change_every_h == 0 {
+                        h.advance(Duration::from_secs(days * 86_400));
+                    } else {
+                        for d in 0..days {
+                            h.write_file("/etc/hosts", format!("day {d}\n")).unwrap();
+                            h.advance(Duration::from_secs(change_every_h * 3600));
+                        }
+                    }
+                    saves += h.bootbank_writes().state_saves - before;
+                }
+                (t.elapsed(), saves)
+            })
+            .collect();
+        let saves = runs[0].1;
+        let med = median(runs.into_iter().map(|r| r.0).collect());
+        println!("{days} virtual days x {n_hosts} hosts ({label}): {:>8.3} s median, {} auto-backup runs, {} saves (goal < 2 s for 1,000 idle)",
+            med.as_secs_f64(), n_hosts as u64 * days * 144, saves);
+    }
+}
