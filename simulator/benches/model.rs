@@ -49,7 +49,10 @@ fn mk(seed: u64) -> Host {
 fn main() {
     let smoke = std::env::var_os("ESXI_BENCH_SMOKE").is_some();
     let (n_hosts, reps) = if smoke { (20, 3) } else { (1000, 5) };
-    println!("esxi-sim model benchmarks ({} mode)", if smoke { "smoke" } else { "full" });
+    println!(
+        "esxi-sim model benchmarks ({} mode)",
+        if smoke { "smoke" } else { "full" }
+    );
     println!("reproduce: cargo bench -p esxi-sim --bench model\n");
 
     // Memory: build one host first so the shared image and catalogue are already allocated.
@@ -62,7 +65,10 @@ fn main() {
     println!("memory per idle host:      {:>8.1} KiB measured (allocator), {:.1} KiB by owned_bytes(); shared image {:.1} KiB (goal < 64 KiB)",
         per_host / 1024.0, estimate as f64 / 1024.0, image as f64 / 1024.0);
     let sample = &hosts[0];
-    println!("  state.tgz of an idle host: {} bytes", sample.bootbank().unwrap().state_tgz().unwrap().len());
+    println!(
+        "  state.tgz of an idle host: {} bytes",
+        sample.bootbank().unwrap().state_tgz().unwrap().len()
+    );
     drop(hosts);
 
     // Creation: install, first boot fixups, SHA-512 crypt of the root password, first save.
@@ -75,12 +81,16 @@ fn main() {
             d
         })
         .collect();
-    println!("host creation:             {:>8.1} µs median", median(create).as_secs_f64() * 1e6);
+    println!(
+        "host creation:             {:>8.1} µs median",
+        median(create).as_secs_f64() * 1e6
+    );
 
     let mut h = mk(1);
     let bundle: Vec<Duration> = (0..reps * 40)
         .map(|i| {
-            h.write_file("/etc/hosts", format!("10.0.0.{} nas\n", i % 250)).unwrap();
+            h.write_file("/etc/hosts", format!("10.0.0.{} nas\n", i % 250))
+                .unwrap();
             let t = Instant::now();
             let b = h.backup_bundle().unwrap();
             let d = t.elapsed();
@@ -88,8 +98,11 @@ fn main() {
             d
         })
         .collect();
-    println!("backup bundle creation:    {:>8.1} µs median (save + bundle of {} bytes)",
-        median(bundle).as_secs_f64() * 1e6, h.backup_bundle().unwrap().bytes.len());
+    println!(
+        "backup bundle creation:    {:>8.1} µs median (save + bundle of {} bytes)",
+        median(bundle).as_secs_f64() * 1e6,
+        h.backup_bundle().unwrap().bytes.len()
+    );
 
     // Virtual time: 30 days, 10-minute schedule (4,320 auto-backup runs per host).
     let days = if smoke { 2 } else { 30 };

@@ -26,7 +26,7 @@ impl SimTime {
         self.0 / 1000
     }
     /// Saturating: virtual time never wraps.
-    pub fn add(self, d: Duration) -> SimTime {
+    pub fn plus(self, d: Duration) -> SimTime {
         SimTime(
             self.0
                 .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
@@ -189,7 +189,7 @@ impl RealTimeClock {
     }
     /// Jumps virtual time forward (the control API's "advance"); never backwards.
     pub fn skip(&mut self, d: Duration) {
-        self.virtual_origin = self.virtual_origin.add(d);
+        self.virtual_origin = self.virtual_origin.plus(d);
     }
 }
 
@@ -233,7 +233,7 @@ mod tests {
         let b = c.now();
         assert!(b >= a);
         c.skip(Duration::from_secs(600));
-        assert!(c.now() >= b.add(Duration::from_secs(600)));
+        assert!(c.now() >= b.plus(Duration::from_secs(600)));
         c.set_speed(f64::NAN);
         assert_eq!(c.speed(), 1.0);
     }

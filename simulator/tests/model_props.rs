@@ -255,7 +255,7 @@ fn run(ops: Vec<Op>, schedule: Schedule, seed: u64) -> Result<(), TestCaseError>
             Op::Advance(minutes) => {
                 let was_clean = r.on && !r.differs();
                 let d = Duration::from_secs(minutes as u64 * 60);
-                let t = host.now().add(d);
+                let t = host.now().plus(d);
                 host.advance(d);
                 r.advance_to(t);
                 if was_clean {

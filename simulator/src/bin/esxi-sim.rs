@@ -78,7 +78,7 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
                 cfg = cfg.schedule(Schedule::parse(&s)?);
             }
             let mut host = cfg.build()?;
-            let end = host.now().add(Duration::from_secs(hours * 3600));
+            let end = host.now().plus(Duration::from_secs(hours * 3600));
             let mut n = 0;
             while host.now() < end {
                 let step = if edit_every == 0 {

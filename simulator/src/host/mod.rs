@@ -560,7 +560,7 @@ impl Host {
     // ---- time ----------------------------------------------------------------------------
 
     pub fn advance(&mut self, d: Duration) {
-        self.advance_to(self.now.add(d));
+        self.advance_to(self.now.plus(d));
     }
 
     /// Moves virtual time to `t`, completing a boot and firing every auto-backup due on the way,
@@ -643,8 +643,8 @@ impl Host {
             .and_then(|b| b.state_tgz().cloned())
             .ok_or_else(|| HostError::FileNotFound("/bootbank/state.tgz".into()))?;
         let mut v = cur.to_vec();
-        let mid = v.len() / 2;
-        for b in v.iter_mut().skip(mid.min(12).max(10)).take(32) {
+        let mid = v.len() / 2; // past the 10-byte gzip header, into the deflate data
+        for b in v.iter_mut().skip(mid.saturating_sub(16).max(10)).take(32) {
             *b ^= 0x5a;
         }
         self.replace_state_tgz(Some(v))

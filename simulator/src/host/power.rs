@@ -141,7 +141,7 @@ impl Host {
     }
 
     pub(crate) fn start_boot(&mut self) {
-        let ready_at = self.now.add(self.boot_time);
+        let ready_at = self.now.plus(self.boot_time);
         self.power = PowerState::Booting { ready_at };
         if self.boot_time.is_zero() {
             self.complete_boot();
