@@ -251,8 +251,13 @@ pub fn read_tgz(bytes: &[u8], limits: &Limits, context: &str) -> Result<Vec<Memb
         let entries = archive.entries().map_err(|e| classify(e, context))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| classify(e, context))?;
-            let path = safe_path(&entry.path_bytes())?;
             let kind = entry.header().entry_type();
+            // The archive root itself, which GNU tar writes first for `tar czf x.tgz -C dir .`.
+            let root = matches!(&entry.path_bytes()[..], b"." | b"./");
+            if root && kind == tar::EntryType::Directory {
+                continue;
+            }
+            let path = safe_path(&entry.path_bytes())?;
             match kind {
                 tar::EntryType::Directory => continue,
                 tar::EntryType::Regular | tar::EntryType::Continuous => {}
