@@ -8,13 +8,8 @@ use esxi_sim::{Host, HostConfig};
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn host(profile: &str, seed: u64) -> Host {
-    HostConfig::new(Profile::named(profile).unwrap())
-        .seed(seed)
-        .boot_time(Duration::ZERO)
-        .build()
-        .unwrap()
-}
+mod common;
+use common::host;
 
 fn hosts_line(h: &Host) -> String {
     h.read_text("/etc/hosts").unwrap().unwrap()

@@ -6,18 +6,11 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use esxi_sim::bundle::{ConfigBundle, Limits};
-use esxi_sim::{Host, HostConfig, Profile};
 
-fn host(profile: &str, seed: u64) -> Host {
-    HostConfig::new(Profile::named(profile).unwrap())
-        .seed(seed)
-        .boot_time(Duration::ZERO)
-        .build()
-        .unwrap()
-}
+mod common;
+use common::host;
 
 /// Runs the system `tar` in `dir`, asserting success; returns stdout.
 fn tar(dir: &Path, args: &[&str]) -> String {
