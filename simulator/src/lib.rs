@@ -52,6 +52,9 @@ pub mod clock;
 pub mod host;
 pub mod profile;
 pub mod rng;
+pub mod server;
+pub mod soap;
+pub mod vim;
 
 pub use host::{Host, HostConfig, HostError};
 pub use profile::Profile;

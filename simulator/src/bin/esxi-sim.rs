@@ -1,5 +1,5 @@
-//! `esxi-sim`: the simulator's command line. The API server arrives with `serve`; today it lists
-//! profiles and runs a host model for a span of virtual time, printing its event log.
+//! `esxi-sim`: the simulator's command line: `serve` puts a host on the wire (the vSphere API over
+//! HTTPS), `profiles` lists the builds, `simulate` runs a host model for a span of virtual time.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,6 +21,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve one simulated ESXi host: the vSphere SOAP API over HTTPS at /sdk, the bundle
+    /// downloads and uploads. Prints `ready: <url>` once it accepts connections.
+    Serve(Box<ServeArgs>),
     /// List the build profiles.
     Profiles,
     /// Run one host model for a span of virtual time and print its event log.
@@ -41,6 +44,184 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the ready line tells which).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: std::net::SocketAddr,
+    /// Build profile (see `esxi-sim profiles`).
+    #[arg(long, default_value = "6.7U3")]
+    profile: String,
+    /// The administrator account (root on ESXi; another name is created next to root).
+    #[arg(long, default_value = "root")]
+    user: String,
+    /// The administrator's password at install time.
+    #[arg(long, default_value = esxi_sim::host::DEFAULT_ROOT_PASSWORD)]
+    password: String,
+    /// Seed of the host's identity and of every random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Host name at install (default: derived from the seed).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// SMBIOS system UUID, uppercase (default: derived from the seed).
+    #[arg(long)]
+    uuid: Option<String>,
+    /// How long a reboot keeps the host unreachable (virtual time: `90s`, `2m`, `500ms`).
+    #[arg(long, value_parser = parse_duration)]
+    boot_time: Option<Duration>,
+    /// Virtual seconds per wall-clock second (60: an hour of schedule per minute).
+    #[arg(long, default_value_t = 1.0)]
+    clock_speed: f64,
+    /// Override the auto-backup schedule (`every-10-minutes`, `1 * * * *`, ...).
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Serve plain HTTP instead of HTTPS (debugging only).
+    #[arg(long)]
+    plain_http: bool,
+    /// PEM certificate (default: a self-signed one made at start).
+    #[arg(long, requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// PEM private key for --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<std::path::PathBuf>,
+    /// Also listen here with plain HTTP answering `301` to https (a real host's port 80).
+    #[arg(long)]
+    redirect_listen: Option<std::net::SocketAddr>,
+    /// Firmware URLs as a real host writes them (`esxi`: http://*/...), with scheme and port
+    /// (`explicit`: https://*:PORT/...), or `auto` (esxi exactly on port 443).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "esxi", "explicit"])]
+    url_style: String,
+    /// Idle time after which a session ends (virtual time).
+    #[arg(long, value_parser = parse_duration, default_value = "30m")]
+    session_timeout: Duration,
+    /// Largest accepted upload, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_upload: usize,
+    /// More logging (-v requests, -vv calls, -vvv everything); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// `500ms`, `90s`, `2m`, `1h`, `3d`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (like 90s, 2m, 500ms)"))?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (ms, s, m, h, d)")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use esxi_sim::server::{CertSource, Server, ServerConfig, UrlStyle};
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.is_empty() => tracing_subscriber::EnvFilter::new(v),
+        _ => tracing_subscriber::EnvFilter::new(match a.verbose {
+            0 => "warn",
+            1 => "esxi_sim=info",
+            2 => "esxi_sim=debug",
+            _ => "trace",
+        }),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let mut cfg = HostConfig::new(Profile::named(&a.profile)?)
+        .seed(a.seed)
+        .root_password(if a.user == "root" {
+            a.password.clone()
+        } else {
+            esxi_sim::host::DEFAULT_ROOT_PASSWORD.to_string()
+        });
+    if let Some(h) = a.hostname {
+        cfg = cfg.hostname(h);
+    }
+    if let Some(u) = a.uuid {
+        cfg = cfg.uuid(u);
+    }
+    if let Some(b) = a.boot_time {
+        cfg = cfg.boot_time(b);
+    }
+    if let Some(s) = a.schedule {
+        cfg = cfg.schedule(Schedule::parse(&s)?);
+    }
+    let mut host = cfg.build()?;
+    if a.user != "root" {
+        host.create_user(&a.user, &a.password, "esxi-sim administrator")?;
+    }
+    let mut sc = ServerConfig::new(a.listen);
+    sc.tls = match (a.plain_http, a.cert, a.key) {
+        (true, _, _) => None,
+        (false, Some(cert), Some(key)) => Some(CertSource::Files { cert, key }),
+        _ => Some(CertSource::SelfSigned),
+    };
+    sc.redirect = a.redirect_listen;
+    sc.url_style = match a.url_style.as_str() {
+        "esxi" => UrlStyle::Esxi,
+        "explicit" => UrlStyle::Explicit,
+        _ => UrlStyle::Auto,
+    };
+    sc.clock_speed = a.clock_speed;
+    sc.max_upload = a.max_upload;
+    sc.vim.session_timeout = a.session_timeout;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let server = Server::bind(host, sc).await?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = tx.send(true);
+        });
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "ready: {}", server.url())?;
+            if let Some(r) = server.redirect_addr {
+                writeln!(out, "redirect: http://{r}/ -> https")?;
+            }
+            out.flush()?;
+        }
+        server.run(rx).await;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -54,6 +235,7 @@ fn main() -> ExitCode {
 
 fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
     match cmd {
+        Command::Serve(a) => serve(*a)?,
         Command::Profiles => {
             println!(
                 "{:<8} {:<10} {:<10} {:<34} schedule",

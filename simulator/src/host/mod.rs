@@ -220,6 +220,8 @@ pub struct Host {
     pub(crate) useropts: String,
     pub(crate) rng: Rng,
     pub(crate) boots: u32,
+    /// When the running system finished booting (HostRuntimeInfo.bootTime).
+    pub(crate) booted_at: SimTime,
     pub(crate) events: EventLog,
 }
 
@@ -267,6 +269,7 @@ impl Host {
             useropts: String::new(),
             rng: Rng::fork(cfg.seed, "runtime"),
             boots: 0,
+            booted_at: cfg.start,
             events: EventLog::new(cfg.event_capacity),
         };
         host.first_boot_fixups();
@@ -323,6 +326,10 @@ impl Host {
     }
     pub fn boots(&self) -> u32 {
         self.boots
+    }
+    /// When the running system booted; None while off or booting.
+    pub fn last_boot(&self) -> Option<SimTime> {
+        (self.power == PowerState::On).then_some(self.booted_at)
     }
     pub fn next_auto_backup(&self) -> Option<SimTime> {
         self.next_auto
@@ -425,6 +432,25 @@ impl Host {
             let (k, v) = l.split_once(" = ")?;
             (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
         })
+    }
+
+    /// Every `key = "value"` entry of esx.conf, in file order.
+    pub fn esx_conf_entries(&self) -> Vec<(String, String)> {
+        let Some(text) = self.etc.read("etc/vmware/esx.conf") else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(text)
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(" = ")?;
+                Some((k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+            })
+            .collect()
+    }
+
+    /// Whether `/etc/passwd` has this user.
+    pub fn check_user_exists(&self, user: &str) -> bool {
+        accounts::user_exists(&self.text_of("etc/passwd"), user)
     }
 
     /// Sets one `key = "value"` of esx.conf (adding it if absent), as hostd's config writes do.

@@ -182,6 +182,7 @@ impl Host {
         self.clean_generation = from_state.then(|| self.etc.generation());
         self.power = PowerState::On;
         self.boots += 1;
+        self.booted_at = self.now;
         self.first_boot_fixups();
         if self.banks.is_none() {
             // Auto Deploy re-applies the host's identity at every stateless boot.

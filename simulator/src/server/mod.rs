@@ -1,0 +1,370 @@
+//! The HTTPS front of one simulated host: hyper + tokio + rustls.
+//!
+//! Routes (as hostd's reverse proxy serves them):
+//! - `POST /sdk`: SOAP ([`sdk`]); `GET /sdk/vimServiceVersions.xml`;
+//! - `GET`/`HEAD /downloads/<uuid>/<file>`, `PUT /tmp/configBundle.tgz` ([`transfer`]);
+//! - an optional plain listener answering `301 Moved Permanently` to https, as port 80 does.
+//!
+//! Time: each request first moves the model to the wall clock mapped through a
+//! [`RealTimeClock`] (the model itself never reads the wall clock). While the host is rebooting
+//! or off it does not answer: new connections are closed at once, requests on open ones are
+//! dropped without a response, as clients of a rebooting host see.
+
+pub mod sdk;
+pub mod tls;
+pub mod transfer;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::RealTimeClock;
+use crate::vim::{Vim, VimConfig};
+use crate::Host;
+
+pub use tls::CertSource;
+
+/// How the firmware URLs are spelled (facts section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlStyle {
+    /// `http://*/...`: what a real host returns (right only on port 443).
+    Esxi,
+    /// `https://*:PORT/...`: scheme and port spelled out, for clients that add neither.
+    Explicit,
+    /// Esxi on port 443, Explicit elsewhere.
+    Auto,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// None: plain HTTP (debugging only).
+    pub tls: Option<CertSource>,
+    /// A plain listener that redirects to https (`301`), as port 80 on a real host.
+    pub redirect: Option<SocketAddr>,
+    pub url_style: UrlStyle,
+    /// Largest SOAP request body.
+    pub max_soap_body: usize,
+    /// Largest upload (`PUT /tmp/configBundle.tgz`).
+    pub max_upload: usize,
+    /// A client must send its request head within this (slow clients cannot pin a connection).
+    pub header_timeout: Duration,
+    /// ... and its body within this.
+    pub body_timeout: Duration,
+    /// Virtual seconds per wall second.
+    pub clock_speed: f64,
+    pub vim: VimConfig,
+}
+
+impl ServerConfig {
+    pub fn new(listen: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            listen,
+            tls: Some(CertSource::SelfSigned),
+            redirect: None,
+            url_style: UrlStyle::Auto,
+            max_soap_body: 8 << 20,
+            max_upload: 16 << 20,
+            header_timeout: Duration::from_secs(20),
+            body_timeout: Duration::from_secs(60),
+            clock_speed: 1.0,
+            vim: VimConfig::default(),
+        }
+    }
+}
+
+/// What every connection shares: the host's API state and the clock that drives it.
+pub struct Shared {
+    pub vim: Mutex<Vim>,
+    pub clock: Mutex<RealTimeClock>,
+    pub cfg: ServerConfig,
+    pub scheme: &'static str,
+    pub port: u16,
+}
+
+impl Shared {
+    /// Locks the API state with the model moved to now.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Vim> {
+        let now = self.clock.lock().unwrap_or_else(|e| e.into_inner()).now();
+        let mut vim = self.vim.lock().unwrap_or_else(|e| e.into_inner());
+        vim.sync_to(now);
+        vim
+    }
+    pub fn reachable(&self) -> bool {
+        self.lock().reachable()
+    }
+}
+
+/// A bound server: its address, and the future that serves until shutdown.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub redirect_addr: Option<SocketAddr>,
+    pub shared: Arc<Shared>,
+    listener: TcpListener,
+    redirect: Option<TcpListener>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// The URL clients use for the SDK.
+pub fn sdk_url(scheme: &str, addr: SocketAddr) -> String {
+    format!("{scheme}://{addr}/sdk")
+}
+
+impl Server {
+    /// Binds the listeners and prepares TLS; serving starts with [`Server::run`].
+    pub async fn bind(host: Host, mut cfg: ServerConfig) -> Result<Server, String> {
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let redirect = match cfg.redirect {
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .map_err(|e| format!("cannot listen on {a}: {e}"))?,
+            ),
+            None => None,
+        };
+        let redirect_addr = redirect.as_ref().and_then(|l| l.local_addr().ok());
+        let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+        let tls = match &cfg.tls {
+            Some(src) => {
+                let mut names = vec!["localhost".to_string(), host.hostname()];
+                if let Ok(h) = std::env::var("HOSTNAME") {
+                    names.push(h);
+                }
+                let ips: Vec<IpAddr> = vec![addr.ip()];
+                Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+                    src, &names, &ips,
+                )?))
+            }
+            None => None,
+        };
+        let explicit = match cfg.url_style {
+            UrlStyle::Esxi => false,
+            UrlStyle::Explicit => true,
+            UrlStyle::Auto => addr.port() != 443,
+        };
+        cfg.vim.url_prefix = if explicit {
+            format!("{scheme}://*:{}", addr.port())
+        } else {
+            "http://*".to_string()
+        };
+        cfg.vim.secure_cookie = cfg.tls.is_some();
+        let start = host.now();
+        let clock = RealTimeClock::new(start, cfg.clock_speed);
+        let vim = Vim::new(host, cfg.vim.clone());
+        let shared = Arc::new(Shared {
+            vim: Mutex::new(vim),
+            clock: Mutex::new(clock),
+            scheme,
+            port: addr.port(),
+            cfg,
+        });
+        Ok(Server {
+            addr,
+            redirect_addr,
+            shared,
+            listener,
+            redirect,
+            tls,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        sdk_url(self.shared.scheme, self.addr)
+    }
+
+    /// Serves until `shutdown` turns true, then lets open requests finish (up to 10 s).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        if let Some(r) = self.redirect {
+            let port = self.addr.port();
+            let rx = shutdown.clone();
+            tokio::spawn(redirect_loop(r, port, rx));
+        }
+        loop {
+            let accepted = tokio::select! {
+                a = self.listener.accept() => a,
+                _ = shutdown.changed() => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if !self.shared.reachable() {
+                tracing::debug!(%peer, "host is down: connection closed");
+                drop(stream);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let shared = self.shared.clone();
+            let tls = self.tls.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let shared = shared.clone();
+                    async move { handle(shared, peer, req).await }
+                });
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(20))
+                    .keep_alive(true);
+                match tls {
+                    Some(acceptor) => {
+                        let hs =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                                .await;
+                        let tls_stream = match hs {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, "TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                        let _ = watcher.watch(conn).await;
+                    }
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn).await;
+                    }
+                }
+            });
+        }
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {
+                tracing::warn!("connections still open after 10 s; closing them");
+            }
+        }
+    }
+}
+
+/// Why a request gets no response: the host is down, so the connection just closes.
+#[derive(Debug)]
+pub struct HostDown;
+impl std::fmt::Display for HostDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host is not running")
+    }
+}
+impl std::error::Error for HostDown {}
+
+pub type Resp = Response<Full<Bytes>>;
+
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Resp, HostDown> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    if !shared.reachable() {
+        tracing::debug!(%peer, %method, %path, "host is down: request dropped");
+        return Err(HostDown);
+    }
+    let resp = match (method.as_str(), path.as_str()) {
+        ("POST", "/sdk" | "/sdk/") => sdk::soap(&shared, peer, req).await?,
+        ("GET", "/sdk/vimServiceVersions.xml") => sdk::service_versions(&shared),
+        (_, "/sdk" | "/sdk/" | "/sdk/vimServiceVersions.xml") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
+        (_, p) if p.starts_with("/downloads/") || p == "/tmp/configBundle.tgz" => {
+            transfer::handle(&shared, req).await?
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    tracing::info!(
+        %peer, %method, %path, status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(resp)
+}
+
+/// Port-80 behaviour: every request is sent to the same path over https.
+async fn redirect_loop(
+    listener: TcpListener,
+    https_port: u16,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            a = listener.accept() => match a { Ok(x) => x, Err(_) => continue },
+            _ = shutdown.changed() => return,
+        };
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+                let host = req
+                    .headers()
+                    .get(hyper::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(|h| {
+                        h.rsplit_once(':')
+                            .map_or(h, |(a, p)| {
+                                if p.chars().all(|c| c.is_ascii_digit()) {
+                                    a
+                                } else {
+                                    h
+                                }
+                            })
+                            .to_string()
+                    })
+                    .unwrap_or_else(|| "localhost".into());
+                let port = if https_port == 443 {
+                    String::new()
+                } else {
+                    format!(":{https_port}")
+                };
+                let pq = req
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let mut r = text(StatusCode::MOVED_PERMANENTLY, "");
+                if let Ok(v) =
+                    hyper::header::HeaderValue::from_str(&format!("https://{host}{port}{pq}"))
+                {
+                    r.headers_mut().insert(hyper::header::LOCATION, v);
+                }
+                Ok::<_, Infallible>(r)
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(20))
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

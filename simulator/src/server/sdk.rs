@@ -1,0 +1,157 @@
+//! `POST /sdk` (SOAP) and `GET /sdk/vimServiceVersions.xml`.
+//!
+//! Every SOAP error is answered as a SOAP fault with HTTP 500 (malformed XML, wrong namespace,
+//! missing `_this` → InvalidRequest); only transport problems (oversized or slow bodies) get a
+//! bare HTTP status.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
+use hyper::{Request, Response, StatusCode};
+
+use super::{text, HostDown, Resp, Shared};
+use crate::soap::{self, Fault};
+use crate::vim::{token_from_cookie, Ctx};
+
+/// How often a waiting WaitForUpdates looks again.
+const WAIT_POLL: Duration = Duration::from_millis(25);
+/// A legacy WaitForUpdates never answers "nothing"; we still end it after this.
+const WAIT_CAP: Duration = Duration::from_secs(15 * 60);
+
+fn xml(status: StatusCode, body: String) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    r
+}
+
+pub fn fault(f: &Fault) -> Resp {
+    xml(StatusCode::INTERNAL_SERVER_ERROR, f.to_xml())
+}
+
+/// Reads a body up to `max` bytes within `timeout`; the error is the response to send.
+pub async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+    timeout: Duration,
+) -> Result<Bytes, Resp> {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {max} bytes\n"),
+        ));
+    }
+    let limited = Limited::new(req.into_body(), max);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {max} bytes\n"),
+        )),
+        Ok(Err(e)) => Err(text(
+            StatusCode::BAD_REQUEST,
+            format!("could not read the request body: {e}\n"),
+        )),
+        Err(_) => Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {} s\n", timeout.as_secs()),
+        )),
+    }
+}
+
+pub async fn soap(
+    shared: &Shared,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Resp, HostDown> {
+    let token = req
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(token_from_cookie);
+    let agent = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = match read_body(req, shared.cfg.max_soap_body, shared.cfg.body_timeout).await {
+        Ok(b) => b,
+        Err(resp) => return Ok(resp),
+    };
+    let call = match soap::Request::parse(&body) {
+        Ok(c) => c,
+        Err(f) => {
+            tracing::debug!(%peer, "bad SOAP request: {}", f.message);
+            return Ok(fault(&f));
+        }
+    };
+    let started = Instant::now();
+    loop {
+        let (result, ctx) = {
+            let mut vim = shared.lock();
+            if !vim.reachable() {
+                return Err(HostDown);
+            }
+            let mut ctx = Ctx {
+                token: token.clone(),
+                peer: peer.ip().to_string(),
+                user_agent: agent.clone(),
+                ..Ctx::default()
+            };
+            let r = vim.call(&call, &mut ctx);
+            (r, ctx)
+        };
+        if let (Ok(_), Some(max_wait)) = (&result, ctx.pending) {
+            let waited = started.elapsed();
+            if waited < max_wait.unwrap_or(WAIT_CAP).min(WAIT_CAP) {
+                tokio::time::sleep(WAIT_POLL).await;
+                continue;
+            }
+        }
+        tracing::debug!(%peer, method = %call.method, this = %call.this, ok = result.is_ok(), "soap");
+        return Ok(match result {
+            Ok(v) => {
+                let typed = call.method == "Fetch";
+                let mut r = xml(
+                    StatusCode::OK,
+                    soap::response(&call.method, v.as_ref(), typed),
+                );
+                if let Some(c) = ctx.set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                    r.headers_mut().insert(SET_COOKIE, c);
+                }
+                r
+            }
+            Err(f) => fault(&f),
+        });
+    }
+}
+
+/// The document pyVmomi's SmartConnect reads first (facts section 3).
+pub fn service_versions(shared: &Shared) -> Resp {
+    let vim = shared.lock();
+    let p = vim.host.profile();
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<namespaces version=\"1.0\">\n  <namespace>\n    <name>urn:vim25</name>\n",
+    );
+    s.push_str(&format!("    <version>{}</version>\n", p.api_version));
+    s.push_str("    <priorVersions>\n");
+    for v in &p.prior_api_versions {
+        s.push_str(&format!("      <version>{v}</version>\n"));
+    }
+    s.push_str("    </priorVersions>\n  </namespace>\n</namespaces>\n");
+    xml(StatusCode::OK, s)
+}

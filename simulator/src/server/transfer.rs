@@ -1,0 +1,127 @@
+//! Bundle transfers: `GET`/`HEAD /downloads/<uuid>/<file>` (no credentials: the uuid is the
+//! capability, as Ansible and Salt rely on) and `PUT /tmp/configBundle.tgz` (HTTP Basic auth or
+//! the session cookie; any content type, since urllib sends form-urlencoded). Ansible sends a
+//! `HEAD` to the upload URL first; it is answered without credentials and reveals nothing.
+
+use base64ct::{Base64, Encoding};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::sdk::read_body;
+use super::{text, HostDown, Resp, Shared};
+use crate::vim::{token_from_cookie, UploadAuth, UploadError};
+
+pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDown> {
+    let path = req.uri().path().to_string();
+    if path == "/tmp/configBundle.tgz" {
+        return Ok(match *req.method() {
+            Method::PUT => upload(shared, req).await,
+            Method::HEAD => text(StatusCode::OK, ""),
+            _ => text(StatusCode::METHOD_NOT_ALLOWED, "use PUT\n"),
+        });
+    }
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n")),
+    };
+    let rest = path.trim_start_matches("/downloads/");
+    let Some((uuid, file)) = rest.split_once('/') else {
+        return Ok(text(StatusCode::NOT_FOUND, "not found\n"));
+    };
+    let found = {
+        let mut vim = shared.lock();
+        if !vim.reachable() {
+            return Err(HostDown);
+        }
+        vim.download(uuid, file)
+    };
+    Ok(match found {
+        None => text(StatusCode::NOT_FOUND, "not found\n"),
+        Some(bytes) => {
+            let len = bytes.len();
+            let body = if head {
+                Bytes::new()
+            } else {
+                Bytes::copy_from_slice(&bytes)
+            };
+            let mut r = Response::new(Full::new(body));
+            let h = r.headers_mut();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+            r
+        }
+    })
+}
+
+/// `Authorization: Basic base64(user:password)`.
+fn basic(req: &Request<Incoming>) -> Option<(String, String)> {
+    let v = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = Base64::decode_vec(b64.trim()).ok()?;
+    let s = String::from_utf8(raw).ok()?;
+    let (u, p) = s.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+fn unauthorized() -> Resp {
+    let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
+    r.headers_mut().insert(
+        hyper::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"VMware HTTP server\""),
+    );
+    r
+}
+
+async fn upload(shared: &Shared, req: Request<Incoming>) -> Resp {
+    let creds = basic(&req);
+    let token = req
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(token_from_cookie);
+    if creds.is_none() && token.is_none() {
+        return unauthorized();
+    }
+    // Check credentials before reading a possibly large body.
+    {
+        let mut vim = shared.lock();
+        let ok = match (&creds, &token) {
+            (Some((u, p)), _) => vim.host.check_password(u, p),
+            (None, Some(t)) => crate::vim::session_manager::token_valid(&mut vim, t),
+            _ => false,
+        };
+        if !ok {
+            return unauthorized();
+        }
+    }
+    let body = match read_body(req, shared.cfg.max_upload, shared.cfg.body_timeout).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let mut vim = shared.lock();
+    let auth = match (&creds, &token) {
+        (Some((u, p)), _) => UploadAuth::Basic {
+            user: u,
+            password: p,
+        },
+        (None, Some(t)) => UploadAuth::Cookie(t),
+        _ => UploadAuth::None,
+    };
+    match vim.upload(auth, body.to_vec()) {
+        Ok(()) => text(StatusCode::OK, ""),
+        Err(UploadError::Unauthorized) => unauthorized(),
+        Err(UploadError::TooLarge) => text(StatusCode::PAYLOAD_TOO_LARGE, "bundle too large\n"),
+        Err(UploadError::Unavailable(m)) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{m}\n")),
+    }
+}

@@ -1,0 +1,87 @@
+//! HostFirmwareSystem `ha-firmwareSystem` (privilege Host.Config.Firmware, all synchronous):
+//! the four public methods and the three internal ones (facts section 3), over the model's
+//! [`crate::host::firmware`] rules. Transfers live here too: the bundle download under an
+//! unguessable uuid and the upload to `/tmp/configBundle.tgz`.
+
+use super::session_manager::parse_flag;
+use super::{host_fault, method_not_found, required, Ctx, Download, UploadAuth, UploadError, Vim};
+use crate::host::etc::Bytes;
+use crate::soap::{Fault, Request, Value};
+
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    match req.method.as_str() {
+        "BackupFirmwareConfiguration" => {
+            let bundle = vim.host.backup_bundle().map_err(host_fault)?;
+            let uuid = vim.vmware_uuid();
+            let url = format!(
+                "{}/downloads/{uuid}/{}",
+                vim.cfg.url_prefix, bundle.file_name
+            );
+            let created = vim.now();
+            vim.downloads.insert(
+                uuid,
+                Download {
+                    file_name: bundle.file_name,
+                    bytes: bundle.bytes,
+                    created,
+                },
+            );
+            Ok(Some(Value::Str(url)))
+        }
+        "QueryFirmwareConfigUploadURL" => Ok(Some(Value::Str(format!(
+            "{}/tmp/configBundle.tgz",
+            vim.cfg.url_prefix
+        )))),
+        "RestoreFirmwareConfiguration" => {
+            let force =
+                parse_flag(req, "force")?.ok_or_else(|| required(req, "force").unwrap_err())?;
+            vim.host.restore(force).map_err(host_fault)?;
+            Ok(None)
+        }
+        "ResetFirmwareToFactoryDefaults" => {
+            vim.host.reset_to_factory_defaults().map_err(host_fault)?;
+            Ok(None)
+        }
+        "SyncFirmwareConfiguration" => {
+            vim.host.sync().map_err(host_fault)?;
+            Ok(None)
+        }
+        "QueryFirmwareQuantumMinutes" => Ok(Some(Value::Int(
+            vim.host.profile().sync_limit.quantum_minutes as i32,
+        ))),
+        "QueryFirmwareSyncsPerQuantum" => Ok(Some(Value::Int(
+            vim.host.profile().sync_limit.syncs_per_quantum as i32,
+        ))),
+        _ => Err(method_not_found(req)),
+    }
+}
+
+impl Vim {
+    /// `GET /downloads/<uuid>/<file>`: no credentials, the uuid is the capability. Bundles older
+    /// than the download TTL are gone (tmpwatch).
+    pub fn download(&mut self, uuid: &str, file: &str) -> Option<Bytes> {
+        let now = self.now();
+        let ttl = self.cfg.download_ttl;
+        self.downloads.retain(|_, d| now.since(d.created) <= ttl);
+        let d = self.downloads.get(uuid)?;
+        (d.file_name == file).then(|| d.bytes.clone())
+    }
+
+    /// `PUT /tmp/configBundle.tgz` with Basic auth or the session cookie.
+    pub fn upload(&mut self, auth: UploadAuth<'_>, bytes: Vec<u8>) -> Result<(), UploadError> {
+        let ok = match auth {
+            UploadAuth::Basic { user, password } => self.host.check_password(user, password),
+            UploadAuth::Cookie(token) => super::session_manager::token_valid(self, token),
+            UploadAuth::None => false,
+        };
+        if !ok {
+            return Err(UploadError::Unauthorized);
+        }
+        if bytes.len() > self.host.limits().max_compressed {
+            return Err(UploadError::TooLarge);
+        }
+        self.host
+            .upload_bundle(bytes)
+            .map_err(|e| UploadError::Unavailable(e.to_string()))
+    }
+}

@@ -1,0 +1,147 @@
+//! HostSystem `ha-host`: the properties clients read (facts section 3, "HostSystem pieces the
+//! clients touch") and the maintenance-mode, reboot and shutdown tasks.
+//!
+//! Only fields every API version from 4.1 on knows are written: pyVmomi rejects an element its
+//! negotiated version lacks.
+
+use super::service_instance::about;
+use super::session_manager::parse_flag;
+use super::task::{self, Action};
+use super::{ids, method_not_found, moref, required, Ctx, Vim};
+use crate::host::PowerState;
+use crate::soap::{Data, Fault, Request, Value};
+
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    let action = match req.method.as_str() {
+        "EnterMaintenanceMode_Task" => {
+            required(req, "timeout")?;
+            Action::EnterMaintenance
+        }
+        "ExitMaintenanceMode_Task" => {
+            required(req, "timeout")?;
+            Action::ExitMaintenance
+        }
+        "RebootHost_Task" => Action::Reboot {
+            force: parse_flag(req, "force")?.ok_or_else(|| required(req, "force").unwrap_err())?,
+        },
+        "ShutdownHost_Task" => Action::Shutdown {
+            force: parse_flag(req, "force")?.ok_or_else(|| required(req, "force").unwrap_err())?,
+        },
+        _ => return Err(method_not_found(req)),
+    };
+    Ok(Some(task::create(vim, ctx, action).into()))
+}
+
+fn power_state(p: PowerState) -> &'static str {
+    match p {
+        PowerState::On => "poweredOn",
+        PowerState::Off => "poweredOff",
+        PowerState::Booting { .. } => "unknown",
+    }
+}
+
+fn runtime(vim: &Vim) -> Data {
+    Data::new("HostRuntimeInfo")
+        .with("connectionState", "connected")
+        .with("powerState", power_state(vim.host.power_state()))
+        .with("standbyMode", "none")
+        .with("inMaintenanceMode", vim.host.in_maintenance_mode())
+        .opt("bootTime", vim.host.last_boot())
+}
+
+fn system_info(vim: &Vim) -> Data {
+    Data::new("HostSystemInfo")
+        .with("vendor", "VMware, Inc.")
+        .with("model", "esxi-sim")
+        .with("uuid", vim.host.api_uuid())
+}
+
+const MEMORY: i64 = 64 * 1024 * 1024 * 1024;
+
+fn hardware(vim: &Vim) -> Data {
+    Data::new("HostHardwareInfo")
+        .with("systemInfo", system_info(vim))
+        .with(
+            "cpuInfo",
+            Data::new("HostCpuInfo")
+                .with("numCpuPackages", 1)
+                .with("numCpuCores", 4)
+                .with("numCpuThreads", 8)
+                .with("hz", 2_400_000_000i64),
+        )
+        .with("memorySize", MEMORY)
+}
+
+fn summary(vim: &Vim) -> Data {
+    let p = vim.host.profile();
+    let uptime = vim
+        .host
+        .last_boot()
+        .map(|b| vim.now().since(b).as_secs() as i32);
+    Data::new("HostListSummary")
+        .with("host", moref("HostSystem", ids::HOST))
+        .with(
+            "hardware",
+            Data::new("HostHardwareSummary")
+                .with("vendor", "VMware, Inc.")
+                .with("model", "esxi-sim")
+                .with("uuid", vim.host.api_uuid())
+                .with("memorySize", MEMORY)
+                .with("cpuModel", "Simulated CPU @ 2.40GHz")
+                .with("cpuMhz", 2400)
+                .with("numCpuPkgs", 1)
+                .with("numCpuCores", 4)
+                .with("numCpuThreads", 8)
+                .with("numNics", 1)
+                .with("numHBAs", 1),
+        )
+        .with("runtime", runtime(vim))
+        .with(
+            "config",
+            Data::new("HostConfigSummary")
+                .with("name", vim.host.hostname())
+                .with("port", 443)
+                .with("product", about(p))
+                .with("vmotionEnabled", false)
+                .with("faultToleranceEnabled", false),
+        )
+        .with(
+            "quickStats",
+            Data::new("HostListSummaryQuickStats").opt("uptime", uptime),
+        )
+        .with("overallStatus", "green")
+        .with("rebootRequired", false)
+}
+
+pub fn properties(vim: &Vim) -> Data {
+    let host_ref = moref("HostSystem", ids::HOST);
+    let recent = super::task::recent(vim);
+    Data::new("HostSystem")
+        .with("parent", moref("ComputeResource", ids::COMPUTE_RESOURCE))
+        .with("overallStatus", "green")
+        .with("configStatus", "gray")
+        .with("name", vim.host.hostname())
+        .with("recentTask", Value::refs(recent))
+        .with("runtime", runtime(vim))
+        .with("summary", summary(vim))
+        .with("hardware", hardware(vim))
+        .with("configManagerEnabled", true)
+        .with(
+            "configManager",
+            Data::new("HostConfigManager")
+                .with("advancedOption", moref("OptionManager", ids::ADV_OPTIONS))
+                .with(
+                    "firmwareSystem",
+                    moref("HostFirmwareSystem", ids::FIRMWARE_SYSTEM),
+                ),
+        )
+        .with(
+            "config",
+            Data::new("HostConfigInfo")
+                .with("host", host_ref)
+                .with("product", about(vim.host.profile())),
+        )
+        .with("vm", Value::refs([]))
+        .with("datastore", Value::refs([]))
+        .with("network", Value::refs([]))
+}

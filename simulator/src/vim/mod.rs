@@ -1,0 +1,422 @@
+//! The vSphere API objects of one standalone ESXi host, one file per managed object type (as
+//! govmomi's vcsim does), over the host model.
+//!
+//! A call arrives as a decoded [`Request`]; [`Vim::call`] checks the session, finds the object and
+//! hands the call to the file named after the object's type:
+//!
+//! | type | file | methods |
+//! |---|---|---|
+//! | ServiceInstance | [`service_instance`] | RetrieveServiceContent, CurrentTime |
+//! | SessionManager | [`session_manager`] | Login, Logout, SessionIsActive |
+//! | PropertyCollector, PropertyFilter | [`property_collector`] | Fetch (every object), RetrieveProperties(Ex), CreateFilter, WaitForUpdates(Ex), ... |
+//! | ViewManager, ContainerView | [`view_manager`] | CreateContainerView, DestroyView |
+//! | Folder, Datacenter, ComputeResource | [`inventory`] | (properties only) |
+//! | HostSystem | [`host_system`] | EnterMaintenanceMode_Task, ExitMaintenanceMode_Task, RebootHost_Task, ShutdownHost_Task |
+//! | HostFirmwareSystem | [`firmware_system`] | Backup/Restore/Reset, Sync, QueryFirmware* |
+//! | TaskManager, Task | [`task`] | CancelTask |
+//! | HostLocalAccountManager | [`local_account_manager`] | CreateUser, UpdateUser, RemoveUser |
+//! | OptionManager | [`option_manager`] | QueryOptions, UpdateOptions |
+//!
+//! Nothing here reads the wall clock: the server moves time with [`Vim::sync_to`]. Nothing here
+//! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
+
+pub mod firmware_system;
+pub mod host_system;
+pub mod inventory;
+pub mod local_account_manager;
+pub mod option_manager;
+pub mod property_collector;
+pub mod service_instance;
+pub mod session_manager;
+pub mod task;
+pub mod view_manager;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::clock::SimTime;
+use crate::host::etc::Bytes;
+use crate::host::{Host, HostError};
+use crate::rng::Rng;
+use crate::soap::{Data, Fault, MoRef, Request, Value};
+
+pub use session_manager::{token_from_cookie, Session};
+
+/// Settings of the API layer (the host model has its own).
+#[derive(Clone, Debug)]
+pub struct VimConfig {
+    /// What replaces `http://*` in the URLs the firmware methods return: `http://*` on port 443
+    /// (as a real host), `https://*:8443` elsewhere so unmodified clients still reach us.
+    pub url_prefix: String,
+    /// Sessions idle this long (virtual time) are gone; hostd's default is 30 minutes.
+    pub session_timeout: Duration,
+    /// Download bundles live this long (tmpwatch's ~3 days, facts section 1).
+    pub download_ttl: Duration,
+    /// Whether the session cookie carries `Secure` (not over plain HTTP).
+    pub secure_cookie: bool,
+}
+
+impl Default for VimConfig {
+    fn default() -> Self {
+        VimConfig {
+            url_prefix: "http://*".into(),
+            session_timeout: Duration::from_secs(30 * 60),
+            download_ttl: Duration::from_secs(3 * 24 * 3600),
+            secure_cookie: true,
+        }
+    }
+}
+
+/// Who is calling, and what the call produced besides its answer.
+#[derive(Debug, Default)]
+pub struct Ctx {
+    /// The session key of a valid session cookie, if any.
+    pub session: Option<String>,
+    /// The token from the request's cookie.
+    pub token: Option<String>,
+    pub peer: String,
+    pub user_agent: String,
+    /// Set by Login: the `Set-Cookie` value to send.
+    pub set_cookie: Option<String>,
+    /// Set by WaitForUpdates: nothing yet, ask again later (up to this long; None = forever).
+    pub pending: Option<Option<Duration>>,
+}
+
+/// A bundle BackupFirmwareConfiguration made, served at `/downloads/<uuid>/<file>`.
+#[derive(Clone, Debug)]
+pub struct Download {
+    pub file_name: String,
+    pub bytes: Bytes,
+    pub created: SimTime,
+}
+
+/// How an upload proved who sent it.
+pub enum UploadAuth<'a> {
+    Basic { user: &'a str, password: &'a str },
+    Cookie(&'a str),
+    None,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum UploadError {
+    Unauthorized,
+    TooLarge,
+    Unavailable(String),
+}
+
+/// The API state of one host: the model plus sessions, tasks, filters, views and downloads.
+pub struct Vim {
+    pub host: Host,
+    pub cfg: VimConfig,
+    pub(crate) sessions: HashMap<String, Session>,
+    pub(crate) tasks: BTreeMap<u64, task::Task>,
+    pub(crate) task_seq: u64,
+    pub(crate) filters: BTreeMap<String, property_collector::Filter>,
+    pub(crate) collector_versions: HashMap<String, u64>,
+    pub(crate) pages: HashMap<String, property_collector::Page>,
+    pub(crate) views: BTreeMap<String, view_manager::View>,
+    pub(crate) downloads: HashMap<String, Download>,
+    pub(crate) rng: Rng,
+    pub(crate) seq: u64,
+    seen_boots: u32,
+}
+
+impl Vim {
+    pub fn new(host: Host, cfg: VimConfig) -> Vim {
+        let seed = host.identity().seed;
+        Vim {
+            seen_boots: host.boots(),
+            host,
+            cfg,
+            sessions: HashMap::new(),
+            tasks: BTreeMap::new(),
+            task_seq: 0,
+            filters: BTreeMap::new(),
+            collector_versions: HashMap::new(),
+            pages: HashMap::new(),
+            views: BTreeMap::new(),
+            downloads: HashMap::new(),
+            rng: Rng::fork(seed, "vim"),
+            seq: 0,
+        }
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.host.now()
+    }
+
+    /// Whether the host answers at all (not booting, not off).
+    pub fn reachable(&self) -> bool {
+        self.host.is_running()
+    }
+
+    /// Moves virtual time to `t`: completes tasks that are due, in order, and the host's own
+    /// schedule. A reboot on the way ends hostd's sessions, tasks, filters, views and downloads.
+    pub fn sync_to(&mut self, t: SimTime) {
+        while let Some((&id, due)) = self
+            .tasks
+            .iter()
+            .filter_map(|(id, tk)| tk.due().map(|d| (id, d)))
+            .min_by_key(|(_, d)| *d)
+        {
+            if due > t {
+                break;
+            }
+            self.host.advance_to(due);
+            self.check_reboot();
+            if let Some(tk) = self.tasks.get(&id) {
+                if tk.due().is_some() {
+                    task::run(self, id);
+                }
+            }
+        }
+        self.host.advance_to(t);
+        self.check_reboot();
+    }
+
+    fn check_reboot(&mut self) {
+        if self.host.boots() != self.seen_boots {
+            // hostd restarted: everything it held in memory is gone.
+            self.sessions.clear();
+            self.tasks.clear();
+            self.filters.clear();
+            self.collector_versions.clear();
+            self.pages.clear();
+            self.views.clear();
+            self.downloads.clear();
+            self.seen_boots = self.host.boots();
+        }
+    }
+
+    /// A fresh identifier from the seeded generator: `len` lowercase hex digits.
+    pub(crate) fn hex(&mut self, len: usize) -> String {
+        self.rng.string(b"0123456789abcdef", len)
+    }
+
+    /// A VMware-style uuid (`52xxxxxx-xxxx-...`), as hostd makes for downloads and sessions.
+    pub(crate) fn vmware_uuid(&mut self) -> String {
+        let h = self.hex(30);
+        format!(
+            "52{}-{}-{}-{}-{}",
+            &h[0..6],
+            &h[6..10],
+            &h[10..14],
+            &h[14..18],
+            &h[18..30]
+        )
+    }
+
+    /// Answers one call. The session cookie's token is in `ctx.token`.
+    pub fn call(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
+        ctx.session = match ctx.token.as_deref() {
+            Some(t) => session_manager::touch(self, t),
+            None => None,
+        };
+        let anonymous = matches!(
+            (req.this.ty.as_str(), req.method.as_str()),
+            ("ServiceInstance", "RetrieveServiceContent")
+                | ("ServiceInstance", "CurrentTime")
+                | ("SessionManager", "Login")
+        );
+        if ctx.session.is_none() && !anonymous {
+            return Err(Fault::not_authenticated()
+                .with("object", req.this.clone())
+                .with("privilegeId", "System.View"));
+        }
+        if !self.exists(&req.this, ctx.session.as_deref()) {
+            return Err(not_found(&req.this));
+        }
+        if req.method == "Fetch" {
+            return property_collector::fetch(self, ctx, req);
+        }
+        match req.this.ty.as_str() {
+            "ServiceInstance" => service_instance::call(self, ctx, req),
+            "SessionManager" => session_manager::call(self, ctx, req),
+            "PropertyCollector" | "PropertyFilter" => property_collector::call(self, ctx, req),
+            "ViewManager" | "ContainerView" => view_manager::call(self, ctx, req),
+            "HostSystem" => host_system::call(self, ctx, req),
+            "HostFirmwareSystem" => firmware_system::call(self, ctx, req),
+            "TaskManager" | "Task" => task::call(self, ctx, req),
+            "HostLocalAccountManager" => local_account_manager::call(self, ctx, req),
+            "OptionManager" => option_manager::call(self, ctx, req),
+            _ => Err(method_not_found(req)),
+        }
+    }
+
+    /// Whether an object exists (per-session objects only for their owner).
+    pub fn exists(&self, obj: &MoRef, session: Option<&str>) -> bool {
+        match obj.ty.as_str() {
+            "Task" => self.tasks.values().any(|t| t.id == obj.id),
+            "PropertyFilter" => self
+                .filters
+                .get(&obj.id)
+                .is_some_and(|f| Some(f.session.as_str()) == session),
+            "ContainerView" => self
+                .views
+                .get(&obj.id)
+                .is_some_and(|v| Some(v.session.as_str()) == session),
+            _ => ids::STATIC
+                .iter()
+                .any(|(t, id)| *t == obj.ty && *id == obj.id),
+        }
+    }
+
+    /// Every property of an object, as a data object of the object's type.
+    pub fn properties(&self, obj: &MoRef, session: Option<&str>) -> Option<Data> {
+        if !self.exists(obj, session) {
+            return None;
+        }
+        Some(match obj.ty.as_str() {
+            "ServiceInstance" => service_instance::properties(self),
+            "SessionManager" => session_manager::properties(self, session),
+            "PropertyCollector" => property_collector::properties(self, session),
+            "PropertyFilter" => property_collector::filter_properties(self, &obj.id)?,
+            "ViewManager" => view_manager::properties(self, session),
+            "ContainerView" => view_manager::view_properties(self, &obj.id)?,
+            "Folder" | "Datacenter" | "ComputeResource" => inventory::properties(self, obj)?,
+            "HostSystem" => host_system::properties(self),
+            "HostFirmwareSystem" => Data::new("HostFirmwareSystem"),
+            "TaskManager" => task::manager_properties(self),
+            "Task" => task::properties(self, &obj.id)?,
+            "HostLocalAccountManager" => Data::new("HostLocalAccountManager"),
+            "OptionManager" => option_manager::properties(self),
+            _ => return None,
+        })
+    }
+}
+
+/// The fixed ids of a standalone host (facts section 3, captured from a real host).
+pub mod ids {
+    pub const SERVICE_INSTANCE: &str = "ServiceInstance";
+    pub const ROOT_FOLDER: &str = "ha-folder-root";
+    pub const PROPERTY_COLLECTOR: &str = "ha-property-collector";
+    pub const VIEW_MANAGER: &str = "ViewManager";
+    pub const SESSION_MANAGER: &str = "ha-sessionmgr";
+    pub const TASK_MANAGER: &str = "ha-taskmgr";
+    pub const DATACENTER: &str = "ha-datacenter";
+    pub const HOST_FOLDER: &str = "ha-folder-host";
+    pub const VM_FOLDER: &str = "ha-folder-vm";
+    pub const DATASTORE_FOLDER: &str = "ha-folder-datastore";
+    pub const NETWORK_FOLDER: &str = "ha-folder-network";
+    pub const COMPUTE_RESOURCE: &str = "ha-compute-res";
+    pub const HOST: &str = "ha-host";
+    pub const FIRMWARE_SYSTEM: &str = "ha-firmwareSystem";
+    pub const ACCOUNT_MANAGER: &str = "ha-localacctmgr";
+    pub const ADV_OPTIONS: &str = "ha-adv-options";
+
+    pub const STATIC: &[(&str, &str)] = &[
+        ("ServiceInstance", SERVICE_INSTANCE),
+        ("Folder", ROOT_FOLDER),
+        ("PropertyCollector", PROPERTY_COLLECTOR),
+        ("ViewManager", VIEW_MANAGER),
+        ("SessionManager", SESSION_MANAGER),
+        ("TaskManager", TASK_MANAGER),
+        ("Datacenter", DATACENTER),
+        ("Folder", HOST_FOLDER),
+        ("Folder", VM_FOLDER),
+        ("Folder", DATASTORE_FOLDER),
+        ("Folder", NETWORK_FOLDER),
+        ("ComputeResource", COMPUTE_RESOURCE),
+        ("HostSystem", HOST),
+        ("HostFirmwareSystem", FIRMWARE_SYSTEM),
+        ("HostLocalAccountManager", ACCOUNT_MANAGER),
+        ("OptionManager", ADV_OPTIONS),
+    ];
+}
+
+pub fn moref(ty: &str, id: &str) -> MoRef {
+    MoRef::new(ty, id)
+}
+
+/// Whether objects of type `actual` are a `wanted` (PropertySpec.type, container view types).
+pub fn is_a(actual: &str, wanted: &str) -> bool {
+    if actual == wanted {
+        return true;
+    }
+    let managed_entity = matches!(
+        actual,
+        "Folder" | "Datacenter" | "ComputeResource" | "ClusterComputeResource" | "HostSystem"
+    );
+    match wanted {
+        "ManagedEntity" => managed_entity,
+        "ExtensibleManagedObject" => managed_entity,
+        "ComputeResource" => actual == "ClusterComputeResource",
+        "ManagedObject" => true,
+        "View" | "ManagedObjectView" => actual == "ContainerView",
+        _ => false,
+    }
+}
+
+pub fn not_found(obj: &MoRef) -> Fault {
+    Fault::new(
+        "ManagedObjectNotFound",
+        format!(
+            "The object 'vim.{}:{}' has already been deleted or has not been completely created",
+            obj.ty, obj.id
+        ),
+    )
+    .with("obj", obj.clone())
+}
+
+pub fn method_not_found(req: &Request) -> Fault {
+    Fault::new(
+        "MethodNotFound",
+        format!("Method {} not found on {}", req.method, req.this.ty),
+    )
+    .with("receiver", req.this.clone())
+    .with("method", req.method.as_str())
+}
+
+/// A required parameter, or InvalidRequest naming it.
+pub(crate) fn required<'a>(
+    req: &'a Request,
+    name: &str,
+) -> Result<&'a crate::soap::Element, Fault> {
+    req.param(name).ok_or_else(|| {
+        Fault::invalid_request(format!(
+            "{}: missing required parameter '{name}'",
+            req.method
+        ))
+    })
+}
+
+pub(crate) fn bad_param(req: &Request, msg: String) -> Fault {
+    Fault::invalid_request(format!("{}: {msg}", req.method))
+}
+
+/// Each host error as the vSphere fault a real host sends for it.
+pub fn host_fault(e: HostError) -> Fault {
+    use crate::host::accounts::AccountError;
+    let msg = e.to_string();
+    match e {
+        HostError::NotRunning(_) => Fault::new("HostCommunication", msg),
+        HostError::InvalidState(_) => Fault::new("InvalidState", msg),
+        HostError::FileNotFound(p) => Fault::new("FileNotFound", msg).with("file", p),
+        HostError::MismatchedBundle {
+            bundle_uuid,
+            host_uuid,
+            bundle_build,
+            host_build,
+        } => Fault::new("MismatchedBundle", msg)
+            .with("bundleUuid", bundle_uuid)
+            .with("hostUuid", host_uuid)
+            .with("bundleBuildNumber", bundle_build as i32)
+            .with("hostBuildNumber", host_build as i32),
+        HostError::InvalidBundle(b) => Fault::new("InvalidBundle", msg).with("text", b.to_string()),
+        HostError::TooManyWrites => Fault::new("TooManyWrites", msg),
+        HostError::SaveFailed(s) => {
+            Fault::new("PlatformConfigFault", msg).with("text", s.to_string())
+        }
+        HostError::InvalidPath(_) | HostError::InvalidArgument(_) => {
+            Fault::invalid_argument(msg, None)
+        }
+        HostError::Account(a) => match a {
+            AccountError::UserNotFound(u) => Fault::new("UserNotFound", msg)
+                .with("principal", u)
+                .with("unresolved", false),
+            AccountError::AlreadyExists(u) => Fault::new("AlreadyExists", msg).with("name", u),
+            AccountError::InvalidName(_) => Fault::invalid_argument(msg, Some("id")),
+            AccountError::InvalidPassword => Fault::invalid_argument(msg, Some("password")),
+        },
+    }
+}

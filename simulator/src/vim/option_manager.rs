@@ -1,0 +1,151 @@
+//! OptionManager `ha-adv-options` (host.configManager.advancedOption): the host's advanced
+//! settings, stored as `/adv/<A>/<B>` entries of esx.conf. `UserVars.SuppressShellWarning` is
+//! `/adv/UserVars/SuppressShellWarning`. Changing one edits esx.conf, a sticky file, so it
+//! persists by the same rules as everything else.
+
+use super::{host_fault, method_not_found, Ctx, Vim};
+use crate::soap::{Data, Element, Fault, Request, Value};
+
+/// Options whose type is integer (`xsd:long`); every other option is a string.
+const INTEGER_OPTIONS: &[&str] = &[
+    "UserVars.SuppressShellWarning",
+    "UserVars.HostClientCEIPOptIn",
+    "UserVars.ESXiShellTimeOut",
+    "UserVars.ESXiShellInteractiveTimeOut",
+    "Net.FollowHardwareMac",
+    "Security.AccountLockFailures",
+    "Security.AccountUnlockTime",
+];
+
+/// Options a host knows even before esx.conf names them, with their defaults.
+const KNOWN_DEFAULTS: &[(&str, &str)] = &[
+    ("UserVars.ESXiShellTimeOut", "0"),
+    ("UserVars.ESXiShellInteractiveTimeOut", "0"),
+    ("Security.AccountLockFailures", "5"),
+    ("Security.AccountUnlockTime", "900"),
+    (
+        "Security.PasswordQualityControl",
+        "retry=3 min=disabled,disabled,disabled,7,7",
+    ),
+    ("Annotations.WelcomeMessage", ""),
+    ("Config.HostAgent.log.level", "info"),
+    ("Config.HostAgent.plugins.solo.enableMob", "false"),
+];
+
+fn conf_key(key: &str) -> String {
+    format!("/adv/{}", key.replace('.', "/"))
+}
+
+fn option_value(key: &str, raw: &str) -> Data {
+    let v = if INTEGER_OPTIONS.contains(&key) {
+        Value::any(Value::Long(raw.parse().unwrap_or(0)))
+    } else {
+        Value::any(Value::Str(raw.to_string()))
+    };
+    Data::new("OptionValue").with("key", key).with("value", v)
+}
+
+/// Every option: esx.conf's `/adv/...` entries, then the known defaults esx.conf lacks.
+fn all_options(vim: &Vim) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vim
+        .host
+        .esx_conf_entries()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("/adv/")?.replace('/', "."), v)))
+        .collect();
+    for (k, v) in KNOWN_DEFAULTS {
+        if !out.iter().any(|(o, _)| o == k) {
+            out.push((k.to_string(), v.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn invalid_name(name: &str) -> Fault {
+    Fault::new(
+        "InvalidName",
+        format!("A specified parameter was not correct: {name}"),
+    )
+    .with("name", name)
+}
+
+fn value_text(el: &Element) -> Result<String, String> {
+    let t = el.text.trim().to_string();
+    match el.xsi_type.as_deref() {
+        Some("long" | "int" | "short" | "byte") => t
+            .parse::<i64>()
+            .map(|i| i.to_string())
+            .map_err(|_| format!("'{t}' is not an integer")),
+        Some("boolean") => match t.as_str() {
+            "true" | "1" => Ok("true".into()),
+            "false" | "0" => Ok("false".into()),
+            _ => Err(format!("'{t}' is not a boolean")),
+        },
+        _ => Ok(el.text.clone()),
+    }
+}
+
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    match req.method.as_str() {
+        "QueryOptions" => {
+            let name = req.param("name").map(|n| n.text.trim().to_string());
+            let all = all_options(vim);
+            let picked: Vec<Value> = match name.as_deref() {
+                None | Some("") => all.iter().map(|(k, v)| option_value(k, v).into()).collect(),
+                Some(prefix) if prefix.ends_with('.') => all
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, v)| option_value(k, v).into())
+                    .collect(),
+                Some(exact) => all
+                    .iter()
+                    .filter(|(k, _)| k == exact)
+                    .map(|(k, v)| option_value(k, v).into())
+                    .collect(),
+            };
+            if picked.is_empty() {
+                return Err(invalid_name(name.as_deref().unwrap_or("")));
+            }
+            Ok(Some(Value::Array("OptionValue", picked)))
+        }
+        "UpdateOptions" => {
+            let known = all_options(vim);
+            let mut changes = Vec::new();
+            for ov in req.body.all("changedValue") {
+                let key = ov.child_text("key").unwrap_or_default().to_string();
+                if !known.iter().any(|(k, _)| *k == key) {
+                    return Err(invalid_name(&key));
+                }
+                let text = match ov.child("value") {
+                    Some(v) => value_text(v)
+                        .map_err(|e| Fault::invalid_argument(format!("{key}: {e}"), Some(&key)))?,
+                    None => String::new(),
+                };
+                if INTEGER_OPTIONS.contains(&key.as_str()) && text.parse::<i64>().is_err() {
+                    return Err(Fault::invalid_argument(
+                        format!("{key} takes an integer, not '{text}'"),
+                        Some(&key),
+                    ));
+                }
+                changes.push((key, text));
+            }
+            // Validate everything first: a rejected call changes nothing.
+            for (k, v) in changes {
+                vim.host
+                    .set_esx_conf_value(&conf_key(&k), &v)
+                    .map_err(host_fault)?;
+            }
+            Ok(None)
+        }
+        _ => Err(method_not_found(req)),
+    }
+}
+
+pub fn properties(vim: &Vim) -> Data {
+    let setting = all_options(vim)
+        .iter()
+        .map(|(k, v)| option_value(k, v).into())
+        .collect();
+    Data::new("OptionManager").with("setting", Value::Array("OptionValue", setting))
+}

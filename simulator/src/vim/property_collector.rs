@@ -1,0 +1,603 @@
+//! PropertyCollector: how every client reads state.
+//!
+//! - `Fetch(_this, prop)`: the internal method pyVmomi uses for every property access.
+//! - `RetrieveProperties` / `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx`: ObjectSpecs
+//!   expanded through TraversalSpecs (and SelectionSpec references by name), PropertySpecs with
+//!   `all` or nested `pathSet`s (`config.product.version`), paged by `maxObjects`.
+//! - `CreateFilter` / `WaitForUpdates` / `WaitForUpdatesEx` / `CheckForUpdates` /
+//!   `CancelWaitForUpdates` / `DestroyPropertyFilter`: each filter remembers what it last
+//!   reported; an update set is the difference to now. A wait with nothing to report is
+//!   answered later (the server retries it), which is how `pyVim.task.WaitForTask` waits.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use super::{bad_param, ids, is_a, method_not_found, moref, not_found, required, Ctx, Vim};
+use crate::soap::{
+    parse_bool, parse_int, parse_moref, Data, Element, Fault, MoRef, Request, Value,
+};
+
+/// Deepest traversal followed (the inventory is shallow; this stops hostile specs).
+const MAX_TRAVERSAL_DEPTH: usize = 32;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PropSpec {
+    pub ty: String,
+    pub all: bool,
+    pub paths: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selection {
+    Traversal {
+        name: Option<String>,
+        ty: String,
+        path: String,
+        skip: bool,
+        select: Vec<Selection>,
+    },
+    Named(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjSpec {
+    pub obj: MoRef,
+    pub skip: bool,
+    pub select: Vec<Selection>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FilterSpec {
+    pub props: Vec<PropSpec>,
+    pub objects: Vec<ObjSpec>,
+}
+
+/// What a filter last reported: object → property name → value.
+type Snapshot = BTreeMap<MoRef, BTreeMap<String, Value>>;
+
+#[derive(Clone, Debug)]
+pub struct Filter {
+    pub session: String,
+    pub spec: FilterSpec,
+    pub partial_updates: bool,
+    pub last: Option<Snapshot>,
+}
+
+/// Results RetrievePropertiesEx did not return yet, for ContinueRetrievePropertiesEx.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub session: String,
+    pub rest: Vec<Data>,
+    pub max: usize,
+}
+
+// ---- parsing -------------------------------------------------------------------------------
+
+fn parse_selection(el: &Element) -> Result<Selection, String> {
+    let name = el.child_text("name").map(str::to_string);
+    let is_traversal = el.xsi_type.as_deref() == Some("TraversalSpec")
+        || (el.child("type").is_some() && el.child("path").is_some());
+    if is_traversal {
+        Ok(Selection::Traversal {
+            name,
+            ty: el
+                .child_text("type")
+                .ok_or("TraversalSpec without type")?
+                .to_string(),
+            path: el
+                .child_text("path")
+                .ok_or("TraversalSpec without path")?
+                .to_string(),
+            skip: el
+                .child("skip")
+                .map(parse_bool)
+                .transpose()?
+                .unwrap_or(false),
+            select: el
+                .all("selectSet")
+                .map(parse_selection)
+                .collect::<Result<_, _>>()?,
+        })
+    } else {
+        Ok(Selection::Named(
+            name.ok_or("SelectionSpec without a name")?,
+        ))
+    }
+}
+
+pub fn parse_filter_spec(el: &Element) -> Result<FilterSpec, String> {
+    let props = el
+        .all("propSet")
+        .map(|p| {
+            Ok(PropSpec {
+                ty: p
+                    .child_text("type")
+                    .ok_or("PropertySpec without type")?
+                    .to_string(),
+                all: p.child("all").map(parse_bool).transpose()?.unwrap_or(false),
+                paths: p
+                    .all("pathSet")
+                    .map(|x| x.text.trim().to_string())
+                    .collect(),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let objects = el
+        .all("objectSet")
+        .map(|o| {
+            Ok(ObjSpec {
+                obj: parse_moref(o.child("obj").ok_or("ObjectSpec without obj")?)?,
+                skip: o
+                    .child("skip")
+                    .map(parse_bool)
+                    .transpose()?
+                    .unwrap_or(false),
+                select: o
+                    .all("selectSet")
+                    .map(parse_selection)
+                    .collect::<Result<_, _>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if props.is_empty() || objects.is_empty() {
+        return Err("a PropertyFilterSpec needs at least one propSet and one objectSet".into());
+    }
+    Ok(FilterSpec { props, objects })
+}
+
+// ---- evaluation ----------------------------------------------------------------------------
+
+fn collect_named<'a>(sels: &'a [Selection], out: &mut HashMap<&'a str, &'a Selection>) {
+    for s in sels {
+        if let Selection::Traversal { name, select, .. } = s {
+            if let Some(n) = name {
+                out.entry(n.as_str()).or_insert(s);
+            }
+            collect_named(select, out);
+        }
+    }
+}
+
+/// The objects a spec selects, in the order first reached.
+fn objects(vim: &Vim, spec: &FilterSpec, session: Option<&str>) -> Result<Vec<MoRef>, Fault> {
+    let mut named = HashMap::new();
+    for o in &spec.objects {
+        collect_named(&o.select, &mut named);
+    }
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut walked = BTreeSet::new();
+    for o in &spec.objects {
+        if !vim.exists(&o.obj, session) {
+            return Err(not_found(&o.obj));
+        }
+        visit(
+            vim,
+            session,
+            &o.obj,
+            o.skip,
+            &o.select,
+            &named,
+            &mut out,
+            &mut seen,
+            &mut walked,
+            0,
+        );
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn visit(
+    vim: &Vim,
+    session: Option<&str>,
+    obj: &MoRef,
+    skip: bool,
+    select: &[Selection],
+    named: &HashMap<&str, &Selection>,
+    out: &mut Vec<MoRef>,
+    seen: &mut BTreeSet<MoRef>,
+    walked: &mut BTreeSet<(MoRef, usize)>,
+    depth: usize,
+) {
+    if !skip && seen.insert(obj.clone()) {
+        out.push(obj.clone());
+    }
+    if depth >= MAX_TRAVERSAL_DEPTH {
+        return;
+    }
+    for sel in select {
+        let ts = match sel {
+            Selection::Named(n) => match named.get(n.as_str()) {
+                Some(t) => *t,
+                None => continue,
+            },
+            t => t,
+        };
+        let Selection::Traversal {
+            ty,
+            path,
+            skip,
+            select,
+            ..
+        } = ts
+        else {
+            continue;
+        };
+        // The same traversal from the same object gives the same objects: walk it once.
+        if !walked.insert((obj.clone(), ts as *const Selection as usize)) || !is_a(&obj.ty, ty) {
+            continue;
+        }
+        let Some(props) = vim.properties(obj, session) else {
+            continue;
+        };
+        let v = Value::Data(props);
+        let parts: Vec<&str> = path.split('.').collect();
+        for target in refs_in(v.at_path(&parts)) {
+            if vim.exists(&target, session) {
+                visit(
+                    vim,
+                    session,
+                    &target,
+                    *skip,
+                    select,
+                    named,
+                    out,
+                    seen,
+                    walked,
+                    depth + 1,
+                );
+            }
+        }
+    }
+}
+
+fn refs_in(v: Option<&Value>) -> Vec<MoRef> {
+    match v {
+        Some(Value::Ref(r)) => vec![r.clone()],
+        Some(Value::Array(_, items)) => items.iter().flat_map(|i| refs_in(Some(i))).collect(),
+        Some(Value::Any(v)) => refs_in(Some(v)),
+        _ => Vec::new(),
+    }
+}
+
+/// The requested properties of one object; None when no PropertySpec names its type.
+fn object_props(
+    vim: &Vim,
+    session: Option<&str>,
+    obj: &MoRef,
+    props: &[PropSpec],
+) -> Option<BTreeMap<String, Value>> {
+    let specs: Vec<&PropSpec> = props.iter().filter(|p| is_a(&obj.ty, &p.ty)).collect();
+    if specs.is_empty() {
+        return None;
+    }
+    let data = vim.properties(obj, session)?;
+    let mut out = BTreeMap::new();
+    for s in specs {
+        if s.all {
+            for (k, v) in &data.fields {
+                out.insert(k.to_string(), v.clone());
+            }
+        }
+        let root = Value::Data(data.clone());
+        for p in &s.paths {
+            let parts: Vec<&str> = p.split('.').collect();
+            if let Some(v) = root.at_path(&parts) {
+                out.insert(p.clone(), v.clone());
+            }
+        }
+    }
+    Some(out)
+}
+
+fn snapshot(vim: &Vim, session: Option<&str>, spec: &FilterSpec) -> Result<Snapshot, Fault> {
+    let mut snap = Snapshot::new();
+    for obj in objects(vim, spec, session)? {
+        if let Some(p) = object_props(vim, session, &obj, &spec.props) {
+            snap.insert(obj, p);
+        }
+    }
+    Ok(snap)
+}
+
+fn object_content(obj: &MoRef, props: &BTreeMap<String, Value>) -> Data {
+    Data::new("ObjectContent").with("obj", obj.clone()).with(
+        "propSet",
+        Value::Array(
+            "DynamicProperty",
+            props
+                .iter()
+                .map(|(k, v)| {
+                    Data::new("DynamicProperty")
+                        .with("name", k.as_str())
+                        .with("val", Value::any(v.clone()))
+                        .into()
+                })
+                .collect(),
+        ),
+    )
+}
+
+fn retrieve(vim: &Vim, session: Option<&str>, req: &Request) -> Result<Vec<Data>, Fault> {
+    let mut out = Vec::new();
+    let mut any = false;
+    for el in req.body.all("specSet") {
+        any = true;
+        let spec = parse_filter_spec(el).map_err(|e| bad_param(req, e))?;
+        for (obj, props) in snapshot(vim, session, &spec)? {
+            out.push(object_content(&obj, &props));
+        }
+    }
+    if !any {
+        return Err(required(req, "specSet").unwrap_err());
+    }
+    Ok(out)
+}
+
+// ---- the methods ---------------------------------------------------------------------------
+
+pub fn fetch(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    let prop = required(req, "prop")?.text.trim().to_string();
+    let data = vim
+        .properties(&req.this, ctx.session.as_deref())
+        .ok_or_else(|| not_found(&req.this))?;
+    let parts: Vec<&str> = prop.split('.').collect();
+    Ok(Value::Data(data).at_path(&parts).cloned().map(Value::any))
+}
+
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    let session = ctx.session.clone().unwrap_or_default();
+    match (req.this.ty.as_str(), req.method.as_str()) {
+        ("PropertyCollector", "RetrieveProperties") => {
+            let items = retrieve(vim, Some(&session), req)?;
+            Ok(Some(Value::Array(
+                "ObjectContent",
+                items.into_iter().map(Value::Data).collect(),
+            )))
+        }
+        ("PropertyCollector", "RetrievePropertiesEx") => {
+            let items = retrieve(vim, Some(&session), req)?;
+            let max = match req.param("options").and_then(|o| o.child("maxObjects")) {
+                Some(m) => parse_int(m).map_err(|e| bad_param(req, e))?,
+                None => 0,
+            };
+            let max = if max <= 0 { usize::MAX } else { max as usize };
+            Ok(page(vim, &session, items, max))
+        }
+        ("PropertyCollector", "ContinueRetrievePropertiesEx") => {
+            let token = required(req, "token")?.text.trim().to_string();
+            match vim.pages.remove(&token) {
+                Some(p) if p.session == session => {
+                    let max = p.max;
+                    Ok(page(vim, &session, p.rest, max))
+                }
+                _ => Err(Fault::invalid_argument(
+                    format!("unknown or finished retrieval token '{token}'"),
+                    Some("token"),
+                )),
+            }
+        }
+        ("PropertyCollector", "CancelRetrievePropertiesEx") => {
+            let token = required(req, "token")?.text.trim().to_string();
+            vim.pages.remove(&token);
+            Ok(None)
+        }
+        ("PropertyCollector", "CreateFilter") => {
+            let spec = parse_filter_spec(required(req, "spec")?).map_err(|e| bad_param(req, e))?;
+            // Objects that do not exist fail now, as hostd's CreateFilter does.
+            objects(vim, &spec, Some(&session))?;
+            let partial = match req.param("partialUpdates") {
+                Some(p) => parse_bool(p).map_err(|e| bad_param(req, e))?,
+                None => false,
+            };
+            vim.seq += 1;
+            let id = format!("session[{}]{:x}", session, vim.seq);
+            vim.filters.insert(
+                id.clone(),
+                Filter {
+                    session: session.clone(),
+                    spec,
+                    partial_updates: partial,
+                    last: None,
+                },
+            );
+            Ok(Some(moref("PropertyFilter", &id).into()))
+        }
+        ("PropertyFilter", "DestroyPropertyFilter") => {
+            vim.filters.remove(&req.this.id);
+            Ok(None)
+        }
+        ("PropertyCollector", "CancelWaitForUpdates") => {
+            if let Some(s) = super::session_manager::session_by_key_mut(vim, &session) {
+                s.cancel_wait = true;
+            }
+            Ok(None)
+        }
+        ("PropertyCollector", m @ ("WaitForUpdates" | "WaitForUpdatesEx" | "CheckForUpdates")) => {
+            let version = req
+                .param("version")
+                .map(|v| v.text.trim().to_string())
+                .unwrap_or_default();
+            let max_wait = match m {
+                "CheckForUpdates" => Some(Duration::ZERO),
+                "WaitForUpdates" => None,
+                _ => match req.param("options").and_then(|o| o.child("maxWaitSeconds")) {
+                    Some(w) => Some(Duration::from_secs(
+                        parse_int(w).map_err(|e| bad_param(req, e))?.max(0) as u64,
+                    )),
+                    None => None,
+                },
+            };
+            if let Some(s) = super::session_manager::session_by_key_mut(vim, &session) {
+                if s.cancel_wait {
+                    s.cancel_wait = false;
+                    return Err(Fault::new("RequestCanceled", "The request was canceled."));
+                }
+            }
+            match updates(vim, &session, &version)? {
+                Some(set) => Ok(Some(set.into())),
+                None if max_wait == Some(Duration::ZERO) => Ok(None),
+                None => {
+                    ctx.pending = Some(max_wait);
+                    Ok(None)
+                }
+            }
+        }
+        _ => Err(method_not_found(req)),
+    }
+}
+
+fn page(vim: &mut Vim, session: &str, mut items: Vec<Data>, max: usize) -> Option<Value> {
+    if items.is_empty() {
+        return None;
+    }
+    let rest = if items.len() > max {
+        items.split_off(max)
+    } else {
+        Vec::new()
+    };
+    let token = if rest.is_empty() {
+        None
+    } else {
+        let t = vim.hex(16);
+        vim.pages.insert(
+            t.clone(),
+            Page {
+                session: session.to_string(),
+                rest,
+                max,
+            },
+        );
+        Some(t)
+    };
+    Some(
+        Data::new("RetrieveResult")
+            .opt("token", token)
+            .with(
+                "objects",
+                Value::Array(
+                    "ObjectContent",
+                    items.into_iter().map(Value::Data).collect(),
+                ),
+            )
+            .into(),
+    )
+}
+
+/// The difference between what each of the session's filters last reported and now.
+fn updates(vim: &mut Vim, session: &str, version: &str) -> Result<Option<Data>, Fault> {
+    let ids: Vec<String> = vim
+        .filters
+        .iter()
+        .filter(|(_, f)| f.session == session)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut filter_updates = Vec::new();
+    for id in ids {
+        let (spec, last) = {
+            let f = &vim.filters[&id];
+            let last = if version.is_empty() {
+                None
+            } else {
+                f.last.clone()
+            };
+            (f.spec.clone(), last)
+        };
+        let now = snapshot(vim, Some(session), &spec)?;
+        let mut object_updates = Vec::new();
+        for (obj, props) in &now {
+            let before = last.as_ref().and_then(|l| l.get(obj));
+            let (kind, changes): (&str, Vec<Value>) = match before {
+                None => (
+                    "enter",
+                    props.iter().map(|(k, v)| change(k, Some(v))).collect(),
+                ),
+                Some(b) => {
+                    let mut c: Vec<Value> = props
+                        .iter()
+                        .filter(|(k, v)| b.get(*k) != Some(*v))
+                        .map(|(k, v)| change(k, Some(v)))
+                        .collect();
+                    c.extend(
+                        b.keys()
+                            .filter(|k| !props.contains_key(*k))
+                            .map(|k| change(k, None)),
+                    );
+                    ("modify", c)
+                }
+            };
+            if kind == "modify" && changes.is_empty() {
+                continue;
+            }
+            object_updates.push(
+                Data::new("ObjectUpdate")
+                    .with("kind", kind)
+                    .with("obj", obj.clone())
+                    .with("changeSet", Value::Array("PropertyChange", changes))
+                    .into(),
+            );
+        }
+        if let Some(l) = &last {
+            for obj in l.keys().filter(|o| !now.contains_key(*o)) {
+                object_updates.push(
+                    Data::new("ObjectUpdate")
+                        .with("kind", "leave")
+                        .with("obj", obj.clone())
+                        .into(),
+                );
+            }
+        }
+        if let Some(f) = vim.filters.get_mut(&id) {
+            f.last = Some(now);
+        }
+        if !object_updates.is_empty() {
+            filter_updates.push(
+                Data::new("PropertyFilterUpdate")
+                    .with("filter", moref("PropertyFilter", &id))
+                    .with("objectSet", Value::Array("ObjectUpdate", object_updates))
+                    .into(),
+            );
+        }
+    }
+    if filter_updates.is_empty() {
+        return Ok(None);
+    }
+    let v = vim
+        .collector_versions
+        .entry(session.to_string())
+        .or_insert(0);
+    *v += 1;
+    Ok(Some(
+        Data::new("UpdateSet").with("version", v.to_string()).with(
+            "filterSet",
+            Value::Array("PropertyFilterUpdate", filter_updates),
+        ),
+    ))
+}
+
+fn change(name: &str, v: Option<&Value>) -> Value {
+    let d = Data::new("PropertyChange").with("name", name);
+    match v {
+        Some(v) => d
+            .with("op", "assign")
+            .with("val", Value::any(v.clone()))
+            .into(),
+        None => d.with("op", "remove").into(),
+    }
+}
+
+pub fn properties(vim: &Vim, session: Option<&str>) -> Data {
+    let filters = vim
+        .filters
+        .iter()
+        .filter(|(_, f)| Some(f.session.as_str()) == session)
+        .map(|(id, _)| moref("PropertyFilter", id));
+    let _ = ids::PROPERTY_COLLECTOR;
+    Data::new("PropertyCollector").with("filter", Value::refs(filters))
+}
+
+pub fn filter_properties(vim: &Vim, id: &str) -> Option<Data> {
+    let f = vim.filters.get(id)?;
+    Some(Data::new("PropertyFilter").with("partialUpdates", f.partial_updates))
+}

@@ -1,0 +1,72 @@
+//! ServiceInstance: the root object. `RetrieveServiceContent` needs no session (clients call it
+//! before Login); its ids and `about` are a standalone host's (facts section 3).
+
+use super::{ids, method_not_found, moref, Ctx, Vim};
+use crate::profile::Profile;
+use crate::soap::{Data, Fault, Request, Value};
+
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    match req.method.as_str() {
+        "RetrieveServiceContent" => Ok(Some(content(vim).into())),
+        "CurrentTime" => Ok(Some(Value::Time(vim.now()))),
+        _ => Err(method_not_found(req)),
+    }
+}
+
+/// `about`: what `vmware -v` and the host client show.
+pub fn about(p: &Profile) -> Data {
+    Data::new("AboutInfo")
+        .with("name", "VMware ESXi")
+        .with("fullName", p.full_name())
+        .with("vendor", "VMware, Inc.")
+        .with("version", p.version.as_str())
+        .with("build", p.build.to_string())
+        .with("localeVersion", "INTL")
+        .with("localeBuild", "000")
+        .with("osType", "vmnix-x86")
+        .with("productLineId", "embeddedEsx")
+        .with("apiType", "HostAgent")
+        .with("apiVersion", p.api_version.as_str())
+        .with("licenseProductName", "VMware ESX Server")
+        .with("licenseProductVersion", license_version(p))
+}
+
+/// The license product version: the major version with `.0` (`6.0` for every 6.x).
+fn license_version(p: &Profile) -> String {
+    let major = p.version.split('.').next().unwrap_or("6");
+    format!("{major}.0")
+}
+
+/// ServiceContent, fields in schema order; only the managers this simulator serves.
+pub fn content(vim: &Vim) -> Data {
+    Data::new("ServiceContent")
+        .with("rootFolder", moref("Folder", ids::ROOT_FOLDER))
+        .with(
+            "propertyCollector",
+            moref("PropertyCollector", ids::PROPERTY_COLLECTOR),
+        )
+        .with("viewManager", moref("ViewManager", ids::VIEW_MANAGER))
+        .with("about", about(vim.host.profile()))
+        .with(
+            "sessionManager",
+            moref("SessionManager", ids::SESSION_MANAGER),
+        )
+        .with("taskManager", moref("TaskManager", ids::TASK_MANAGER))
+        .with(
+            "accountManager",
+            moref("HostLocalAccountManager", ids::ACCOUNT_MANAGER),
+        )
+}
+
+pub fn properties(vim: &Vim) -> Data {
+    Data::new("ServiceInstance")
+        .with("serverClock", vim.now())
+        .with(
+            "capability",
+            Data::new("Capability")
+                .with("provisioningSupported", false)
+                .with("multiHostSupported", false)
+                .with("userShellAccessSupported", true),
+        )
+        .with("content", content(vim))
+}

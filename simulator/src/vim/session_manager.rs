@@ -1,0 +1,208 @@
+//! SessionManager: Login against the host's own `/etc/shadow` (so a restored or reset
+//! configuration changes who can log in), Logout, SessionIsActive, `currentSession`.
+//!
+//! The session travels in the cookie `vmware_soap_session="<40 hex>"`. pyVmomi echoes the whole
+//! Set-Cookie value back, attributes included, so the cookie is read leniently.
+
+use super::{method_not_found, required, Ctx, Vim};
+use crate::clock::SimTime;
+use crate::soap::{parse_bool, Data, Fault, Request, Value};
+
+pub const COOKIE_NAME: &str = "vmware_soap_session";
+pub const INVALID_LOGIN: &str = "Cannot complete login due to an incorrect user name or password.";
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// `UserSession.key` (a VMware-style uuid); the cookie token is separate and secret.
+    pub key: String,
+    pub user: String,
+    pub login_time: SimTime,
+    pub last_active: SimTime,
+    pub calls: i64,
+    pub peer: String,
+    pub user_agent: String,
+    pub locale: String,
+    /// CancelWaitForUpdates was called: the waiting call ends with RequestCanceled.
+    pub cancel_wait: bool,
+}
+
+/// The session token from a `Cookie` header: `vmware_soap_session="abc"; Path=/; ...` or
+/// `a=b; vmware_soap_session=abc`.
+pub fn token_from_cookie(header: &str) -> Option<String> {
+    header.split(';').find_map(|part| {
+        let (k, v) = part.trim().split_once('=')?;
+        (k.trim() == COOKIE_NAME).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// The session key for a token if the session is live; refreshes its idle timer.
+pub fn touch(vim: &mut Vim, token: &str) -> Option<String> {
+    let now = vim.now();
+    let timeout = vim.cfg.session_timeout;
+    let expired = {
+        let s = vim.sessions.get(token)?;
+        now.since(s.last_active) > timeout
+    };
+    if expired {
+        let s = vim.sessions.remove(token)?;
+        end_session(vim, &s.key);
+        return None;
+    }
+    let s = vim.sessions.get_mut(token)?;
+    s.last_active = now;
+    s.calls += 1;
+    Some(s.key.clone())
+}
+
+pub fn session_by_key<'a>(vim: &'a Vim, key: &str) -> Option<&'a Session> {
+    vim.sessions.values().find(|s| s.key == key)
+}
+
+pub fn session_by_key_mut<'a>(vim: &'a mut Vim, key: &str) -> Option<&'a mut Session> {
+    vim.sessions.values_mut().find(|s| s.key == key)
+}
+
+/// What a session owned dies with it.
+fn end_session(vim: &mut Vim, key: &str) {
+    vim.filters.retain(|_, f| f.session != key);
+    vim.views.retain(|_, v| v.session != key);
+    vim.pages.retain(|_, p| p.session != key);
+    vim.collector_versions.remove(key);
+}
+
+pub fn user_session(s: &Session) -> Data {
+    Data::new("UserSession")
+        .with("key", s.key.as_str())
+        .with("userName", s.user.as_str())
+        .with("fullName", full_name(&s.user))
+        .with("loginTime", s.login_time)
+        .with("lastActiveTime", s.last_active)
+        .with("locale", s.locale.as_str())
+        .with("messageLocale", s.locale.as_str())
+        .with("extensionSession", false)
+        .with("ipAddress", s.peer.as_str())
+        .with("userAgent", s.user_agent.as_str())
+        .with("callCount", s.calls)
+}
+
+fn full_name(user: &str) -> String {
+    if user == "root" {
+        "Administrator".into()
+    } else {
+        user.into()
+    }
+}
+
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    match req.method.as_str() {
+        "Login" => login(vim, ctx, req),
+        "Logout" => {
+            if let Some(key) = ctx.session.clone() {
+                vim.sessions.retain(|_, s| s.key != key);
+                end_session(vim, &key);
+            }
+            Ok(None)
+        }
+        "SessionIsActive" => {
+            let id = required(req, "sessionID")?.text.trim().to_string();
+            let user = required(req, "userName")?.text.trim().to_string();
+            let timeout = vim.cfg.session_timeout;
+            let now = vim.now();
+            let active = session_by_key(vim, &id)
+                .is_some_and(|s| s.user == user && now.since(s.last_active) <= timeout);
+            Ok(Some(Value::Bool(active)))
+        }
+        _ => Err(method_not_found(req)),
+    }
+}
+
+fn login(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    let user = required(req, "userName")?.text.clone();
+    let password = required(req, "password")?.text.clone();
+    let locale = req
+        .param("locale")
+        .map(|l| l.text.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "en".into());
+    if !vim.host.check_password(&user, &password) {
+        return Err(Fault::new("InvalidLogin", INVALID_LOGIN));
+    }
+    // A second Login on a live session replaces it, as hostd does.
+    if let Some(old) = ctx.token.as_deref() {
+        if let Some(s) = vim.sessions.remove(old) {
+            end_session(vim, &s.key);
+        }
+    }
+    let token = vim.hex(40);
+    let now = vim.now();
+    let session = Session {
+        key: vim.vmware_uuid(),
+        user,
+        login_time: now,
+        last_active: now,
+        calls: 0,
+        peer: ctx.peer.clone(),
+        user_agent: ctx.user_agent.clone(),
+        locale,
+        cancel_wait: false,
+    };
+    let answer = user_session(&session);
+    ctx.session = Some(session.key.clone());
+    vim.sessions.insert(token.clone(), session);
+    let secure = if vim.cfg.secure_cookie {
+        " Secure;"
+    } else {
+        ""
+    };
+    ctx.set_cookie = Some(format!(
+        "{COOKIE_NAME}=\"{token}\"; Path=/; HttpOnly;{secure}"
+    ));
+    Ok(Some(answer.into()))
+}
+
+/// Whether a Basic-auth upload or a cookie upload is allowed.
+pub fn token_valid(vim: &mut Vim, token: &str) -> bool {
+    touch(vim, token).is_some()
+}
+
+pub fn properties(vim: &Vim, session: Option<&str>) -> Data {
+    let current = session.and_then(|k| session_by_key(vim, k));
+    let mut list: Vec<&Session> = vim.sessions.values().collect();
+    list.sort_by(|a, b| a.key.cmp(&b.key));
+    Data::new("SessionManager")
+        .with(
+            "sessionList",
+            Value::Array(
+                "UserSession",
+                list.into_iter().map(|s| user_session(s).into()).collect(),
+            ),
+        )
+        .opt("currentSession", current.map(user_session))
+        .with("defaultLocale", "en")
+        .with("supportedLocaleList", Value::strings(["en".to_string()]))
+}
+
+/// `SessionIsActive`'s and Basic auth's helper: parse `force`-style booleans elsewhere.
+pub fn parse_flag(req: &Request, name: &str) -> Result<Option<bool>, Fault> {
+    req.param(name)
+        .map(parse_bool)
+        .transpose()
+        .map_err(|e| super::bad_param(req, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_is_read_leniently() {
+        for h in [
+            "vmware_soap_session=\"abc\"; Path=/; HttpOnly; Secure;",
+            "vmware_soap_session=abc",
+            "x=1; vmware_soap_session=\"abc\"",
+        ] {
+            assert_eq!(token_from_cookie(h).as_deref(), Some("abc"), "{h}");
+        }
+        assert_eq!(token_from_cookie("x=1; Path=/"), None);
+    }
+}
