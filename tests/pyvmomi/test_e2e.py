@@ -850,9 +850,9 @@ def main(argv):
         err = None
         try:
             fn()
-        except BaseException as e:  # noqa: B036 - report everything, including SystemExit
-            if isinstance(e, KeyboardInterrupt):
-                raise
+        except (KeyboardInterrupt, SystemExit):  # interrupted (SIGINT/SIGTERM): stop the run
+            raise
+        except BaseException:  # noqa: B036 - a test failure of any kind
             err = traceback.format_exc()
         finally:
             logs = []
