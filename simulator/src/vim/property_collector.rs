@@ -272,7 +272,10 @@ fn object_props(
     if specs.is_empty() {
         return None;
     }
-    let data = vim.properties(obj, session)?;
+    let root = Value::Data(vim.properties(obj, session)?);
+    let Value::Data(data) = &root else {
+        unreachable!("built as data just above")
+    };
     let mut out = BTreeMap::new();
     for s in specs {
         if s.all {
@@ -280,7 +283,6 @@ fn object_props(
                 out.insert(k.to_string(), v.clone());
             }
         }
-        let root = Value::Data(data.clone());
         for p in &s.paths {
             let parts: Vec<&str> = p.split('.').collect();
             if let Some(v) = root.at_path(&parts) {
