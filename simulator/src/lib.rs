@@ -25,8 +25,22 @@
 //! - [`bundle`]: the tar/gzip codecs (`local.tgz`, `state.tgz`, `configBundle-<host>.tgz`) and a
 //!   reader that is safe against hostile archives.
 //!
-//! Data flows one way: callers (the API server, the harness, tests) drive a [`host::Host`]; the
-//! host reads time only from its own virtual `now`. Nothing in `host` knows about HTTP or XML.
+//! On the wire (the vSphere API, what pyVmomi, govc, Ansible and PowerCLI talk to):
+//!
+//! - [`soap`]: the envelope reader (quick-xml, bounded), the value tree with `xsi:type` where the
+//!   schema says anyType, response and fault writers.
+//! - [`vim`]: the managed objects of a standalone host, one file per type: `service_instance`,
+//!   `session_manager`, `property_collector` (Fetch, RetrievePropertiesEx, filters,
+//!   WaitForUpdates), `view_manager`, `inventory`, `host_system`, `task`, `firmware_system`,
+//!   `local_account_manager`, `option_manager`. A SOAP method lives in the file of the type it is
+//!   called on.
+//! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, `/downloads`,
+//!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time.
+//!
+//! Data flows one way: a request enters [`server`], is decoded by [`soap`], dispatched by [`vim`]
+//! to a managed object, which drives the [`host::Host`]; the host reads time only from its own
+//! virtual `now`. Nothing in `host` knows about HTTP or XML; nothing in `server` knows about
+//! sticky files.
 //!
 //! ```
 //! use esxi_sim::{host::HostConfig, profile::Profile};

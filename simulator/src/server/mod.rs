@@ -215,6 +215,7 @@ impl Server {
             let shared = self.shared.clone();
             let tls = self.tls.clone();
             let watcher = graceful.watcher();
+            let header_timeout = self.shared.cfg.header_timeout;
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let shared = shared.clone();
@@ -223,13 +224,13 @@ impl Server {
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(20))
+                    .header_read_timeout(header_timeout)
                     .keep_alive(true);
                 match tls {
                     Some(acceptor) => {
+                        // A client that never finishes the handshake is cut off like a slow one.
                         let hs =
-                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                                .await;
+                            tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
                         let tls_stream = match hs {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {

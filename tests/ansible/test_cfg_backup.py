@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Ansible's `community.vmware.vmware_cfg_backup` (PyPI `ansible` 12.x) against `esxi-sim serve`.
+
+The three states users script, each checked from the outside with pyVmomi:
+  saved  -> a configBundle-<host>.tgz on disk with Manifest.txt and state.tgz of this host;
+  loaded -> (always force=true) the host reboots into the bundle and stays in maintenance mode;
+  absent -> the host reboots into factory defaults: root logs in with an empty password.
+
+Usage: ESXI_SIM_BIN=target/debug/esxi-sim python tests/ansible/test_cfg_backup.py
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+BIN = os.environ.get("ESXI_SIM_BIN", "target/debug/esxi-sim")
+BIN = BIN if os.path.isabs(BIN) else os.path.join(REPO, BIN)
+PASSWORD = "S3cret!pw"
+NEW_PASSWORD = "Chang3d!pw"
+
+
+def start(seed, hostname):
+    p = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--profile", "6.7U3",
+                          "--password", PASSWORD, "--seed", str(seed), "--hostname", hostname,
+                          "--boot-time", "1s"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline().strip()
+    assert line.startswith("ready: https://127.0.0.1:"), "no ready line: %r" % line
+    return p, int(line.rsplit(":", 1)[1].split("/")[0])
+
+
+def connect(port, pwd, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return SmartConnect(host="127.0.0.1", port=port, user="root", pwd=pwd,
+                                disableSslCertValidation=True)
+        except vim.fault.InvalidLogin:
+            raise
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def host_of(si):
+    c = si.RetrieveContent()
+    return c.rootFolder.childEntity[0].hostFolder.childEntity[0].host[0]
+
+
+def playbook(port, state, workdir, password=PASSWORD, **extra):
+    result_file = os.path.join(workdir, "result-%s.json" % state)
+    ev = dict(esxi_port=port, esxi_password=password, cfg_state=state, result_file=result_file,
+              ansible_python_interpreter=sys.executable, **extra)
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
+           os.path.join(HERE, "cfg_backup.yml"), "-e", json.dumps(ev)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir,
+                       env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0"))
+    if r.returncode != 0:
+        raise AssertionError("ansible-playbook state=%s failed:\n%s\n%s" % (state, r.stdout[-4000:], r.stderr[-2000:]))
+    with open(result_file) as f:
+        return json.loads(f.read())
+
+
+def main():
+    procs = []
+    failures = 0
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            p, port = start(1, "esx-ansible")
+            procs.append(p)
+
+            # saved: the bundle Ansible writes is this host's.
+            res = playbook(port, "saved", work, cfg_dest=work + "/")
+            dest = res["dest_file"]
+            assert os.path.basename(dest) == "configBundle-esx-ansible.tgz", dest
+            with tarfile.open(dest, "r:gz") as t:
+                names = t.getnames()
+                manifest = t.extractfile("Manifest.txt").read().decode()
+            assert "Manifest.txt" in names and "state.tgz" in names, names
+            assert "RELEASELEVEL=VMware ESXi 6.7.0 Update 3" in manifest, manifest
+            print("saved    ok  (%s, %d bytes)" % (os.path.basename(dest), os.path.getsize(dest)))
+
+            # Change the root password, then load the bundle saved before: the old one is back.
+            si = connect(port, PASSWORD)
+            si.RetrieveContent().accountManager.UpdateUser(
+                vim.host.LocalAccountManager.PosixAccountSpecification(id="root", password=NEW_PASSWORD))
+            Disconnect(si)
+            # Ansible logs in (and uploads) with the current password.
+            playbook(port, "loaded", work, password=NEW_PASSWORD, cfg_src=dest)
+            time.sleep(0.3)
+            si = connect(port, PASSWORD)
+            h = host_of(si)
+            assert h.runtime.inMaintenanceMode is True, "loaded must leave the host in maintenance mode"
+            assert h.name == "esx-ansible", h.name
+            Disconnect(si)
+            try:
+                connect(port, NEW_PASSWORD, timeout=5)
+                raise AssertionError("the password set after the backup still works")
+            except vim.fault.InvalidLogin:
+                pass
+            print("loaded   ok  (old root password back, host in maintenance mode)")
+
+            # absent: factory defaults, root with an empty password.
+            playbook(port, "absent", work)
+            time.sleep(0.3)
+            si = connect(port, "")
+            h = host_of(si)
+            assert h.name == "localhost", h.name
+            Disconnect(si)
+            print("absent   ok  (factory defaults: host name localhost, empty root password)")
+        except Exception as e:  # report, clean up, fail
+            failures += 1
+            print("FAIL: %s" % e)
+        finally:
+            for p in procs:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    print("ansible vmware_cfg_backup: %s in %.1fs" % ("FAILED" if failures else "3 states passed", time.time() - t0))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
