@@ -141,8 +141,11 @@ pub async fn soap(
 }
 
 /// The document pyVmomi's SmartConnect reads first (facts section 3).
-pub fn service_versions(shared: &Shared) -> Resp {
+pub fn service_versions(shared: &Shared) -> Result<Resp, HostDown> {
     let vim = shared.lock();
+    if !vim.reachable() {
+        return Err(HostDown);
+    }
     let p = vim.host.profile();
     let mut s = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<namespaces version=\"1.0\">\n  <namespace>\n    <name>urn:vim25</name>\n",
@@ -153,5 +156,5 @@ pub fn service_versions(shared: &Shared) -> Resp {
         s.push_str(&format!("      <version>{v}</version>\n"));
     }
     s.push_str("    </priorVersions>\n  </namespace>\n</namespaces>\n");
-    xml(StatusCode::OK, s)
+    Ok(xml(StatusCode::OK, s))
 }

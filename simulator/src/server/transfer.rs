@@ -16,6 +16,9 @@ use crate::vim::{token_from_cookie, UploadAuth, UploadError};
 
 pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDown> {
     let path = req.uri().path().to_string();
+    if !shared.reachable() {
+        return Err(HostDown);
+    }
     if path == "/tmp/configBundle.tgz" {
         return Ok(match *req.method() {
             Method::PUT => upload(shared, req).await,
