@@ -190,7 +190,8 @@ impl Server {
         if let Some(r) = self.redirect {
             let port = self.addr.port();
             let rx = shutdown.clone();
-            tokio::spawn(redirect_loop(r, port, rx));
+            let timeout = self.shared.cfg.header_timeout;
+            tokio::spawn(redirect_loop(r, port, timeout, rx));
         }
         loop {
             let accepted = tokio::select! {
@@ -317,6 +318,7 @@ async fn handle(
 async fn redirect_loop(
     listener: TcpListener,
     https_port: u16,
+    header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -362,7 +364,7 @@ async fn redirect_loop(
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(20))
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });

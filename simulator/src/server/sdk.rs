@@ -100,6 +100,7 @@ pub async fn soap(
         }
     };
     let started = Instant::now();
+    let mut retry = false;
     loop {
         let (result, ctx) = {
             let mut vim = shared.lock();
@@ -110,6 +111,7 @@ pub async fn soap(
                 token: token.clone(),
                 peer: peer.ip().to_string(),
                 user_agent: agent.clone(),
+                retry,
                 ..Ctx::default()
             };
             let r = vim.call(&call, &mut ctx);
@@ -119,6 +121,7 @@ pub async fn soap(
             let waited = started.elapsed();
             if waited < max_wait.unwrap_or(WAIT_CAP).min(WAIT_CAP) {
                 tokio::time::sleep(WAIT_POLL).await;
+                retry = true;
                 continue;
             }
         }

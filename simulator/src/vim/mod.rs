@@ -80,6 +80,8 @@ pub struct Ctx {
     pub set_cookie: Option<String>,
     /// Set by WaitForUpdates: nothing yet, ask again later (up to this long; None = forever).
     pub pending: Option<Option<Duration>>,
+    /// Set by the server when it asks again after a pending answer (the same wait goes on).
+    pub retry: bool,
 }
 
 /// A bundle BackupFirmwareConfiguration made, served at `/downloads/<uuid>/<file>`.

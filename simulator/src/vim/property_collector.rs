@@ -432,10 +432,18 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 },
             };
             if let Some(s) = super::session_manager::session_by_key_mut(vim, &session) {
-                if s.cancel_wait {
-                    s.cancel_wait = false;
+                // A cancel only ends a wait in progress: a fresh call forgets an old one.
+                let cancelled = std::mem::take(&mut s.cancel_wait);
+                if cancelled && ctx.retry {
                     return Err(Fault::new("RequestCanceled", "The request was canceled."));
                 }
+            }
+            let current = vim.collector_versions.get(&session).copied().unwrap_or(0);
+            if !version.is_empty() && version != current.to_string() {
+                return Err(Fault::new(
+                    "InvalidCollectorVersion",
+                    format!("collector version '{version}' was not issued (current: {current})"),
+                ));
             }
             match updates(vim, &session, &version)? {
                 Some(set) => Ok(Some(set.into())),
