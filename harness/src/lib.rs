@@ -1,7 +1,18 @@
 //! esxi-harness: backup/restore scenarios against the embedded simulator or a real host.
 //!
+//! - [`scenario`]: scenario files (`scenarios/*.toml`), parsed and validated; errors name file
+//!   and line.
+//! - [`target`]: the embedded simulator (an in-process esxi-sim server per run) or a real host.
+//! - [`runner`]: runs one scenario × profile, step by step, through the API (portable steps)
+//!   or the model (simulator-only steps).
+//! - [`report`]: terminal lines, JUnit XML, JSON.
+//! - [`inspect`], [`diff`]: what is in a bundle, and how two bundles differ.
 //! - [`client`]: a vSphere SOAP client over real TLS, shared by the runner and the tests.
-//!
-//! The scenario runner, scenario files and reports arrive with issue 5.
 
 pub mod client;
+pub mod diff;
+pub mod inspect;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod target;

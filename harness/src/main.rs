@@ -1,11 +1,417 @@
-//! `esxi-harness`: runs backup/restore scenarios against esxi-sim or a real host (issue 5).
+//! `esxi-harness`: backup/restore scenarios against the embedded simulator (the default) or a
+//! real host, with reports for people and CI. Exit status 0 only when everything passed.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use esxi_harness::client::Trust;
+use esxi_harness::report::{self, json, junit, terminal};
+use esxi_harness::runner::{run_case, CaseResult, Outcome, RunOptions};
+use esxi_harness::scenario::{self, Scenario};
+use esxi_harness::target::TargetSpec;
+use esxi_sim::Profile;
+
+#[derive(Parser)]
+#[command(
+    name = "esxi-harness",
+    version,
+    about = "Backup/restore scenarios against esxi-sim or a real ESXi host"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenario files (default: scenarios/) on fresh embedded hosts of each profile they
+    /// name, or on a real host with --target.
+    Run(Box<RunArgs>),
+    /// Show a configuration bundle: manifest, the profile it belongs to, saved files, warnings.
+    /// Exit 1 when a restore would refuse it.
+    Inspect {
+        bundle: PathBuf,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unified diff of two bundles' saved configuration (files missing on one side diffed
+    /// against empty, as `diff -N`); binary files reported as changed.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// A summary per file instead of the diff.
+        #[arg(long)]
+        stat: bool,
+        /// Lines of context.
+        #[arg(short = 'U', long, default_value_t = 3)]
+        unified: usize,
+    },
+    /// Check scenario files without running them (errors name file and line).
+    Check {
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scenario files or directories of them.
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    /// A real host (or a running esxi-sim): https://host[:port]
+    #[arg(long)]
+    target: Option<String>,
+    /// User on the target.
+    #[arg(long, default_value = "root", requires = "target")]
+    user: String,
+    /// Environment variable holding the target's password.
+    #[arg(long, default_value = "ESXI_PASSWORD", requires = "target")]
+    password_env: String,
+    /// Accept the target's certificate whatever it is (ESXi's are self-signed).
+    #[arg(long, requires = "target")]
+    insecure: bool,
+    /// PEM file of the CA that signed the target's certificate.
+    #[arg(long, requires = "target", conflicts_with = "insecure")]
+    ca_file: Option<PathBuf>,
+    /// Allow steps that restore, reset or reboot the target.
+    #[arg(long)]
+    allow_destructive: bool,
+    /// Only scenarios whose name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Only these profiles (repeatable).
+    #[arg(long = "profile")]
+    profiles: Vec<String>,
+    /// Seed of the embedded hosts.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Scenarios run in parallel.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a JSON report here (schema: docs/harness-json.md).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Keep the bundles and event logs of failed runs here.
+    #[arg(long)]
+    keep_artifacts: Option<PathBuf>,
+}
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(a) => run(*a),
+        Command::Inspect { bundle, json } => inspect(&bundle, json),
+        Command::Diff {
+            a,
+            b,
+            stat,
+            unified,
+        } => diff(&a, &b, stat, unified),
+        Command::Check { paths } => match load(&paths) {
+            Ok(s) => {
+                println!("{} scenarios, all valid", s.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(p).map_err(|e| {
+        eprintln!("esxi-harness: {}: {e}", p.display());
+        ExitCode::from(2)
+    })
+}
+
+fn inspect(p: &Path, as_json: bool) -> ExitCode {
+    let bytes = match read(p) {
+        Ok(b) => b,
+        Err(c) => return c,
+    };
+    match esxi_harness::inspect::inspect(&bytes) {
+        Ok(i) => {
+            if as_json {
+                println!("{}", i.to_json());
+            } else {
+                print!("{i}");
+            }
+            if i.reader_error.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("esxi-harness: {}: not a readable bundle: {e}", p.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn diff(a: &Path, b: &Path, stat: bool, context: usize) -> ExitCode {
+    let (x, y) = match (read(a), read(b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(c), _) | (_, Err(c)) => return c,
+    };
+    let opts = esxi_harness::diff::DiffOptions { stat, context };
+    match esxi_harness::diff::diff(&x, &y, opts) {
+        Ok(d) => {
+            print!("{d}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("esxi-harness: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every `*.toml` under the paths, parsed; the first error stops the load.
+fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            v.sort();
+            files.extend(v);
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    let names: Vec<&str> = Profile::all().iter().map(|p| p.name.as_str()).collect();
+    let mut out = Vec::new();
+    for f in files {
+        let src = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        out.push(
+            scenario::parse(&f.display().to_string(), &src, &names).map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(out)
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    let scenarios = match load(&a.paths) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("esxi-harness: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let names: Vec<&str> = Profile::all().iter().map(|p| p.name.as_str()).collect();
+    for p in &a.profiles {
+        if !names.contains(&p.as_str()) {
+            eprintln!(
+                "esxi-harness: unknown profile '{p}' (one of: {})",
+                names.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let (spec, target_name) = match &a.target {
+        None => (TargetSpec::Embedded, "embedded esxi-sim".to_string()),
+        Some(url) => {
+            let password = std::env::var(&a.password_env).unwrap_or_default();
+            let trust = match &a.ca_file {
+                Some(f) => match std::fs::read(f) {
+                    Ok(pem) => Trust::Roots(pem),
+                    Err(e) => {
+                        eprintln!("esxi-harness: {}: {e}", f.display());
+                        return ExitCode::from(2);
+                    }
+                },
+                None if a.insecure => Trust::Any,
+                None => {
+                    eprintln!(
+                        "esxi-harness: give --insecure (self-signed ESXi certificate) or --ca-file"
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            (
+                TargetSpec::Remote {
+                    url: url.clone(),
+                    user: a.user.clone(),
+                    password,
+                    trust,
+                },
+                url.clone(),
+            )
+        }
+    };
+    // Cases: scenario × profile. On a real host the profile is whatever the host runs.
+    let mut cases: Vec<(Arc<Scenario>, String)> = Vec::new();
+    for s in scenarios {
+        if a.filter
+            .as_ref()
+            .is_some_and(|f| !s.name.contains(f.as_str()))
+        {
+            continue;
+        }
+        let s = Arc::new(s);
+        let profiles: Vec<String> = if spec.is_embedded() {
+            let base: Vec<String> = if s.profiles.is_empty() {
+                names.iter().map(|n| n.to_string()).collect()
+            } else {
+                s.profiles.clone()
+            };
+            base.into_iter()
+                .filter(|p| a.profiles.is_empty() || a.profiles.contains(p))
+                .collect()
+        } else {
+            vec!["target".into()]
+        };
+        for p in profiles {
+            cases.push((s.clone(), p));
+        }
+    }
+    if cases.is_empty() {
+        eprintln!("esxi-harness: no scenario matches");
+        return ExitCode::from(2);
+    }
+    let work = match tempfile::tempdir() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("esxi-harness: cannot make a work directory: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = Arc::new(RunOptions {
+        target: spec,
+        seed: a.seed,
+        allow_destructive: a.allow_destructive,
+        work_root: work.path().to_path_buf(),
+    });
     eprintln!(
-        "esxi-harness: the scenario runner is not built yet (issue 5); \
-         today `esxi-sim simulate` drives the host model"
+        "esxi-harness: {} runs ({} scenario files) against {target_name}, seed {}, {} jobs",
+        cases.len(),
+        cases
+            .iter()
+            .map(|(s, _)| s.file.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        a.seed,
+        a.jobs.max(1)
     );
-    ExitCode::from(2)
+    let started = Instant::now();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("esxi-harness: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bar = indicatif::ProgressBar::new(cases.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let results: Vec<CaseResult> = rt.block_on(async {
+        let sem = Arc::new(tokio::sync::Semaphore::new(a.jobs.max(1)));
+        let mut handles = Vec::new();
+        for (i, (s, p)) in cases.iter().cloned().enumerate() {
+            let sem = sem.clone();
+            let opts = opts.clone();
+            let bar = bar.clone();
+            handles.push(tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let r = run_case(&s, &p, &opts).await;
+                if bar.is_hidden() {
+                    println!("{}", terminal::line(&r));
+                } else {
+                    bar.println(terminal::line(&r));
+                }
+                bar.inc(1);
+                (i, r)
+            }));
+        }
+        let mut out = Vec::new();
+        for h in handles {
+            match h.await {
+                Ok(x) => out.push(x),
+                Err(e) => eprintln!("esxi-harness: a run panicked: {e}"),
+            }
+        }
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, r)| r).collect()
+    });
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    for r in &results {
+        if let Some(d) = terminal::failure_detail(r) {
+            eprint!("\n{d}");
+        }
+    }
+    println!("{}", terminal::summary(&results, secs));
+    let mut ok = results.len() == cases.len();
+    if let Some(p) = &a.junit {
+        ok &= write(p, &junit::render(&results, secs));
+    }
+    if let Some(p) = &a.json {
+        ok &= write(p, &json::render(&results, &target_name, secs));
+    }
+    if let Some(dir) = &a.keep_artifacts {
+        ok &= keep(dir, &results);
+    }
+    let c = report::counts(&results);
+    if ok && c.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn write(p: &Path, text: &str) -> bool {
+    match std::fs::write(p, text) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("esxi-harness: {}: {e}", p.display());
+            false
+        }
+    }
+}
+
+/// Bundles and the event log of each failed run, in `<dir>/<scenario>-<profile>/`.
+fn keep(dir: &Path, results: &[CaseResult]) -> bool {
+    let mut ok = true;
+    for r in results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+    {
+        let d = dir.join(format!("{}-{}", r.scenario, r.profile));
+        if let Err(e) = std::fs::create_dir_all(&d) {
+            eprintln!("esxi-harness: {}: {e}", d.display());
+            ok = false;
+            continue;
+        }
+        for (name, bytes) in &r.bundles {
+            ok &= std::fs::write(d.join(format!("{name}.tgz")), bytes).is_ok();
+        }
+        let mut log = r.events.join("\n");
+        log.push('\n');
+        if let Some(detail) = terminal::failure_detail(r) {
+            log.push_str(&detail);
+        }
+        ok &= std::fs::write(d.join("events.log"), log).is_ok();
+    }
+    ok
 }

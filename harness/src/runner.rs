@@ -1,0 +1,1053 @@
+//! Runs one scenario on one target and profile: each step in order, each expectation checked,
+//! the first failure reported with the step, its line, what was expected and what was seen.
+//!
+//! Portable steps go through the vSphere API with [`crate::client`] on every target, so a
+//! scenario that passes on the simulator exercises the same calls a real host gets. Simulator-only
+//! steps reach into the embedded model. A scenario that needs what its target cannot do is
+//! skipped as a whole, with the reason (its later expectations would mean nothing).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use esxi_sim::bundle::{ConfigBundle, Limits};
+use esxi_sim::host::RebootKind;
+use esxi_sim::soap::MoRef;
+use hyper::StatusCode;
+
+use crate::client::{as_moref, esc, returnval, Client, ClientError};
+use crate::scenario::{Action, BundleCheck, FileCheck, OptValue, Scenario, Step, UploadSource};
+use crate::target::{Target, TargetSpec, EMBEDDED_BOOT};
+
+/// How one scenario × profile ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Passed,
+    Failed(Failure),
+    Skipped(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// 1-based step number, its line in the file and its action.
+    pub step: usize,
+    pub line: usize,
+    pub action: String,
+    pub expected: String,
+    pub seen: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    pub scenario: String,
+    pub file: String,
+    pub checks: String,
+    pub fact: String,
+    pub profile: String,
+    pub seed: u64,
+    pub outcome: Outcome,
+    pub duration: Duration,
+    pub steps_run: usize,
+    /// The host's last events (embedded targets), for failure reports.
+    pub events: Vec<String>,
+    /// Bundles the run made or used, by name (kept on failure with --keep-artifacts).
+    pub bundles: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub target: TargetSpec,
+    pub seed: u64,
+    pub allow_destructive: bool,
+    /// Where `run` steps get their work directories.
+    pub work_root: PathBuf,
+}
+
+fn host_ref() -> MoRef {
+    MoRef::new("HostSystem", "ha-host")
+}
+
+/// The state a run carries from step to step.
+struct Run<'a> {
+    target: &'a Target,
+    client: Client,
+    password: String,
+    initial_password: String,
+    /// The password the host will have after the pending restore (from the uploaded bundle).
+    uploaded_password: Option<String>,
+    bundles: HashMap<String, (Vec<u8>, String)>,
+    order: Vec<String>,
+    firmware: MoRef,
+    mark: (u64, u64),
+    workdir: PathBuf,
+}
+
+type StepResult = Result<(), (String, String)>;
+
+fn fail(expected: impl Into<String>, seen: impl Into<String>) -> (String, String) {
+    (expected.into(), seen.into())
+}
+
+/// Runs one scenario on one profile.
+pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseResult {
+    let started = Instant::now();
+    let mut result = CaseResult {
+        scenario: sc.name.clone(),
+        file: sc.file.clone(),
+        checks: sc.checks.clone(),
+        fact: sc.fact.clone(),
+        profile: profile.to_string(),
+        seed: opts.seed,
+        outcome: Outcome::Passed,
+        duration: Duration::ZERO,
+        steps_run: 0,
+        events: Vec::new(),
+        bundles: Vec::new(),
+    };
+    let skip = match &opts.target {
+        TargetSpec::Embedded => None,
+        TargetSpec::Remote { .. } => sc
+            .needs_simulator()
+            .map(|s| {
+                format!(
+                    "needs the simulator: step '{}' (line {}) cannot run on a real host",
+                    s.action.name(),
+                    s.line
+                )
+            })
+            .or_else(|| {
+                (!opts.allow_destructive)
+                    .then(|| sc.destructive())
+                    .flatten()
+                    .map(|s| {
+                        format!(
+                            "destructive step '{}' (line {}) needs --allow-destructive",
+                            s.action.name(),
+                            s.line
+                        )
+                    })
+            }),
+    };
+    if let Some(reason) = skip {
+        result.outcome = Outcome::Skipped(reason);
+        return result;
+    }
+    let (target, password) = match &opts.target {
+        TargetSpec::Embedded => match Target::embedded(profile, opts.seed).await {
+            Ok(t) => t,
+            Err(e) => {
+                result.outcome = Outcome::Failed(Failure {
+                    step: 0,
+                    line: 0,
+                    action: "start".into(),
+                    expected: "an embedded host".into(),
+                    seen: e,
+                });
+                return result;
+            }
+        },
+        TargetSpec::Remote {
+            url,
+            user,
+            password,
+            trust,
+        } => (Target::remote(url, user, trust.clone()), password.clone()),
+    };
+    let workdir = opts
+        .work_root
+        .join(format!("{}-{}-{}", sc.name, profile, opts.seed));
+    let _ = std::fs::create_dir_all(&workdir);
+    let outcome = match start(&target, password, workdir).await {
+        Err(e) => Outcome::Failed(Failure {
+            step: 0,
+            line: 0,
+            action: "login".into(),
+            expected: "a session".into(),
+            seen: e.to_string(),
+        }),
+        Ok(mut run) => {
+            let initial_mm = run
+                .client
+                .fetch_text(&host_ref(), "runtime.inMaintenanceMode")
+                .await
+                .map(|t| t == "true")
+                .unwrap_or(false);
+            let mut outcome = Outcome::Passed;
+            for (i, step) in sc.steps.iter().enumerate() {
+                result.steps_run = i + 1;
+                if let Err((expected, seen)) = run.step(step).await {
+                    outcome = Outcome::Failed(Failure {
+                        step: i + 1,
+                        line: step.line,
+                        action: step.action.name().to_string(),
+                        expected,
+                        seen,
+                    });
+                    break;
+                }
+            }
+            if target.sim.is_none() {
+                run.leave_as_found(initial_mm).await;
+            }
+            result.bundles = run
+                .order
+                .iter()
+                .filter_map(|n| run.bundles.get(n).map(|(b, _)| (n.clone(), b.clone())))
+                .collect();
+            outcome
+        }
+    };
+    result.events = target
+        .with_host(|h| h.events().tail(15).map(|e| e.to_string()).collect())
+        .unwrap_or_default();
+    result.outcome = outcome;
+    result.duration = started.elapsed();
+    result
+}
+
+async fn start(
+    target: &Target,
+    password: String,
+    workdir: PathBuf,
+) -> Result<Run<'_>, ClientError> {
+    let mut client = target.client()?;
+    client.login(&target.user, &password).await?;
+    let fw = client
+        .fetch(&host_ref(), "configManager.firmwareSystem")
+        .await?
+        .ok_or_else(|| ClientError::Protocol("the host has no firmware system".into()))?;
+    let mark = target
+        .with_host(|h| (h.bootbank_writes().state_saves, h.events().total()))
+        .unwrap_or_default();
+    Ok(Run {
+        target,
+        client,
+        initial_password: password.clone(),
+        password,
+        uploaded_password: None,
+        bundles: HashMap::new(),
+        order: Vec::new(),
+        firmware: as_moref(&fw)?,
+        mark,
+        workdir,
+    })
+}
+
+fn describe(r: &Result<(), ClientError>) -> String {
+    match r {
+        Ok(()) => "success".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+impl Run<'_> {
+    /// One step: do it, then compare the outcome with the step's `expect_fault`.
+    async fn step(&mut self, step: &Step) -> StepResult {
+        if step.action.needs_simulator() {
+            return self.sim_step(&step.action).await;
+        }
+        let r = self.api_step(&step.action).await;
+        let r = match r {
+            Ok(r) => r,
+            Err(mismatch) => return Err(mismatch),
+        };
+        match (&step.expect_fault, &r) {
+            (None, Ok(())) => Ok(()),
+            (None, Err(e)) => Err(fail("success", e.to_string())),
+            (Some(want), Ok(())) => Err(fail(format!("fault {want}"), "success")),
+            (Some(want), Err(e)) => {
+                if e.fault_type() != Some(want.as_str()) {
+                    return Err(fail(format!("fault {want}"), describe(&r)));
+                }
+                for (k, v) in &step.fields {
+                    let got = e.field(k);
+                    if got.as_deref() != Some(v.as_str()) {
+                        return Err(fail(
+                            format!("{want}.{k} = {v}"),
+                            format!("{want}.{k} = {}", got.unwrap_or_else(|| "(absent)".into())),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// An API step. Ok(result of the call) for the fault check; Err for a failed expectation.
+    async fn api_step(&mut self, a: &Action) -> Result<Result<(), ClientError>, (String, String)> {
+        Ok(match a {
+            Action::Login { user, password } => {
+                let password = &self.resolve(password);
+                let mut c = self
+                    .target
+                    .client()
+                    .map_err(|e| fail("a client", e.to_string()))?;
+                match c.login(user, password).await {
+                    Ok(_) => {
+                        if user == &self.target.user {
+                            self.password = password.clone();
+                        }
+                        self.client = c;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::SetPassword { user, password } => {
+                let password = &self.resolve(password);
+                let r = self.account("UpdateUser", user, Some(password)).await;
+                if r.is_ok() && user == &self.target.user {
+                    self.password = password.clone();
+                }
+                r
+            }
+            Action::CreateUser { user, password } => {
+                self.account("CreateUser", user, Some(password)).await
+            }
+            Action::RemoveUser { user } => {
+                let p = format!("<userName>{}</userName>", esc(user));
+                self.client
+                    .call(
+                        &MoRef::new("HostLocalAccountManager", "ha-localacctmgr"),
+                        "RemoveUser",
+                        &p,
+                    )
+                    .await
+                    .map(|_| ())
+            }
+            Action::SetOption { key, value } => {
+                let v = match value {
+                    OptValue::Int(i) => format!("<value xsi:type=\"xsd:long\">{i}</value>"),
+                    OptValue::Str(s) => {
+                        format!("<value xsi:type=\"xsd:string\">{}</value>", esc(s))
+                    }
+                };
+                let p = format!("<changedValue><key>{}</key>{v}</changedValue>", esc(key));
+                let om = self
+                    .options()
+                    .await
+                    .map_err(|e| fail("the option manager", e.to_string()))?;
+                self.client.call(&om, "UpdateOptions", &p).await.map(|_| ())
+            }
+            Action::ExpectOption { key, value } => {
+                let om = self
+                    .options()
+                    .await
+                    .map_err(|e| fail("the option manager", e.to_string()))?;
+                let r = self
+                    .client
+                    .call(&om, "QueryOptions", &format!("<name>{}</name>", esc(key)))
+                    .await
+                    .map_err(|e| fail(format!("{key} = {value}"), e.to_string()))?;
+                let got = r
+                    .all("returnval")
+                    .find(|o| o.child_text("key") == Some(key.as_str()))
+                    .and_then(|o| o.child_text("value").map(str::to_string))
+                    .unwrap_or_else(|| "(unset)".into());
+                let want = match value {
+                    OptValue::Int(i) => i.to_string(),
+                    OptValue::Str(s) => s.clone(),
+                };
+                if got != want {
+                    return Err(fail(format!("{key} = {want}"), format!("{key} = {got}")));
+                }
+                Ok(())
+            }
+            Action::Backup { name } => match self.backup().await {
+                Ok(bytes) => {
+                    if !self.bundles.contains_key(name) {
+                        self.order.push(name.clone());
+                    }
+                    self.bundles
+                        .insert(name.clone(), (bytes, self.password.clone()));
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            Action::Upload { source, rewrite } => {
+                let (bytes, pw) = self.upload_bytes(source)?;
+                let bytes = if rewrite.is_empty() {
+                    bytes
+                } else {
+                    rewrite_manifest(&bytes, rewrite)?
+                };
+                self.uploaded_password = pw;
+                self.upload(bytes).await
+            }
+            Action::Restore { force } => {
+                let p = format!("<force>{force}</force>");
+                let fw = self.firmware.clone();
+                let r = self
+                    .client
+                    .call(&fw, "RestoreFirmwareConfiguration", &p)
+                    .await;
+                match r {
+                    Ok(_) => {
+                        if let Some(pw) = self.uploaded_password.clone() {
+                            self.password = pw;
+                        }
+                        self.wait_reboot()
+                            .await
+                            .map_err(|e| fail("the host back after the restore", e.to_string()))?;
+                        Ok(())
+                    }
+                    // The host may drop the connection as it reboots: that is success too.
+                    Err(ClientError::Io(_)) => {
+                        if let Some(pw) = self.uploaded_password.clone() {
+                            self.password = pw;
+                        }
+                        self.wait_reboot()
+                            .await
+                            .map_err(|e| fail("the host back after the restore", e.to_string()))?;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::Reset => {
+                let fw = self.firmware.clone();
+                match self
+                    .client
+                    .call(&fw, "ResetFirmwareToFactoryDefaults", "")
+                    .await
+                {
+                    Ok(_) | Err(ClientError::Io(_)) => {
+                        self.password = String::new();
+                        self.wait_reboot()
+                            .await
+                            .map_err(|e| fail("the host back after the reset", e.to_string()))?;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::Sync => {
+                let fw = self.firmware.clone();
+                self.client
+                    .call(&fw, "SyncFirmwareConfiguration", "")
+                    .await
+                    .map(|_| ())
+            }
+            Action::EnterMaintenance => {
+                self.task("EnterMaintenanceMode_Task", "<timeout>0</timeout>")
+                    .await
+            }
+            Action::ExitMaintenance => {
+                self.task("ExitMaintenanceMode_Task", "<timeout>0</timeout>")
+                    .await
+            }
+            Action::Reboot { force } => {
+                match self
+                    .task("RebootHost_Task", &format!("<force>{force}</force>"))
+                    .await
+                {
+                    Ok(()) | Err(ClientError::Io(_)) => {
+                        self.wait_reboot()
+                            .await
+                            .map_err(|e| fail("the host back after the reboot", e.to_string()))?;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::WaitUntilUp => {
+                self.wait_up()
+                    .await
+                    .map_err(|e| fail("the host answering", e.to_string()))?;
+                Ok(())
+            }
+            Action::ExpectBundle(check) => {
+                self.check_bundle(check)?;
+                Ok(())
+            }
+            Action::Run {
+                command,
+                timeout,
+                bundle_out,
+            } => {
+                self.run_command(command, *timeout).await?;
+                if let Some((path, name)) = bundle_out {
+                    let p = self.workdir.join(path);
+                    let bytes = std::fs::read(&p).map_err(|e| {
+                        fail(
+                            format!("the command to write {}", p.display()),
+                            e.to_string(),
+                        )
+                    })?;
+                    if !self.bundles.contains_key(name) {
+                        self.order.push(name.clone());
+                    }
+                    self.bundles
+                        .insert(name.clone(), (bytes, self.password.clone()));
+                }
+                Ok(())
+            }
+            other => {
+                return Err(fail(
+                    "a portable step",
+                    format!("'{}' is simulator-only", other.name()),
+                ))
+            }
+        })
+    }
+
+    /// On a real host, scenarios run one after another on the same machine: put back the root
+    /// password and the maintenance mode the run found (best effort; a reset's other changes stay).
+    async fn leave_as_found(&mut self, initial_mm: bool) {
+        if self.password != self.initial_password {
+            let pw = self.initial_password.clone();
+            let user = self.target.user.clone();
+            if self.wait_up_once().await.is_ok()
+                && self.account("UpdateUser", &user, Some(&pw)).await.is_ok()
+            {
+                self.password = pw;
+                // Persist it now, or the next reboot would bring back the scenario's password.
+                let fw = self.firmware.clone();
+                let _ = self.client.call(&fw, "SyncFirmwareConfiguration", "").await;
+            }
+        }
+        let mm = self
+            .client
+            .fetch_text(&host_ref(), "runtime.inMaintenanceMode")
+            .await
+            .map(|t| t == "true");
+        if matches!(mm, Ok(true)) && !initial_mm {
+            let _ = self
+                .task("ExitMaintenanceMode_Task", "<timeout>0</timeout>")
+                .await;
+        }
+    }
+
+    /// `$initial` and `$current` in passwords.
+    fn resolve(&self, password: &str) -> String {
+        match password {
+            crate::scenario::INITIAL => self.initial_password.clone(),
+            crate::scenario::CURRENT => self.password.clone(),
+            p => p.to_string(),
+        }
+    }
+
+    async fn account(
+        &mut self,
+        method: &str,
+        user: &str,
+        password: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let pw = password
+            .map(|p| format!("<password>{}</password>", esc(p)))
+            .unwrap_or_default();
+        let p = format!(
+            "<user xsi:type=\"HostPosixAccountSpec\"><id>{}</id>{pw}</user>",
+            esc(user)
+        );
+        self.client
+            .call(
+                &MoRef::new("HostLocalAccountManager", "ha-localacctmgr"),
+                method,
+                &p,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn options(&mut self) -> Result<MoRef, ClientError> {
+        let el = self
+            .client
+            .fetch(&host_ref(), "configManager.advancedOption")
+            .await?
+            .ok_or_else(|| ClientError::Protocol("no advanced option manager".into()))?;
+        as_moref(&el)
+    }
+
+    async fn task(&mut self, method: &str, params: &str) -> Result<(), ClientError> {
+        let r = self.client.call(&host_ref(), method, params).await?;
+        let task = as_moref(&returnval(&r)?)?;
+        self.client.wait_task(&task).await.map(|_| ())
+    }
+
+    async fn backup(&mut self) -> Result<Vec<u8>, ClientError> {
+        let fw = self.firmware.clone();
+        let r = self
+            .client
+            .call(&fw, "BackupFirmwareConfiguration", "")
+            .await?;
+        let url = returnval(&r)?.text.trim().to_string();
+        let path = Client::path_of(&url);
+        let resp = self.client.get(&path).await?;
+        if resp.status != StatusCode::OK {
+            return Err(ClientError::Http(resp.status, format!("GET {path}")));
+        }
+        Ok(resp.body.to_vec())
+    }
+
+    fn upload_bytes(
+        &self,
+        src: &UploadSource,
+    ) -> Result<(Vec<u8>, Option<String>), (String, String)> {
+        Ok(match src {
+            UploadSource::Bundle(n) => {
+                let (b, pw) = self.bundles.get(n).ok_or_else(|| {
+                    fail(format!("a bundle named '{n}' from an earlier step"), "none")
+                })?;
+                (b.clone(), Some(pw.clone()))
+            }
+            UploadSource::File(f) => {
+                let p = self.workdir.join(f);
+                (
+                    std::fs::read(&p)
+                        .map_err(|e| fail(format!("file {}", p.display()), e.to_string()))?,
+                    None,
+                )
+            }
+            UploadSource::Hostile(kind) => (
+                hostile(
+                    kind,
+                    self.bundles.values().next().map(|(b, _)| b.as_slice()),
+                ),
+                None,
+            ),
+        })
+    }
+
+    async fn upload(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        let fw = self.firmware.clone();
+        let r = self
+            .client
+            .call(&fw, "QueryFirmwareConfigUploadURL", "")
+            .await?;
+        let path = Client::path_of(returnval(&r)?.text.trim());
+        let user = self.target.user.clone();
+        let pw = self.password.clone();
+        let resp = self.client.put(&path, bytes, Some((&user, &pw))).await?;
+        if !resp.status.is_success() {
+            return Err(ClientError::Http(resp.status, format!("PUT {path}")));
+        }
+        Ok(())
+    }
+
+    /// After a restore, reset or reboot: the host goes away, comes back, and needs a new login.
+    async fn wait_reboot(&mut self) -> Result<(), ClientError> {
+        if self.target.sim.is_some() {
+            // The embedded host boots in virtual time: move the clock past the boot.
+            self.target.skip(EMBEDDED_BOOT + Duration::from_secs(1));
+        } else {
+            // The old session dies with the reboot (hostd restarts): poll it until it fails,
+            // then wait for the host to take a new login. Works for slow real hosts and for a
+            // fast simulator alike, without racing the moment the host goes down.
+            let deadline = Instant::now() + Duration::from_secs(600);
+            loop {
+                self.client.timeout = Duration::from_secs(10);
+                match self.client.fetch_text(&host_ref(), "name").await {
+                    Ok(_) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(300)).await
+                    }
+                    Ok(_) => {
+                        return Err(ClientError::Io(
+                            "the host did not reboot within 10 minutes".into(),
+                        ))
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        self.wait_up().await
+    }
+
+    async fn wait_up(&mut self) -> Result<(), ClientError> {
+        let limit = if self.target.sim.is_some() { 20 } else { 1200 };
+        let deadline = Instant::now() + Duration::from_secs(limit);
+        loop {
+            let mut c = self.target.client()?;
+            c.timeout = Duration::from_secs(10);
+            match c.login(&self.target.user, &self.password).await {
+                Ok(_) => {
+                    self.client = c;
+                    return Ok(());
+                }
+                // The host answers but refuses the password: waiting will not help.
+                Err(e) if e.fault_type() == Some("InvalidLogin") => return Err(e),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(if self.target.sim.is_some() {
+                        20
+                    } else {
+                        500
+                    }))
+                    .await
+                }
+            }
+        }
+    }
+
+    /// One login attempt on a host that should be up (embedded: it is, after the clock skip).
+    async fn wait_up_once(&mut self) -> Result<(), ClientError> {
+        let mut c = self.target.client()?;
+        c.login(&self.target.user, &self.password).await?;
+        self.client = c;
+        Ok(())
+    }
+
+    fn check_bundle(&self, c: &BundleCheck) -> Result<(), (String, String)> {
+        let (bytes, _) = self
+            .bundles
+            .get(&c.bundle)
+            .ok_or_else(|| fail(format!("a bundle named '{}'", c.bundle), "none"))?;
+        let limits = Limits::default();
+        let b = ConfigBundle::parse(bytes, &limits)
+            .map_err(|e| fail(format!("bundle '{}' to parse", c.bundle), e.to_string()))?;
+        for (k, v) in &c.manifest {
+            let m = &b.manifest;
+            let got = match k.as_str() {
+                "RELEASELEVEL" => Some(m.release_level.clone()),
+                "UUID" => Some(m.uuid.clone()),
+                "KERNELOPTS" => Some(m.kernelopts.clone()),
+                "USEROPTS" => Some(m.useropts.clone()),
+                other => m
+                    .extra
+                    .iter()
+                    .find(|(ek, _)| ek == other)
+                    .map(|(_, ev)| ev.clone()),
+            };
+            if got.as_deref() != Some(v.as_str()) {
+                return Err(fail(
+                    format!("Manifest {k}={v}"),
+                    format!("{k}={}", got.unwrap_or_else(|| "(absent)".into())),
+                ));
+            }
+        }
+        let files = b
+            .files(&limits)
+            .map_err(|e| fail("the bundle's state.tgz to read", e.to_string()))?;
+        for f in &c.has_files {
+            if !files.contains_key(f) {
+                return Err(fail(
+                    format!("{f} in bundle '{}'", c.bundle),
+                    format!(
+                        "files: {}",
+                        files.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        for f in &c.lacks_files {
+            if files.contains_key(f) {
+                return Err(fail(
+                    format!("no {f} in bundle '{}'", c.bundle),
+                    format!("{f} is there"),
+                ));
+            }
+        }
+        for (f, text) in &c.file_contains {
+            let got = files
+                .get(f)
+                .map(|n| String::from_utf8_lossy(&n.data).into_owned());
+            match got {
+                Some(g) if g.contains(text.as_str()) => {}
+                Some(g) => {
+                    return Err(fail(
+                        format!("{f} containing {text:?}"),
+                        format!("{f}: {:?}", truncate(&g)),
+                    ))
+                }
+                None => {
+                    return Err(fail(
+                        format!("{f} containing {text:?}"),
+                        format!("no {f} in the bundle"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_command(
+        &mut self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<(), (String, String)> {
+        let c = &self.client;
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(command)
+            .current_dir(&self.workdir)
+            .env("ESXI_URL", &self.target.url)
+            .env("ESXI_HOST", c.host())
+            .env("ESXI_PORT", c.port().to_string())
+            .env("ESXI_USER", &self.target.user)
+            .env("ESXI_PASSWORD", &self.password)
+            .env("ESXI_INSECURE", "1")
+            .env("ESXI_WORKDIR", &self.workdir)
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(timeout, cmd.output())
+            .await
+            .map_err(|_| {
+                fail(
+                    format!("`{command}` to finish within {timeout:?}"),
+                    "timed out",
+                )
+            })?
+            .map_err(|e| fail(format!("`{command}` to start"), e.to_string()))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(fail(
+                format!("`{command}` to exit 0"),
+                format!("{}; stderr: {}", out.status, truncate(err.trim())),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn sim_step(&mut self, a: &Action) -> StepResult {
+        let t = self.target;
+        let no_sim = || fail("the embedded simulator", "a real host");
+        let mut reboots = false;
+        let r: StepResult = match a {
+            Action::WriteFile { path, content } => t
+                .with_host(|h| h.write_file(path, content.as_bytes().to_vec()))
+                .ok_or_else(no_sim)?
+                .map_err(|e| fail(format!("to write {path}"), e.to_string())),
+            Action::DeleteFile { path } => t
+                .with_host(|h| h.delete_file(path))
+                .ok_or_else(no_sim)?
+                .map(|_| ())
+                .map_err(|e| fail(format!("to delete {path}"), e.to_string())),
+            Action::ExpectFile { path, check } => {
+                let got = t
+                    .with_host(|h| h.read_text(path))
+                    .ok_or_else(no_sim)?
+                    .map_err(|e| fail(format!("to read {path}"), e.to_string()))?;
+                match (check, got) {
+                    (FileCheck::Absent, None) => Ok(()),
+                    (FileCheck::Absent, Some(g)) => Err(fail(
+                        format!("no {path}"),
+                        format!("{path}: {:?}", truncate(&g)),
+                    )),
+                    (_, None) => Err(fail(format!("{path} to exist"), "no such file")),
+                    (FileCheck::Contains(s), Some(g)) if g.contains(s.as_str()) => Ok(()),
+                    (FileCheck::NotContains(s), Some(g)) if !g.contains(s.as_str()) => Ok(()),
+                    (FileCheck::Equals(s), Some(g)) if &g == s => Ok(()),
+                    (c, Some(g)) => Err(fail(
+                        format!("{path} {c:?}"),
+                        format!("{path}: {:?}", truncate(&g)),
+                    )),
+                }
+            }
+            Action::Advance { by } => {
+                t.skip(*by);
+                t.with_host(|_| ()).ok_or_else(no_sim)?;
+                Ok(())
+            }
+            Action::Crash => t
+                .with_host(|h| h.crash())
+                .ok_or_else(no_sim)?
+                .map_err(|e| fail("a crash", e.to_string())),
+            Action::PowerCut => t
+                .with_host(|h| h.power_cut())
+                .ok_or_else(no_sim)?
+                .map_err(|e| fail("a power cut", e.to_string())),
+            Action::PowerCutDuringNextSave => {
+                t.with_host(|h| h.arm_power_cut_during_next_save())
+                    .ok_or_else(no_sim)?;
+                Ok(())
+            }
+            Action::PowerOn => {
+                reboots = true;
+                t.with_host(|h| h.power_on())
+                    .ok_or_else(no_sim)?
+                    .map_err(|e| fail("power on", e.to_string()))
+            }
+            Action::CorruptBootbank => t
+                .with_host(|h| h.corrupt_state_tgz())
+                .ok_or_else(no_sim)?
+                .map_err(|e| fail("to corrupt state.tgz", e.to_string())),
+            Action::ModelReboot { graceful } => {
+                reboots = true;
+                let kind = if *graceful {
+                    RebootKind::Graceful
+                } else {
+                    RebootKind::Forced
+                };
+                t.with_host(|h| h.reboot(kind, "scenario"))
+                    .ok_or_else(no_sim)?
+                    .map_err(|e| fail("a reboot", e.to_string()))
+            }
+            Action::Stateless { on } => {
+                t.with_host(|h| h.set_stateless(*on)).ok_or_else(no_sim)?;
+                Ok(())
+            }
+            Action::Mark => {
+                self.mark = t
+                    .with_host(|h| (h.bootbank_writes().state_saves, h.events().total()))
+                    .ok_or_else(no_sim)?;
+                Ok(())
+            }
+            Action::ExpectBootbank { written } => {
+                let saves = t
+                    .with_host(|h| h.bootbank_writes().state_saves)
+                    .ok_or_else(no_sim)?;
+                let did = saves > self.mark.0;
+                if did == *written {
+                    Ok(())
+                } else {
+                    Err(fail(
+                        format!(
+                            "state.tgz {} since the mark",
+                            if *written { "written" } else { "not written" }
+                        ),
+                        format!("{} state.tgz save(s) since the mark", saves - self.mark.0),
+                    ))
+                }
+            }
+            Action::ExpectEvent { kind, present } => {
+                let since = self.mark.1;
+                let (found, recent) = t
+                    .with_host(|h| {
+                        let total = h.events().total();
+                        let n = total.saturating_sub(since) as usize;
+                        let evs: Vec<_> = h.events().tail(n).collect();
+                        (
+                            evs.iter().any(|e| e.kind.name() == kind),
+                            evs.iter()
+                                .map(|e| e.kind.name())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        )
+                    })
+                    .ok_or_else(no_sim)?;
+                if found == *present {
+                    Ok(())
+                } else {
+                    Err(fail(
+                        format!(
+                            "{} '{kind}' event since the mark",
+                            if *present { "an" } else { "no" }
+                        ),
+                        format!("events since the mark: [{recent}]"),
+                    ))
+                }
+            }
+            Action::ExpectUnsaved { unsaved } => {
+                let u = t
+                    .with_host(|h| h.has_unsaved_changes())
+                    .ok_or_else(no_sim)?;
+                if u == *unsaved {
+                    Ok(())
+                } else {
+                    Err(fail(
+                        format!("unsaved changes: {unsaved}"),
+                        format!("unsaved changes: {u}"),
+                    ))
+                }
+            }
+            other => Err(fail(
+                "a simulator step",
+                format!("'{}' is portable", other.name()),
+            )),
+        };
+        r?;
+        if reboots {
+            // A boot may fall back to the image defaults (corrupt or missing state.tgz, a
+            // stateless host), whose root password is empty: try that before giving up.
+            self.target.skip(EMBEDDED_BOOT + Duration::from_secs(1));
+            let known = self.password.clone();
+            let mut last = None;
+            for pw in [known.as_str(), ""] {
+                self.password = pw.to_string();
+                match self.wait_up_once().await {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = Some(e),
+                }
+            }
+            self.password = known;
+            return Err(fail(
+                "the host back after the boot",
+                last.map(|e| e.to_string()).unwrap_or_default(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= 300 {
+        s.to_string()
+    } else {
+        let mut end = 300;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+/// Hostile uploads, made deterministically.
+pub fn hostile(kind: &str, sample: Option<&[u8]>) -> Vec<u8> {
+    use esxi_sim::bundle::{gzip_bytes, write_tgz};
+    match kind {
+        "random" => (0..4096u32)
+            .map(|i| (i.wrapping_mul(7919).wrapping_add(13) % 256) as u8)
+            .collect(),
+        "empty" => Vec::new(),
+        "not-gzip-tar" => gzip_bytes(&b"this is not a tar archive\n".repeat(20)),
+        "no-manifest" => write_tgz([("state.tgz", &b"junk"[..], 0o644, 0)], 0),
+        // tar's writer refuses `..` paths, so this member is written by hand below.
+        "traversal" => traversal_tgz(),
+        _ => {
+            // "truncated": the first half of a real bundle, or of a gzip stream.
+            let b = sample
+                .map(<[u8]>::to_vec)
+                .unwrap_or_else(|| gzip_bytes(&[0u8; 4096]));
+            b[..b.len() / 2].to_vec()
+        }
+    }
+}
+
+/// A bundle with Manifest.txt keys replaced (another host's UUID, another release level), as a
+/// bundle from another machine would be. The state.tgz is kept byte for byte.
+fn rewrite_manifest(
+    bytes: &[u8],
+    rewrite: &[(String, String)],
+) -> Result<Vec<u8>, (String, String)> {
+    let mut b = ConfigBundle::parse(bytes, &Limits::default())
+        .map_err(|e| fail("a bundle to rewrite", e.to_string()))?;
+    for (k, v) in rewrite {
+        match k.as_str() {
+            "RELEASELEVEL" => b.manifest.release_level = v.clone(),
+            "UUID" => b.manifest.uuid = v.clone(),
+            "KERNELOPTS" => b.manifest.kernelopts = v.clone(),
+            "USEROPTS" => b.manifest.useropts = v.clone(),
+            other => {
+                return Err(fail(
+                    "a Manifest key (RELEASELEVEL, UUID, KERNELOPTS, USEROPTS)",
+                    other.to_string(),
+                ))
+            }
+        }
+    }
+    Ok(b.to_bytes(0))
+}
+
+/// A gzip tar whose first member is `../../etc/passwd` (header written by hand: the tar crate
+/// refuses to write such a path).
+fn traversal_tgz() -> Vec<u8> {
+    let data = b"root::0:0::/:/bin/sh\n";
+    let mut h = [0u8; 512];
+    let name = b"../../etc/passwd";
+    h[..name.len()].copy_from_slice(name);
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut tar = h.to_vec();
+    tar.extend_from_slice(data);
+    tar.resize(512 * 2, 0);
+    tar.extend_from_slice(&[0u8; 1024]);
+    esxi_sim::bundle::gzip_bytes(&tar)
+}
