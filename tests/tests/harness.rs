@@ -1,0 +1,144 @@
+//! The harness end to end: the conformance suite parses, a broken scenario is named by file and
+//! line, JUnit is well-formed with one testcase per scenario × profile, and the portable part of
+//! the suite passes against a separately served host (as `--target` runs it).
+
+use std::path::PathBuf;
+
+use esxi_harness::client::Trust;
+use esxi_harness::report::{json, junit};
+use esxi_harness::runner::{run_case, Outcome, RunOptions};
+use esxi_harness::scenario::{self, Scenario};
+use esxi_harness::target::TargetSpec;
+use esxi_sim::soap::xml;
+use esxi_sim::Profile;
+use esxi_sim_tests::{host, start_with, PASSWORD};
+
+fn profiles() -> Vec<&'static str> {
+    Profile::all().iter().map(|p| p.name.as_str()).collect()
+}
+
+fn suite() -> Vec<Scenario> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let src = std::fs::read_to_string(f).unwrap();
+            scenario::parse(&f.display().to_string(), &src, &profiles())
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect()
+}
+
+fn opts(target: TargetSpec) -> RunOptions {
+    RunOptions {
+        target,
+        seed: 1,
+        allow_destructive: true,
+        work_root: std::env::temp_dir(),
+    }
+}
+
+#[test]
+fn the_conformance_suite_parses_and_is_big_enough() {
+    let s = suite();
+    assert!(s.len() >= 20, "{} scenarios", s.len());
+    for sc in &s {
+        assert!(
+            !sc.checks.is_empty() && !sc.fact.is_empty(),
+            "{}: checks and fact",
+            sc.file
+        );
+    }
+}
+
+#[test]
+fn a_broken_scenario_names_file_and_line() {
+    let src = "checks = \"x\"\n\n[[step]]\nrestore = { force = \"yes\" }\n";
+    let e = scenario::parse("scenarios/broken.toml", src, &profiles()).unwrap_err();
+    assert_eq!(
+        e.to_string().split(':').take(2).collect::<Vec<_>>(),
+        ["scenarios/broken.toml", "4"]
+    );
+    assert!(e.message.contains("'force' must be true or false"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junit_has_one_testcase_per_run_and_failures_carry_the_message() {
+    let good = scenario::parse(
+        "good.toml",
+        "checks = \"ok\"\nprofiles = [\"6.7U3\", \"8.0U3\"]\n[[step]]\nsync = {}\n",
+        &profiles(),
+    )
+    .unwrap();
+    let bad = scenario::parse(
+        "bad.toml",
+        "checks = \"a crash keeps the change (wrong on purpose)\"\n[[step]]\nset_option = { key = \"UserVars.SuppressShellWarning\", value = 1 }\n[[step]]\ncrash = {}\n[[step]]\npower_on = {}\n[[step]]\nexpect_option = { key = \"UserVars.SuppressShellWarning\", value = 1 }\n",
+        &profiles(),
+    )
+    .unwrap();
+    let o = opts(TargetSpec::Embedded);
+    let mut results = Vec::new();
+    for p in ["6.7U3", "8.0U3"] {
+        results.push(run_case(&good, p, &o).await);
+    }
+    results.push(run_case(&bad, "6.7U3", &o).await);
+    assert!(matches!(results[0].outcome, Outcome::Passed));
+    let Outcome::Failed(f) = &results[2].outcome else {
+        panic!("the wrong scenario passed: {:?}", results[2].outcome)
+    };
+    assert_eq!((f.step, f.line, f.action.as_str()), (4, 9, "expect_option"));
+    assert!(f.seen.contains("= 0"), "{}", f.seen);
+
+    let x = junit::render(&results, 1.0);
+    let root = xml::parse(x.as_bytes()).expect("well-formed JUnit");
+    let suite = root.child("testsuite").unwrap();
+    let cases: Vec<_> = suite.all("testcase").collect();
+    assert_eq!(cases.len(), 3);
+    assert_eq!(suite.attr("failures"), Some("1"));
+    assert_eq!(cases[1].attr("name"), Some("good [8.0U3]"));
+    let failure = cases[2].child("failure").expect("a failure element");
+    assert!(failure
+        .attr("message")
+        .unwrap()
+        .starts_with("bad.toml:9: step 4"));
+    assert!(cases[0].child("failure").is_none());
+
+    let j = json::render(&results, "embedded", 1.0);
+    assert!(
+        j.contains("\"schema\": 1") && j.contains("\"failed\": 1"),
+        "{j}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portable_suite_passes_against_a_served_host() {
+    let ts = start_with(host("6.7U3", 5), |_| {}).await;
+    let o = opts(TargetSpec::Remote {
+        url: ts.url.clone(),
+        user: "root".into(),
+        password: PASSWORD.into(),
+        trust: Trust::Any,
+    });
+    let (mut passed, mut skipped) = (0, 0);
+    for sc in suite() {
+        let r = run_case(&sc, "target", &o).await;
+        match &r.outcome {
+            Outcome::Passed => passed += 1,
+            Outcome::Skipped(why) => {
+                assert!(why.contains("needs the simulator"), "{}: {why}", sc.name);
+                skipped += 1
+            }
+            Outcome::Failed(f) => panic!("{} failed on the served host: {f:?}", sc.name),
+        }
+    }
+    assert!(
+        passed >= 10 && skipped >= 5,
+        "passed {passed}, skipped {skipped}"
+    );
+}
