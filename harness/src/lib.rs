@@ -12,6 +12,7 @@
 pub mod client;
 pub mod diff;
 pub mod inspect;
+pub mod matrix;
 pub mod report;
 pub mod runner;
 pub mod scenario;

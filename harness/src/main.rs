@@ -50,6 +50,18 @@ enum Command {
         #[arg(short = 'U', long, default_value_t = 3)]
         unified: usize,
     },
+    /// Back up on each profile, restore onto each profile (same/other UUID, force false/true):
+    /// a table of outcomes, each checked against the rules. Exit 1 if any cell disagrees.
+    Matrix {
+        /// Profiles (default: all).
+        #[arg(long, value_delimiter = ',')]
+        profiles: Vec<String>,
+        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check scenario files without running them (errors name file and line).
     Check {
         #[arg(default_value = "scenarios")]
@@ -114,6 +126,11 @@ fn main() -> ExitCode {
             stat,
             unified,
         } => diff(&a, &b, stat, unified),
+        Command::Matrix {
+            profiles,
+            format,
+            out,
+        } => matrix(&profiles, &format, out.as_deref()),
         Command::Check { paths } => match load(&paths) {
             Ok(s) => {
                 println!("{} scenarios, all valid", s.len());
@@ -124,6 +141,50 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn matrix(names: &[String], format: &str, out: Option<&Path>) -> ExitCode {
+    use esxi_harness::matrix;
+    let profiles: Vec<_> = if names.is_empty() {
+        Profile::all().to_vec()
+    } else {
+        match names
+            .iter()
+            .map(|n| Profile::named(n))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("esxi-harness: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let cells = match matrix::build(&profiles) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("esxi-harness: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = if format == "json" {
+        matrix::json(&cells)
+    } else {
+        matrix::markdown(&profiles, &cells)
+    };
+    match out {
+        Some(p) => {
+            if !write(p, &text) {
+                return ExitCode::FAILURE;
+            }
+        }
+        None => print!("{text}"),
+    }
+    if cells.iter().all(|c| c.agrees()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

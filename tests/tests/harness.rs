@@ -142,3 +142,27 @@ async fn the_portable_suite_passes_against_a_served_host() {
         "passed {passed}, skipped {skipped}"
     );
 }
+
+#[test]
+fn the_committed_restore_matrix_is_current_and_agrees_with_the_rules() {
+    let profiles = Profile::all().to_vec();
+    let cells = esxi_harness::matrix::build(&profiles).unwrap();
+    assert_eq!(cells.len(), profiles.len() * profiles.len() * 4);
+    let bad: Vec<_> = cells.iter().filter(|c| !c.agrees()).collect();
+    assert!(bad.is_empty(), "cells disagreeing with the rules: {bad:?}");
+    // Patch builds of one Update restore onto each other; other Updates never do.
+    let cell = |f: &str, t: &str| {
+        cells
+            .iter()
+            .find(|c| c.from == f && c.to == t && c.same_uuid && !c.force)
+            .unwrap()
+    };
+    assert_eq!(cell("7.0U3d", "7.0U3k").outcome, "restored");
+    assert_eq!(cell("6.7GA", "6.7U3").outcome, "MismatchedBundle");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/restore-matrix.md");
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        committed == esxi_harness::matrix::markdown(&profiles, &cells),
+        "docs/restore-matrix.md is stale: run `esxi-harness matrix --out docs/restore-matrix.md`"
+    );
+}
