@@ -274,6 +274,16 @@ impl std::error::Error for HostDown {}
 
 pub type Resp = Response<Full<Bytes>>;
 
+/// The session token of a request's `Cookie` headers, read leniently (pyVmomi echoes the whole
+/// Set-Cookie value back).
+pub fn cookie_token(req: &Request<Incoming>) -> Option<String> {
+    req.headers()
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(crate::vim::token_from_cookie)
+}
+
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;

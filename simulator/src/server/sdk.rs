@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
+use hyper::header::{HeaderValue, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
 use hyper::{Request, Response, StatusCode};
 
 use super::{text, HostDown, Resp, Shared};
 use crate::soap::{self, Fault};
-use crate::vim::{token_from_cookie, Ctx};
+use crate::vim::Ctx;
 
 /// How often a waiting WaitForUpdates looks again.
 const WAIT_POLL: Duration = Duration::from_millis(25);
@@ -76,12 +76,7 @@ pub async fn soap(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Resp, HostDown> {
-    let token = req
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(token_from_cookie);
+    let token = super::cookie_token(&req);
     let agent = req
         .headers()
         .get(USER_AGENT)

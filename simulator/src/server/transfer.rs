@@ -7,28 +7,29 @@ use base64ct::{Base64, Encoding};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::cookie_token;
 use super::sdk::read_body;
 use super::{text, HostDown, Resp, Shared};
-use crate::vim::{token_from_cookie, UploadAuth, UploadError};
+use crate::vim::{UploadAuth, UploadError};
 
 pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDown> {
     let path = req.uri().path().to_string();
-    if !shared.reachable() {
-        return Err(HostDown);
-    }
+    // Each branch checks that the host is up under the one lock it takes.
     if path == "/tmp/configBundle.tgz" {
-        return Ok(match *req.method() {
+        return match *req.method() {
             Method::PUT => upload(shared, req).await,
-            Method::HEAD => text(StatusCode::OK, ""),
-            _ => text(StatusCode::METHOD_NOT_ALLOWED, "use PUT\n"),
-        });
+            _ if !shared.reachable() => Err(HostDown),
+            Method::HEAD => Ok(text(StatusCode::OK, "")),
+            _ => Ok(text(StatusCode::METHOD_NOT_ALLOWED, "use PUT\n")),
+        };
     }
     let head = match *req.method() {
         Method::GET => false,
         Method::HEAD => true,
+        _ if !shared.reachable() => return Err(HostDown),
         _ => return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n")),
     };
     let rest = path.trim_start_matches("/downloads/");
@@ -85,46 +86,38 @@ fn unauthorized() -> Resp {
     r
 }
 
-async fn upload(shared: &Shared, req: Request<Incoming>) -> Resp {
+async fn upload(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDown> {
     let creds = basic(&req);
-    let token = req
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(token_from_cookie);
-    if creds.is_none() && token.is_none() {
-        return unauthorized();
-    }
-    // Check credentials before reading a possibly large body.
-    {
-        let mut vim = shared.lock();
-        let ok = match (&creds, &token) {
-            (Some((u, p)), _) => vim.host.check_password(u, p),
-            (None, Some(t)) => crate::vim::session_manager::token_valid(&mut vim, t),
-            _ => false,
-        };
-        if !ok {
-            return unauthorized();
-        }
-    }
-    let body = match read_body(req, shared.cfg.max_upload, shared.cfg.body_timeout).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let mut vim = shared.lock();
+    let token = cookie_token(&req);
     let auth = match (&creds, &token) {
         (Some((u, p)), _) => UploadAuth::Basic {
             user: u,
             password: p,
         },
         (None, Some(t)) => UploadAuth::Cookie(t),
-        _ => UploadAuth::None,
+        (None, None) => return Ok(unauthorized()),
     };
-    match vim.upload(auth, body.to_vec()) {
+    // Credentials are checked before a possibly large body is read.
+    {
+        let mut vim = shared.lock();
+        if !vim.reachable() {
+            return Err(HostDown);
+        }
+        if !vim.authorize_upload(auth) {
+            return Ok(unauthorized());
+        }
+    }
+    let body = match read_body(req, shared.cfg.max_upload, shared.cfg.body_timeout).await {
+        Ok(b) => b,
+        Err(resp) => return Ok(resp),
+    };
+    let mut vim = shared.lock();
+    if !vim.reachable() {
+        return Err(HostDown);
+    }
+    Ok(match vim.upload(body.to_vec()) {
         Ok(()) => text(StatusCode::OK, ""),
-        Err(UploadError::Unauthorized) => unauthorized(),
         Err(UploadError::TooLarge) => text(StatusCode::PAYLOAD_TOO_LARGE, "bundle too large\n"),
         Err(UploadError::Unavailable(m)) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{m}\n")),
-    }
+    })
 }

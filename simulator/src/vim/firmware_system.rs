@@ -3,9 +3,12 @@
 //! [`crate::host::firmware`] rules. Transfers live here too: the bundle download under an
 //! unguessable uuid and the upload to `/tmp/configBundle.tgz`.
 
-use super::session_manager::parse_flag;
-use super::{host_fault, method_not_found, required, Ctx, Download, UploadAuth, UploadError, Vim};
+use super::{
+    host_fault, method_not_found, required_bool, Ctx, Download, UploadAuth, UploadError, Vim,
+};
+use crate::bundle::BundleError;
 use crate::host::etc::Bytes;
+use crate::host::HostError;
 use crate::soap::{Fault, Request, Value};
 
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
@@ -33,8 +36,7 @@ pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value
             vim.cfg.url_prefix
         )))),
         "RestoreFirmwareConfiguration" => {
-            let force =
-                parse_flag(req, "force")?.ok_or_else(|| required(req, "force").unwrap_err())?;
+            let force = required_bool(req, "force")?;
             vim.host.restore(force).map_err(host_fault)?;
             Ok(None)
         }
@@ -67,21 +69,21 @@ impl Vim {
         (d.file_name == file).then(|| d.bytes.clone())
     }
 
-    /// `PUT /tmp/configBundle.tgz` with Basic auth or the session cookie.
-    pub fn upload(&mut self, auth: UploadAuth<'_>, bytes: Vec<u8>) -> Result<(), UploadError> {
-        let ok = match auth {
+    /// Whether a `PUT /tmp/configBundle.tgz` may proceed: HTTP Basic auth against the host's
+    /// own `/etc/shadow`, or a live session cookie. Asked before the body is read.
+    pub fn authorize_upload(&mut self, auth: UploadAuth<'_>) -> bool {
+        match auth {
             UploadAuth::Basic { user, password } => self.host.check_password(user, password),
-            UploadAuth::Cookie(token) => super::session_manager::token_valid(self, token),
+            UploadAuth::Cookie(token) => super::session_manager::touch(self, token).is_some(),
             UploadAuth::None => false,
-        };
-        if !ok {
-            return Err(UploadError::Unauthorized);
         }
-        if bytes.len() > self.host.limits().max_compressed {
-            return Err(UploadError::TooLarge);
-        }
-        self.host
-            .upload_bundle(bytes)
-            .map_err(|e| UploadError::Unavailable(e.to_string()))
+    }
+
+    /// The authorized upload's bytes become `/tmp/configBundle.tgz` (the model caps the size).
+    pub fn upload(&mut self, bytes: Vec<u8>) -> Result<(), UploadError> {
+        self.host.upload_bundle(bytes).map_err(|e| match e {
+            HostError::InvalidBundle(BundleError::TooLarge { .. }) => UploadError::TooLarge,
+            e => UploadError::Unavailable(e.to_string()),
+        })
     }
 }

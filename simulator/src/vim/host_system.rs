@@ -5,9 +5,8 @@
 //! negotiated version lacks.
 
 use super::service_instance::about;
-use super::session_manager::parse_flag;
 use super::task::{self, Action};
-use super::{ids, method_not_found, moref, required, Ctx, Vim};
+use super::{ids, method_not_found, moref, required, required_bool, Ctx, Vim};
 use crate::host::PowerState;
 use crate::soap::{Data, Fault, Request, Value};
 
@@ -22,10 +21,10 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
             Action::ExitMaintenance
         }
         "RebootHost_Task" => Action::Reboot {
-            force: parse_flag(req, "force")?.ok_or_else(|| required(req, "force").unwrap_err())?,
+            force: required_bool(req, "force")?,
         },
         "ShutdownHost_Task" => Action::Shutdown {
-            force: parse_flag(req, "force")?.ok_or_else(|| required(req, "force").unwrap_err())?,
+            force: required_bool(req, "force")?,
         },
         _ => return Err(method_not_found(req)),
     };

@@ -101,7 +101,6 @@ pub enum UploadAuth<'a> {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum UploadError {
-    Unauthorized,
     TooLarge,
     Unavailable(String),
 }
@@ -380,6 +379,11 @@ pub(crate) fn required<'a>(
             req.method
         ))
     })
+}
+
+/// A required `xsd:boolean` parameter (`force`, `recursive`).
+pub(crate) fn required_bool(req: &Request, name: &str) -> Result<bool, Fault> {
+    crate::soap::parse_bool(required(req, name)?).map_err(|e| bad_param(req, e))
 }
 
 pub(crate) fn bad_param(req: &Request, msg: String) -> Fault {

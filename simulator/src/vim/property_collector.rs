@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use super::{bad_param, ids, is_a, method_not_found, moref, not_found, required, Ctx, Vim};
+use super::{bad_param, is_a, method_not_found, moref, not_found, required, Ctx, Vim};
 use crate::soap::{
     parse_bool, parse_int, parse_moref, Data, Element, Fault, MoRef, Request, Value,
 };
@@ -206,6 +206,8 @@ fn visit(
     if depth >= MAX_TRAVERSAL_DEPTH {
         return;
     }
+    // Built at most once per object however many traversals start from it.
+    let mut props: Option<Option<Value>> = None;
     for sel in select {
         let ts = match sel {
             Selection::Named(n) => match named.get(n.as_str()) {
@@ -228,10 +230,10 @@ fn visit(
         if !walked.insert((obj.clone(), ts as *const Selection as usize)) || !is_a(&obj.ty, ty) {
             continue;
         }
-        let Some(props) = vim.properties(obj, session) else {
+        let Some(v) = props.get_or_insert_with(|| vim.properties(obj, session).map(Value::Data))
+        else {
             continue;
         };
-        let v = Value::Data(props);
         let parts: Vec<&str> = path.split('.').collect();
         for target in refs_in(v.at_path(&parts)) {
             if vim.exists(&target, session) {
@@ -603,7 +605,6 @@ pub fn properties(vim: &Vim, session: Option<&str>) -> Data {
         .iter()
         .filter(|(_, f)| Some(f.session.as_str()) == session)
         .map(|(id, _)| moref("PropertyFilter", id));
-    let _ = ids::PROPERTY_COLLECTOR;
     Data::new("PropertyCollector").with("filter", Value::refs(filters))
 }
 

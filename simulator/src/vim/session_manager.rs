@@ -6,7 +6,7 @@
 
 use super::{method_not_found, required, Ctx, Vim};
 use crate::clock::SimTime;
-use crate::soap::{parse_bool, Data, Fault, Request, Value};
+use crate::soap::{Data, Fault, Request, Value};
 
 pub const COOKIE_NAME: &str = "vmware_soap_session";
 pub const INVALID_LOGIN: &str = "Cannot complete login due to an incorrect user name or password.";
@@ -160,11 +160,6 @@ fn login(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, F
     Ok(Some(answer.into()))
 }
 
-/// Whether a Basic-auth upload or a cookie upload is allowed.
-pub fn token_valid(vim: &mut Vim, token: &str) -> bool {
-    touch(vim, token).is_some()
-}
-
 pub fn properties(vim: &Vim, session: Option<&str>) -> Data {
     let current = session.and_then(|k| session_by_key(vim, k));
     let mut list: Vec<&Session> = vim.sessions.values().collect();
@@ -180,14 +175,6 @@ pub fn properties(vim: &Vim, session: Option<&str>) -> Data {
         .opt("currentSession", current.map(user_session))
         .with("defaultLocale", "en")
         .with("supportedLocaleList", Value::strings(["en".to_string()]))
-}
-
-/// `SessionIsActive`'s and Basic auth's helper: parse `force`-style booleans elsewhere.
-pub fn parse_flag(req: &Request, name: &str) -> Result<Option<bool>, Fault> {
-    req.param(name)
-        .map(parse_bool)
-        .transpose()
-        .map_err(|e| super::bad_param(req, e))
 }
 
 #[cfg(test)]

@@ -2,8 +2,11 @@
 //! govc and PowerCLI's `Get-View -ViewType HostSystem` find hosts. A view's `view` property is
 //! computed when read, so it always reflects the inventory.
 
-use super::{bad_param, inventory, is_a, method_not_found, moref, not_found, required, Ctx, Vim};
-use crate::soap::{parse_bool, parse_moref, Data, Fault, MoRef, Request, Value};
+use super::{
+    bad_param, inventory, is_a, method_not_found, moref, not_found, required, required_bool, Ctx,
+    Vim,
+};
+use crate::soap::{parse_moref, Data, Fault, MoRef, Request, Value};
 
 #[derive(Clone, Debug)]
 pub struct View {
@@ -36,8 +39,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 .all("type")
                 .map(|t| t.text.trim().to_string())
                 .collect();
-            let recursive =
-                parse_bool(required(req, "recursive")?).map_err(|e| bad_param(req, e))?;
+            let recursive = required_bool(req, "recursive")?;
             vim.seq += 1;
             let id = format!("session[{}]{:x}", session, vim.seq);
             vim.views.insert(
