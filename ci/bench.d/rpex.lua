@@ -6,9 +6,5 @@ wrk.headers["SOAPAction"] = "\"urn:vim25/6.7.3\""
 wrk.headers["Cookie"] = os.getenv("ESXI_COOKIE")
 wrk.body = [[<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrievePropertiesEx xmlns="urn:vim25"><_this type="PropertyCollector">ha-property-collector</_this><specSet><propSet><type>HostSystem</type><pathSet>name</pathSet><pathSet>runtime</pathSet><pathSet>config.product</pathSet></propSet><objectSet><obj type="Folder">ha-folder-root</obj><skip>false</skip><selectSet xsi:type="TraversalSpec"><name>f2dc</name><type>Folder</type><path>childEntity</path><skip>false</skip><selectSet><name>dc2hf</name></selectSet><selectSet><name>cr2h</name></selectSet><selectSet><name>f2dc</name></selectSet></selectSet><selectSet xsi:type="TraversalSpec"><name>dc2hf</name><type>Datacenter</type><path>hostFolder</path><skip>false</skip><selectSet><name>f2dc</name></selectSet></selectSet><selectSet xsi:type="TraversalSpec"><name>cr2h</name><type>ComputeResource</type><path>host</path><skip>false</skip></selectSet></objectSet></specSet><options/></RetrievePropertiesEx></soapenv:Body></soapenv:Envelope>]]
 
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d\n",
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
+-- The RESULT line ci/bench.d/api.sh reads (wrk runs from the repository root).
+dofile("ci/bench.d/result.lua")

@@ -240,19 +240,11 @@ impl Client {
         method: &str,
         params: &str,
     ) -> Result<Element, ClientError> {
-        let mut body = String::with_capacity(512 + params.len());
-        body.push_str(concat!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
-            "<soapenv:Envelope xmlns:soapenc=\"http://schemas.xmlsoap.org/soap/encoding/\"",
-            " xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"",
-            " xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"",
-            " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>"
-        ));
-        body.push_str(&format!("<{method} xmlns=\"urn:vim25\">"));
-        body.push_str(&moref_xml("_this", this));
-        body.push_str(params);
-        body.push_str(&format!("</{method}></soapenv:Body></soapenv:Envelope>"));
-        self.post_soap(body.into_bytes()).await
+        let mut call = format!("<{method} xmlns=\"urn:vim25\">");
+        call.push_str(&moref_xml("_this", this));
+        call.push_str(params);
+        call.push_str(&format!("</{method}>"));
+        self.post_soap(envelope(&call).into_bytes()).await
     }
 
     /// Posts a raw envelope (tests use it to send malformed ones).
@@ -455,6 +447,9 @@ impl Client {
         format!("{}://{}:{}", self.scheme, self.host, self.port)
     }
 }
+
+/// A SOAP 1.1 envelope around a body element: the same envelope the simulator writes.
+pub use esxi_sim::soap::envelope;
 
 /// The single `returnval` of a response.
 pub fn returnval(resp: &Element) -> Result<Element, ClientError> {

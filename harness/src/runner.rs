@@ -382,17 +382,8 @@ impl Run<'_> {
                     .call(&fw, "RestoreFirmwareConfiguration", &p)
                     .await;
                 match r {
-                    Ok(_) => {
-                        if let Some(pw) = self.uploaded_password.clone() {
-                            self.password = pw;
-                        }
-                        self.wait_reboot()
-                            .await
-                            .map_err(|e| fail("the host back after the restore", e.to_string()))?;
-                        Ok(())
-                    }
                     // The host may drop the connection as it reboots: that is success too.
-                    Err(ClientError::Io(_)) => {
+                    Ok(_) | Err(ClientError::Io(_)) => {
                         if let Some(pw) = self.uploaded_password.clone() {
                             self.password = pw;
                         }

@@ -295,24 +295,7 @@ impl Scenario {
     }
 }
 
-/// `500ms`, `90s`, `10m`, `2h`, `3d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (like 90s, 10m, 2h)"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n.saturating_mul(1000),
-        "m" => n.saturating_mul(60_000),
-        "h" => n.saturating_mul(3_600_000),
-        "d" => n.saturating_mul(86_400_000),
-        _ => return Err(format!("'{s}': the unit must be ms, s, m, h or d")),
-    };
-    Ok(Duration::from_millis(ms))
-}
+pub use esxi_sim::clock::parse_duration;
 
 struct Ctx<'a> {
     file: &'a str,

@@ -149,6 +149,28 @@ pub fn parse_rfc3339(s: &str) -> Option<SimTime> {
     (t.civil().day as i64 == d).then_some(t)
 }
 
+/// `500ms`, `90s`, `10m`, `2h`, `3d`: durations as command lines and scenario files spell them.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (like 90s, 10m, 2h)"))?;
+    let scale: u64 = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("'{s}': the unit must be ms, s, m, h or d")),
+    };
+    let ms = n
+        .checked_mul(scale)
+        .ok_or_else(|| format!("'{s}' is too long a duration"))?;
+    Ok(Duration::from_millis(ms))
+}
+
 /// Maps wall-clock time onto virtual time at a speed factor, for interactive servers.
 ///
 /// `now()` is `origin + (wall elapsed × speed)`; changing the speed re-bases so virtual time never
@@ -223,6 +245,20 @@ mod tests {
         assert_eq!(parse_rfc3339("2023-02-29T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("2023-02-01 00:00:00"), None);
         assert_eq!(parse_rfc3339("2023-02-01T00:00:00+01:00"), None);
+    }
+
+    #[test]
+    fn durations_parse_with_units_and_refuse_the_rest() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration(" 10m "), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        for bad in ["", "10", "ten", "10x", "-1s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        // Overflow is an error, not a panic.
+        assert!(parse_duration("18446744073709551615d")
+            .unwrap_err()
+            .contains("too long"));
     }
 
     #[test]

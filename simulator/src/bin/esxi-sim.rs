@@ -106,20 +106,10 @@ struct ServeArgs {
 /// `500ms`, `90s`, `2m`, `1h`, `3d`, or plain seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (like 90s, 2m, 500ms)"))?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        _ => return Err(format!("'{s}': unknown unit '{unit}' (ms, s, m, h, d)")),
-    };
-    Ok(Duration::from_millis(ms))
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return esxi_sim::clock::parse_duration(&format!("{s}s"));
+    }
+    esxi_sim::clock::parse_duration(s)
 }
 
 fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {

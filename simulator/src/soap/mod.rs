@@ -14,14 +14,15 @@ pub use xml::Element;
 
 use xml::{escape, NS_SOAPENV, NS_VIM25};
 
-const ENVELOPE_OPEN: &str = concat!(
+/// The envelope around every message, both directions (the harness's client uses it too).
+pub const ENVELOPE_OPEN: &str = concat!(
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
     "<soapenv:Envelope xmlns:soapenc=\"http://schemas.xmlsoap.org/soap/encoding/\"",
     " xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"",
     " xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"",
     " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n<soapenv:Body>"
 );
-const ENVELOPE_CLOSE: &str = "</soapenv:Body>\n</soapenv:Envelope>";
+pub const ENVELOPE_CLOSE: &str = "</soapenv:Body>\n</soapenv:Envelope>";
 
 /// A decoded call: `<Method xmlns="urn:vim25"><_this type="T">id</_this>params...</Method>`.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +109,15 @@ pub fn parse_int(el: &Element) -> Result<i64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("<{}>: '{}' is not an integer", el.name, el.text.trim()))
+}
+
+/// A whole envelope around one body element.
+pub fn envelope(body: &str) -> String {
+    let mut s = String::with_capacity(ENVELOPE_OPEN.len() + body.len() + ENVELOPE_CLOSE.len());
+    s.push_str(ENVELOPE_OPEN);
+    s.push_str(body);
+    s.push_str(ENVELOPE_CLOSE);
+    s
 }
 
 /// A successful response: `<MethodResponse xmlns="urn:vim25">[<returnval>]</MethodResponse>`.

@@ -20,17 +20,7 @@ pub fn expect_fault<T: Debug>(r: Result<T, ClientError>, ty: &str) -> ClientErro
 
 /// A full SOAP envelope around `inner` (what the client's `call` sends).
 pub fn envelope(inner: &str) -> Vec<u8> {
-    format!(
-        concat!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
-            "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"",
-            " xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"",
-            " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">",
-            "<soapenv:Body>{}</soapenv:Body></soapenv:Envelope>"
-        ),
-        inner
-    )
-    .into_bytes()
+    esxi_harness::client::envelope(inner).into_bytes()
 }
 
 pub fn task_manager() -> MoRef {
