@@ -56,7 +56,7 @@ enum Command {
         /// Profiles (default: all).
         #[arg(long, value_delimiter = ',')]
         profiles: Vec<String>,
-        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        #[arg(long, default_value = "md", value_parser = ["md", "json", "html"])]
         format: String,
         /// Write here instead of standard output.
         #[arg(long)]
@@ -168,10 +168,10 @@ fn matrix(names: &[String], format: &str, out: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let text = if format == "json" {
-        matrix::json(&cells)
-    } else {
-        matrix::markdown(&profiles, &cells)
+    let text = match format {
+        "json" => matrix::json(&cells),
+        "html" => matrix::html(&profiles, &cells),
+        _ => matrix::markdown(&profiles, &cells),
     };
     match out {
         Some(p) => {

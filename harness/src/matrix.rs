@@ -123,12 +123,7 @@ pub fn markdown(profiles: &[Arc<Profile>], cells: &[Cell]) -> String {
         cells.len(),
         disagree
     ));
-    for (same_uuid, force, title) in [
-        (true, false, "Same host (same UUID), force = false"),
-        (true, true, "Same host (same UUID), force = true"),
-        (false, false, "Another host (other UUID), force = false"),
-        (false, true, "Another host (other UUID), force = true"),
-    ] {
+    for (same_uuid, force, title) in COMBINATIONS {
         s.push_str(&format!("\n## {title}\n\n| from \\ onto |"));
         for p in profiles {
             s.push_str(&format!(" {} |", p.name));
@@ -141,17 +136,88 @@ pub fn markdown(profiles: &[Arc<Profile>], cells: &[Cell]) -> String {
         for from in profiles {
             s.push_str(&format!("| **{}** |", from.name));
             for to in profiles {
-                let c = cells.iter().find(|c| {
-                    c.from == from.name
-                        && c.to == to.name
-                        && c.same_uuid == same_uuid
-                        && c.force == force
-                });
+                let c = find(cells, &from.name, &to.name, same_uuid, force);
                 s.push_str(&format!(" {} |", c.map(symbol).unwrap_or_default()));
             }
             s.push('\n');
         }
     }
+    s
+}
+
+const COMBINATIONS: [(bool, bool, &str); 4] = [
+    (true, false, "Same host (same UUID), force = false"),
+    (true, true, "Same host (same UUID), force = true"),
+    (false, false, "Another host (other UUID), force = false"),
+    (false, true, "Another host (other UUID), force = true"),
+];
+
+fn find<'a>(
+    cells: &'a [Cell],
+    from: &str,
+    to: &str,
+    same_uuid: bool,
+    force: bool,
+) -> Option<&'a Cell> {
+    cells
+        .iter()
+        .find(|c| c.from == from && c.to == to && c.same_uuid == same_uuid && c.force == force)
+}
+
+fn html_escape(s: &str) -> String {
+    let mut o = String::new();
+    esxi_sim::soap::xml::escape(s, &mut o);
+    o
+}
+
+/// A standalone HTML page: the same four tables, each cell titled with the rule that decided it.
+pub fn html(profiles: &[Arc<Profile>], cells: &[Cell]) -> String {
+    let mut s = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><title>Restore matrix</title>\n\
+         <style>body{font-family:sans-serif}table{border-collapse:collapse;margin-bottom:1.5em}\
+         td,th{border:1px solid #999;padding:2px 6px;text-align:center}\
+         .ok{background:#d9f2d9}.no{background:#f6d5d5}.bad{background:#f0b000}</style></head><body>\n\
+         <h1>Restore matrix</h1>\n<p>Rows: the profile a bundle was backed up on. Columns: the profile it is \
+         restored onto. ✓ restored, ✗ MismatchedBundle; hover a cell for the rule (esxi-facts.md §2) that decided it.</p>\n",
+    );
+    let disagree = cells.iter().filter(|c| !c.agrees()).count();
+    s.push_str(&format!(
+        "<p>{} cells, {disagree} disagree with the rules.</p>\n",
+        cells.len()
+    ));
+    for (same_uuid, force, title) in COMBINATIONS {
+        s.push_str(&format!(
+            "<h2>{}</h2>\n<table>\n<tr><th>from \\ onto</th>",
+            html_escape(title)
+        ));
+        for p in profiles {
+            s.push_str(&format!("<th>{}</th>", html_escape(&p.name)));
+        }
+        s.push_str("</tr>\n");
+        for from in profiles {
+            s.push_str(&format!("<tr><th>{}</th>", html_escape(&from.name)));
+            for to in profiles {
+                match find(cells, &from.name, &to.name, same_uuid, force) {
+                    Some(c) => {
+                        let class = match (c.agrees(), c.outcome.as_str()) {
+                            (false, _) => "bad",
+                            (true, "restored") => "ok",
+                            _ => "no",
+                        };
+                        s.push_str(&format!(
+                            "<td class=\"{class}\" title=\"rule {}\">{}</td>",
+                            html_escape(c.rule),
+                            html_escape(&symbol(c))
+                        ));
+                    }
+                    None => s.push_str("<td></td>"),
+                }
+            }
+            s.push_str("</tr>\n");
+        }
+        s.push_str("</table>\n");
+    }
+    s.push_str("</body></html>\n");
     s
 }
 

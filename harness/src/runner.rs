@@ -80,6 +80,8 @@ struct Run<'a> {
     firmware: MoRef,
     mark: (u64, u64),
     workdir: PathBuf,
+    /// The scenario file's directory (`run` steps find their tools relative to it).
+    scenario_dir: PathBuf,
 }
 
 type StepResult = Result<(), (String, String)>;
@@ -157,7 +159,11 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
         .work_root
         .join(format!("{}-{}-{}", sc.name, profile, opts.seed));
     let _ = std::fs::create_dir_all(&workdir);
-    let outcome = match start(&target, password, workdir).await {
+    let scenario_dir = std::path::Path::new(&sc.file)
+        .parent()
+        .map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))
+        .unwrap_or_default();
+    let outcome = match start(&target, password, workdir, scenario_dir).await {
         Err(e) => Outcome::Failed(Failure {
             step: 0,
             line: 0,
@@ -209,6 +215,7 @@ async fn start(
     target: &Target,
     password: String,
     workdir: PathBuf,
+    scenario_dir: PathBuf,
 ) -> Result<Run<'_>, ClientError> {
     let mut client = target.client()?;
     client.login(&target.user, &password).await?;
@@ -230,6 +237,7 @@ async fn start(
         firmware: as_moref(&fw)?,
         mark,
         workdir,
+        scenario_dir,
     })
 }
 
@@ -768,6 +776,7 @@ impl Run<'_> {
             .env("ESXI_PASSWORD", &self.password)
             .env("ESXI_INSECURE", "1")
             .env("ESXI_WORKDIR", &self.workdir)
+            .env("ESXI_SCENARIO_DIR", &self.scenario_dir)
             .kill_on_drop(true);
         let out = tokio::time::timeout(timeout, cmd.output())
             .await

@@ -166,3 +166,49 @@ fn the_committed_restore_matrix_is_current_and_agrees_with_the_rules() {
         "docs/restore-matrix.md is stale: run `esxi-harness matrix --out docs/restore-matrix.md`"
     );
 }
+
+#[test]
+fn the_html_matrix_has_a_table_per_combination_and_titles_each_cell_with_its_rule() {
+    let profiles: Vec<_> = ["6.7U3", "7.0U3d", "7.0U3k"]
+        .iter()
+        .map(|p| Profile::named(p).unwrap())
+        .collect();
+    let cells = esxi_harness::matrix::build(&profiles).unwrap();
+    let page = esxi_harness::matrix::html(&profiles, &cells);
+    let body = page
+        .strip_prefix("<!DOCTYPE html>\n")
+        .expect("an HTML5 page");
+    // Everything after the doctype is well-formed XML (our reader is strict).
+    let root = xml::parse(body.as_bytes()).expect("well-formed markup");
+    let tables: Vec<_> = root.child("body").unwrap().all("table").collect();
+    assert_eq!(tables.len(), 4);
+    let cells_in_first: Vec<_> = tables[0].all("tr").flat_map(|r| r.all("td")).collect();
+    assert_eq!(cells_in_first.len(), 9);
+    assert!(cells_in_first
+        .iter()
+        .all(|c| c.attr("title").is_some_and(|t| t.starts_with("rule "))));
+    // 7.0U3d onto 7.0U3k: same release level, restored.
+    let row = tables[0].all("tr").nth(2).unwrap();
+    assert_eq!(row.child_text("th"), Some("7.0U3d"));
+    assert_eq!(row.all("td").nth(2).unwrap().text, "✓");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_step_reports_its_exit_status_and_stderr() {
+    let sc = scenario::parse(
+        "tool.toml",
+        "checks = \"the tool fails\"\n[[step]]\nrun = { command = \"echo no route to host >&2; exit 3\", timeout = \"10s\" }\n",
+        &profiles(),
+    )
+    .unwrap();
+    let r = run_case(&sc, "6.7U3", &opts(TargetSpec::Embedded)).await;
+    let Outcome::Failed(f) = &r.outcome else {
+        panic!("a failing tool passed: {:?}", r.outcome)
+    };
+    assert_eq!((f.step, f.line), (1, 3));
+    assert!(
+        f.seen.contains("exit status: 3") && f.seen.contains("no route to host"),
+        "{}",
+        f.seen
+    );
+}
