@@ -63,6 +63,7 @@
 
 pub mod bundle;
 pub mod clock;
+pub mod fleet;
 pub mod host;
 pub mod profile;
 pub mod rng;

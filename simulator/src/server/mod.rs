@@ -10,17 +10,17 @@
 //! or off it does not answer: new connections are closed at once, requests on open ones are
 //! dropped without a response, as clients of a rebooting host see.
 
+pub mod faults;
 pub mod sdk;
 pub mod tls;
 pub mod transfer;
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use crate::clock::RealTimeClock;
 use crate::vim::{Vim, VimConfig};
 use crate::Host;
+use faults::{FaultSet, Hit, Target};
 
 pub use tls::CertSource;
 
@@ -82,10 +83,16 @@ impl ServerConfig {
     }
 }
 
-/// What every connection shares: the host's API state and the clock that drives it.
+/// What every connection of one endpoint shares: the API state (the host's, or the vCenter's),
+/// the clock that drives it (one per fleet), and the fleet's fault rules.
 pub struct Shared {
-    pub vim: Mutex<Vim>,
-    pub clock: Mutex<RealTimeClock>,
+    pub vim: Arc<Mutex<Vim>>,
+    pub clock: Arc<Mutex<RealTimeClock>>,
+    pub faults: Arc<FaultSet>,
+    /// How fault rules and logs name this endpoint: the host's address, or `vcenter`.
+    pub label: String,
+    /// The host's index in its fleet (None for a vCenter).
+    pub index: Option<usize>,
     pub cfg: ServerConfig,
     pub scheme: &'static str,
     pub port: u16,
@@ -102,6 +109,27 @@ impl Shared {
     pub fn reachable(&self) -> bool {
         self.lock().reachable()
     }
+    /// The fault rule that fires for this request, if any.
+    pub fn fault_for(&self, method: &str, this: Option<&crate::soap::MoRef>) -> Option<Hit> {
+        self.faults.check(&Target {
+            endpoint: &self.label,
+            index: self.index,
+            method,
+            object_type: this.map_or("", |m| m.ty.as_str()),
+            object_id: this.map_or("", |m| m.id.as_str()),
+        })
+    }
+}
+
+/// Where an endpoint's state comes from when it is one of many (a fleet's host or vCenter).
+pub struct Endpoint {
+    pub vim: Arc<Mutex<Vim>>,
+    pub clock: Arc<Mutex<RealTimeClock>>,
+    pub faults: Arc<FaultSet>,
+    pub label: String,
+    pub index: Option<usize>,
+    /// The certificate's names (the host name, `localhost`).
+    pub names: Vec<String>,
 }
 
 /// A bound server: its address, and the future that serves until shutdown.
@@ -111,7 +139,7 @@ pub struct Server {
     pub shared: Arc<Shared>,
     listener: TcpListener,
     redirect: Option<TcpListener>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<tls::Acceptor>>,
 }
 
 /// The URL clients use for the SDK.
@@ -120,8 +148,34 @@ pub fn sdk_url(scheme: &str, addr: SocketAddr) -> String {
 }
 
 impl Server {
-    /// Binds the listeners and prepares TLS; serving starts with [`Server::run`].
-    pub async fn bind(host: Host, mut cfg: ServerConfig) -> Result<Server, String> {
+    /// Binds the listeners and prepares TLS for one standalone host; serving starts with
+    /// [`Server::run`].
+    pub async fn bind(host: Host, cfg: ServerConfig) -> Result<Server, String> {
+        let names = vec!["localhost".to_string(), host.hostname()];
+        let start = host.now();
+        let seed = host.identity().seed;
+        let ep = Endpoint {
+            vim: Arc::new(Mutex::new(Vim::new(host, cfg.vim.clone()))),
+            clock: Arc::new(Mutex::new(RealTimeClock::new(start, cfg.clock_speed))),
+            faults: Arc::new(FaultSet::new(seed)),
+            label: "host".into(),
+            index: None,
+            names,
+        };
+        let tls = match &cfg.tls {
+            Some(src) => Some(tls::Acceptor::eager(src.clone())),
+            None => None,
+        };
+        Server::bind_endpoint(ep, cfg, tls).await
+    }
+
+    /// Binds one endpoint of a fleet. `tls` decides how its certificate is made (a fleet makes
+    /// each host's on its first connection, so ten thousand hosts start at once).
+    pub async fn bind_endpoint(
+        ep: Endpoint,
+        mut cfg: ServerConfig,
+        tls: Option<tls::Acceptor>,
+    ) -> Result<Server, String> {
         let listener = TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -135,17 +189,16 @@ impl Server {
             None => None,
         };
         let redirect_addr = redirect.as_ref().and_then(|l| l.local_addr().ok());
-        let scheme = if cfg.tls.is_some() { "https" } else { "http" };
-        let tls = match &cfg.tls {
-            Some(src) => {
-                let mut names = vec!["localhost".to_string(), host.hostname()];
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let tls = match tls {
+            Some(mut t) => {
+                let mut names = ep.names.clone();
                 if let Ok(h) = std::env::var("HOSTNAME") {
                     names.push(h);
                 }
-                let ips: Vec<IpAddr> = vec![addr.ip()];
-                Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
-                    src, &names, &ips,
-                )?))
+                t.set_identity(names, vec![addr.ip()]);
+                t.prepare()?;
+                Some(Arc::new(t))
             }
             None => None,
         };
@@ -154,18 +207,29 @@ impl Server {
             UrlStyle::Explicit => true,
             UrlStyle::Auto => addr.port() != 443,
         };
-        cfg.vim.url_prefix = if explicit {
+        let prefix = if explicit {
             format!("{scheme}://*:{}", addr.port())
         } else {
             "http://*".to_string()
         };
-        cfg.vim.secure_cookie = cfg.tls.is_some();
-        let start = host.now();
-        let clock = RealTimeClock::new(start, cfg.clock_speed);
-        let vim = Vim::new(host, cfg.vim.clone());
+        cfg.vim.url_prefix = prefix.clone();
+        cfg.vim.secure_cookie = tls.is_some();
+        {
+            let mut v = ep.vim.lock().unwrap_or_else(|e| e.into_inner());
+            v.cfg.url_prefix = prefix;
+            v.cfg.secure_cookie = tls.is_some();
+        }
         let shared = Arc::new(Shared {
-            vim: Mutex::new(vim),
-            clock: Mutex::new(clock),
+            vim: ep.vim,
+            clock: ep.clock,
+            faults: ep.faults,
+            // A host of a ports-layout fleet is named by its address and port.
+            label: if ep.label.is_empty() {
+                addr.to_string()
+            } else {
+                ep.label
+            },
+            index: ep.index,
             scheme,
             port: addr.port(),
             cfg,
@@ -228,7 +292,14 @@ impl Server {
                     .header_read_timeout(header_timeout)
                     .keep_alive(true);
                 match tls {
-                    Some(acceptor) => {
+                    Some(lazy) => {
+                        let acceptor = match lazy.get() {
+                            Ok(a) => a,
+                            Err(e) => {
+                                tracing::warn!(%peer, "no certificate: {e}");
+                                return;
+                            }
+                        };
                         // A client that never finishes the handshake is cut off like a slow one.
                         let hs =
                             tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
@@ -272,7 +343,72 @@ impl std::fmt::Display for HostDown {
 }
 impl std::error::Error for HostDown {}
 
-pub type Resp = Response<Full<Bytes>>;
+pub type Resp = Response<Body>;
+
+/// A response body: all of it, or (a `reset` fault) the first part and then a dropped
+/// connection, with the full length announced so the client sees a truncated response.
+pub struct Body {
+    data: Option<Bytes>,
+    len: u64,
+    cut: bool,
+}
+
+impl Body {
+    pub fn full(data: impl Into<Bytes>) -> Body {
+        let data: Bytes = data.into();
+        Body {
+            len: data.len() as u64,
+            data: Some(data),
+            cut: false,
+        }
+    }
+    /// Sends half of `data`, then fails the connection.
+    pub fn cut(data: Bytes) -> Body {
+        Body {
+            len: data.len() as u64,
+            data: Some(data.slice(..data.len() / 2)),
+            cut: true,
+        }
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = HostDown;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, HostDown>>> {
+        use std::task::Poll;
+        if let Some(d) = self.data.take() {
+            if !d.is_empty() {
+                return Poll::Ready(Some(Ok(hyper::body::Frame::data(d))));
+            }
+        }
+        if self.cut {
+            self.cut = false;
+            return Poll::Ready(Some(Err(HostDown)));
+        }
+        Poll::Ready(None)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && !self.cut
+    }
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.len)
+    }
+}
+
+/// Turns a response into one that drops the connection halfway through its body.
+pub fn cut_short(r: Resp) -> Resp {
+    let (parts, body) = r.into_parts();
+    let data = body.data.unwrap_or_default();
+    let mut r = Response::from_parts(parts, Body::cut(data));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&r.body().len.to_string()) {
+        r.headers_mut().insert(hyper::header::CONTENT_LENGTH, v);
+    }
+    r
+}
 
 /// The session token of a request's `Cookie` headers, read leniently (pyVmomi echoes the whole
 /// Set-Cookie value back).
@@ -285,7 +421,8 @@ pub fn cookie_token(req: &Request<Incoming>) -> Option<String> {
 }
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
+    let body: Bytes = body.into();
+    let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
 use hyper::{Request, Response, StatusCode};
 
-use super::{text, HostDown, Resp, Shared};
+use super::faults::{self as fault_rules, Action, Hit};
+use super::{text, Body, HostDown, Resp, Shared};
 use crate::soap::{self, Fault};
 use crate::vim::Ctx;
 
@@ -23,7 +24,7 @@ const WAIT_POLL: Duration = Duration::from_millis(25);
 const WAIT_CAP: Duration = Duration::from_secs(15 * 60);
 
 fn xml(status: StatusCode, body: String) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Body::full(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -94,6 +95,51 @@ pub async fn soap(
             return Ok(fault(&f));
         }
     };
+    let hit = shared.fault_for(&call.method, Some(&call.this));
+    if let Some(h) = &hit {
+        if let Some(early) = apply_before(shared, h).await? {
+            return Ok(early);
+        }
+    }
+    let resp = answer(shared, peer, token, agent, &call).await?;
+    Ok(match hit {
+        Some(Hit {
+            action: Action::Reset,
+            ..
+        }) => super::cut_short(resp),
+        _ => resp,
+    })
+}
+
+/// What a fault rule does before the host sees a request: wait, then answer in its place (a
+/// fault, a status, nothing at all) or let the request through (`delay`, `reset`).
+pub async fn apply_before(shared: &Shared, hit: &Hit) -> Result<Option<Resp>, HostDown> {
+    tracing::info!(endpoint = %shared.label, rule = hit.rule, action = fault_rules::action_name(&hit.action), "fault rule fired");
+    if !hit.delay.is_zero() {
+        tokio::time::sleep(hit.delay).await;
+    }
+    Ok(match &hit.action {
+        Action::Fault { .. } => fault_rules::soap_fault(&hit.action).map(|f| fault(&f)),
+        Action::Status { status } => Some(text(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            format!("injected HTTP {status}\n"),
+        )),
+        Action::Timeout => {
+            // Held until the client gives up; the connection then closes without an answer.
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            return Err(HostDown);
+        }
+        Action::Delay | Action::Reset => None,
+    })
+}
+
+async fn answer(
+    shared: &Shared,
+    peer: SocketAddr,
+    token: Option<String>,
+    agent: String,
+    call: &soap::Request,
+) -> Result<Resp, HostDown> {
     let started = Instant::now();
     let mut retry = false;
     loop {
@@ -109,7 +155,7 @@ pub async fn soap(
                 retry,
                 ..Ctx::default()
             };
-            let r = vim.call(&call, &mut ctx);
+            let r = vim.call(call, &mut ctx);
             (r, ctx)
         };
         if let (Ok(_), Some(max_wait)) = (&result, ctx.pending) {

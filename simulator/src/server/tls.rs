@@ -21,11 +21,20 @@ pub enum CertSource {
 
 /// A self-signed certificate and its key (PEM), for the names and addresses given.
 pub fn self_signed(names: &[String], ips: &[IpAddr]) -> Result<(String, String), String> {
+    let key = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;
+    self_signed_with(&key, names, ips)
+}
+
+/// A self-signed certificate over an existing key.
+pub fn self_signed_with(
+    key: &rcgen::KeyPair,
+    names: &[String],
+    ips: &[IpAddr],
+) -> Result<(String, String), String> {
     let mut sans: Vec<String> = names.to_vec();
     sans.extend(ips.iter().map(|i| i.to_string()));
     sans.sort();
     sans.dedup();
-    let key = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;
     let mut params =
         rcgen::CertificateParams::new(sans).map_err(|e| format!("certificate names: {e}"))?;
     params
@@ -36,7 +45,7 @@ pub fn self_signed(names: &[String], ips: &[IpAddr]) -> Result<(String, String),
         names.first().cloned().unwrap_or_default(),
     );
     let cert = params
-        .self_signed(&key)
+        .self_signed(key)
         .map_err(|e| format!("signing the certificate: {e}"))?;
     Ok((cert.pem(), key.serialize_pem()))
 }
@@ -58,13 +67,17 @@ pub fn server_config(
         }
         CertSource::Files { cert, key } => (read_pem(cert)?, read_pem(key)?),
     };
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    from_pem(&cert_pem, &key_pem)
+}
+
+fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, String> {
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cert_pem[..])
         .collect::<Result<_, _>>()
         .map_err(|e| format!("reading certificates: {e}"))?;
     if certs.is_empty() {
         return Err("no certificate found in the PEM input".into());
     }
-    let key: PrivateKeyDer<'static> = match rustls_pemfile::private_key(&mut key_pem.as_slice())
+    let key: PrivateKeyDer<'static> = match rustls_pemfile::private_key(&mut &key_pem[..])
         .map_err(|e| format!("reading the private key: {e}"))?
     {
         Some(k) => k,
@@ -79,4 +92,77 @@ pub fn server_config(
         .map_err(|e| format!("certificate and key: {e}"))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// One key pair for every host of a fleet: making a key per host would cost more than the
+/// host itself. Each host still gets its own certificate (its own names), made on first use.
+pub struct SharedKey {
+    pem: String,
+}
+
+impl SharedKey {
+    pub fn generate() -> Result<SharedKey, String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;
+        Ok(SharedKey {
+            pem: key.serialize_pem(),
+        })
+    }
+}
+
+enum Source {
+    Given(CertSource),
+    Shared(Arc<SharedKey>),
+}
+
+/// An endpoint's TLS acceptor, made when the endpoint is bound (a single host) or on its first
+/// connection (a fleet's host).
+pub struct Acceptor {
+    source: Source,
+    names: Vec<String>,
+    ips: Vec<IpAddr>,
+    made: std::sync::OnceLock<Result<tokio_rustls::TlsAcceptor, String>>,
+}
+
+impl Acceptor {
+    pub fn eager(source: CertSource) -> Acceptor {
+        Acceptor {
+            source: Source::Given(source),
+            names: Vec::new(),
+            ips: Vec::new(),
+            made: std::sync::OnceLock::new(),
+        }
+    }
+    pub fn lazy(key: Arc<SharedKey>) -> Acceptor {
+        Acceptor {
+            source: Source::Shared(key),
+            ..Acceptor::eager(CertSource::SelfSigned)
+        }
+    }
+    pub fn set_identity(&mut self, names: Vec<String>, ips: Vec<IpAddr>) {
+        self.names = names;
+        self.ips = ips;
+    }
+    /// Makes an eager acceptor now, so a bad certificate file fails at start.
+    pub fn prepare(&self) -> Result<(), String> {
+        match self.source {
+            Source::Given(_) => self.get().map(|_| ()),
+            Source::Shared(_) => Ok(()),
+        }
+    }
+    pub fn get(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
+        self.made
+            .get_or_init(|| {
+                let cfg = match &self.source {
+                    Source::Given(src) => server_config(src, &self.names, &self.ips)?,
+                    Source::Shared(key) => {
+                        let kp = rcgen::KeyPair::from_pem(&key.pem)
+                            .map_err(|e| format!("the fleet key: {e}"))?;
+                        let (c, k) = self_signed_with(&kp, &self.names, &self.ips)?;
+                        from_pem(c.as_bytes(), k.as_bytes())?
+                    }
+                };
+                Ok(tokio_rustls::TlsAcceptor::from(cfg))
+            })
+            .clone()
+    }
 }

@@ -5,17 +5,45 @@
 
 use base64ct::{Base64, Encoding};
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::cookie_token;
 use super::sdk::read_body;
-use super::{text, HostDown, Resp, Shared};
+use super::faults::{Action, Hit};
+use super::sdk::apply_before;
+use super::{text, Body, HostDown, Resp, Shared};
 use crate::vim::{UploadAuth, UploadError};
 
 pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDown> {
+    // Fault rules name the transfers as pseudo-methods `Download` and `Upload`.
+    let method = if req.uri().path() == "/tmp/configBundle.tgz" {
+        "Upload"
+    } else {
+        "Download"
+    };
+    let hit = if matches!(*req.method(), Method::GET | Method::PUT) {
+        shared.fault_for(method, None)
+    } else {
+        None
+    };
+    if let Some(h) = &hit {
+        if let Some(early) = apply_before(shared, h).await? {
+            return Ok(early);
+        }
+    }
+    let resp = serve(shared, req).await?;
+    Ok(match hit {
+        Some(Hit {
+            action: Action::Reset,
+            ..
+        }) => super::cut_short(resp),
+        _ => resp,
+    })
+}
+
+async fn serve(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDown> {
     let path = req.uri().path().to_string();
     // Each branch checks that the host is up under the one lock it takes.
     if path == "/tmp/configBundle.tgz" {
@@ -52,7 +80,7 @@ pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Hos
             } else {
                 Bytes::copy_from_slice(&bytes)
             };
-            let mut r = Response::new(Full::new(body));
+            let mut r = Response::new(Body::full(body));
             let h = r.headers_mut();
             h.insert(
                 CONTENT_TYPE,

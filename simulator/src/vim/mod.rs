@@ -29,9 +29,11 @@ pub mod property_collector;
 pub mod service_instance;
 pub mod session_manager;
 pub mod task;
+pub mod vcenter;
 pub mod view_manager;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::SimTime;
@@ -82,6 +84,9 @@ pub struct Ctx {
     pub pending: Option<Option<Duration>>,
     /// Set by the server when it asks again after a pending answer (the same wait goes on).
     pub retry: bool,
+    /// A trusted in-process caller (vCenter forwarding to a host as `vpxuser`): no cookie, a
+    /// session of this user is made or reused.
+    pub system: Option<String>,
 }
 
 /// A bundle BackupFirmwareConfiguration made, served at `/downloads/<uuid>/<file>`.
@@ -120,6 +125,12 @@ pub struct Vim {
     pub(crate) rng: Rng,
     pub(crate) seq: u64,
     seen_boots: u32,
+    /// Set on a vCenter endpoint: the hosts it fronts. `host` is then the appliance's own
+    /// (stateless) model, used only for its clock.
+    pub(crate) estate: Option<Arc<vcenter::Estate>>,
+    /// The host's network is cut until then (the control API's "unreachable"): it does not
+    /// answer, although it runs.
+    pub(crate) link_down_until: Option<SimTime>,
 }
 
 impl Vim {
@@ -139,6 +150,51 @@ impl Vim {
             downloads: HashMap::new(),
             rng: Rng::fork(seed, "vim"),
             seq: 0,
+            estate: None,
+            link_down_until: None,
+        }
+    }
+
+    /// A vCenter endpoint over an estate. `appliance` is a stateless host model that gives the
+    /// vCenter its clock.
+    pub fn vcenter(appliance: Host, cfg: VimConfig, estate: Arc<vcenter::Estate>) -> Vim {
+        let mut v = Vim::new(appliance, cfg);
+        v.estate = Some(estate);
+        v
+    }
+
+    pub fn estate(&self) -> Option<&Arc<vcenter::Estate>> {
+        self.estate.as_ref()
+    }
+
+    /// Cuts the host off the network until `until` (None: reconnects now).
+    pub fn set_link_down_until(&mut self, until: Option<SimTime>) {
+        self.link_down_until = until;
+    }
+    pub fn link_down_until(&self) -> Option<SimTime> {
+        self.link_down_until.filter(|t| *t > self.now())
+    }
+
+    /// Whether a user name and password open a session here: the host's `/etc/shadow`, or the
+    /// vCenter's SSO administrator.
+    pub fn check_login(&self, user: &str, password: &str) -> bool {
+        match &self.estate {
+            Some(e) => user.eq_ignore_ascii_case(&e.user) && password == e.password,
+            None => self.host.check_password(user, password),
+        }
+    }
+
+    /// Every object below a container, in inventory order (a container view's contents).
+    pub fn descendants(&self, obj: &MoRef, recursive: bool, out: &mut Vec<MoRef>) {
+        let children = match &self.estate {
+            Some(e) => vcenter::children(e, obj),
+            None => inventory::children(obj),
+        };
+        for c in children {
+            out.push(c.clone());
+            if recursive {
+                self.descendants(&c, true, out);
+            }
         }
     }
 
@@ -146,9 +202,9 @@ impl Vim {
         self.host.now()
     }
 
-    /// Whether the host answers at all (not booting, not off).
+    /// Whether the host answers at all (not booting, not off, not cut off).
     pub fn reachable(&self) -> bool {
-        self.host.is_running()
+        self.host.is_running() && self.link_down_until().is_none()
     }
 
     /// Moves virtual time to `t`: completes tasks that are due, in order, and the host's own
@@ -209,9 +265,11 @@ impl Vim {
 
     /// Answers one call. The session cookie's token is in `ctx.token`.
     pub fn call(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
-        ctx.session = match ctx.token.as_deref() {
-            Some(t) => session_manager::touch(self, t),
-            None => None,
+        ctx.session = match (&ctx.system, ctx.token.as_deref()) {
+            (Some(user), _) => Some(session_manager::system_session(self, &user.clone())),
+            // In-process sessions cannot be borrowed by a client that guesses their token.
+            (None, Some(t)) if !t.starts_with("system:") => session_manager::touch(self, t),
+            (None, _) => None,
         };
         let anonymous = matches!(
             (req.this.ty.as_str(), req.method.as_str()),
@@ -230,6 +288,11 @@ impl Vim {
         if req.method == "Fetch" {
             return property_collector::fetch(self, ctx, req);
         }
+        if let Some(est) = self.estate.clone() {
+            if let Some(r) = vcenter::forward(self, &est, req) {
+                return r;
+            }
+        }
         match req.this.ty.as_str() {
             "ServiceInstance" => service_instance::call(self, ctx, req),
             "SessionManager" => session_manager::call(self, ctx, req),
@@ -246,6 +309,12 @@ impl Vim {
 
     /// Whether an object exists (per-session objects only for their owner).
     pub fn exists(&self, obj: &MoRef, session: Option<&str>) -> bool {
+        let estate = self.estate.as_deref();
+        match obj.ty.as_str() {
+            "PropertyFilter" | "ContainerView" => {}
+            _ if estate.is_some() => return estate.is_some_and(|e| vcenter::exists(e, obj)),
+            _ => {}
+        }
         match obj.ty.as_str() {
             "Task" => self.tasks.values().any(|t| t.id == obj.id),
             "PropertyFilter" => self
@@ -266,6 +335,20 @@ impl Vim {
     pub fn properties(&self, obj: &MoRef, session: Option<&str>) -> Option<Data> {
         if !self.exists(obj, session) {
             return None;
+        }
+        if let Some(est) = &self.estate {
+            if matches!(
+                obj.ty.as_str(),
+                "Folder"
+                    | "Datacenter"
+                    | "ClusterComputeResource"
+                    | "HostSystem"
+                    | "HostFirmwareSystem"
+                    | "OptionManager"
+                    | "Task"
+            ) {
+                return vcenter::properties(self, est, obj);
+            }
         }
         Some(match obj.ty.as_str() {
             "ServiceInstance" => service_instance::properties(self),

@@ -39,6 +39,9 @@ fn license_version(p: &Profile) -> String {
 
 /// ServiceContent, fields in schema order; only the managers this simulator serves.
 pub fn content(vim: &Vim) -> Data {
+    if let Some(est) = &vim.estate {
+        return super::vcenter::content(est);
+    }
     Data::new("ServiceContent")
         .with("rootFolder", moref("Folder", ids::ROOT_FOLDER))
         .with(
@@ -65,7 +68,7 @@ pub fn properties(vim: &Vim) -> Data {
             "capability",
             Data::new("Capability")
                 .with("provisioningSupported", false)
-                .with("multiHostSupported", false)
+                .with("multiHostSupported", vim.estate.is_some())
                 .with("userShellAccessSupported", true),
         )
         .with("content", content(vim))

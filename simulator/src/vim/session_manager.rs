@@ -54,6 +54,30 @@ pub fn touch(vim: &mut Vim, token: &str) -> Option<String> {
     Some(s.key.clone())
 }
 
+/// The session of a trusted in-process caller (vCenter's `vpxuser` on its hosts): made on first
+/// use, kept alive by use like any other, gone at a reboot like any other.
+pub fn system_session(vim: &mut Vim, user: &str) -> String {
+    let token = format!("system:{user}");
+    if let Some(key) = touch(vim, &token) {
+        return key;
+    }
+    let now = vim.now();
+    let session = Session {
+        key: vim.vmware_uuid(),
+        user: user.to_string(),
+        login_time: now,
+        last_active: now,
+        calls: 1,
+        peer: "127.0.0.1".into(),
+        user_agent: "VMware VirtualCenter".into(),
+        locale: "en".into(),
+        cancel_wait: false,
+    };
+    let key = session.key.clone();
+    vim.sessions.insert(token, session);
+    key
+}
+
 pub fn session_by_key<'a>(vim: &'a Vim, key: &str) -> Option<&'a Session> {
     vim.sessions.values().find(|s| s.key == key)
 }
@@ -124,7 +148,7 @@ fn login(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, F
         .map(|l| l.text.trim().to_string())
         .filter(|l| !l.is_empty())
         .unwrap_or_else(|| "en".into());
-    if !vim.host.check_password(&user, &password) {
+    if !vim.check_login(&user, &password) {
         return Err(Fault::new("InvalidLogin", INVALID_LOGIN));
     }
     // A second Login on a live session replaces it, as hostd does.

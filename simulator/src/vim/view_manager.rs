@@ -3,7 +3,7 @@
 //! computed when read, so it always reflects the inventory.
 
 use super::{
-    bad_param, inventory, is_a, method_not_found, moref, not_found, required, required_bool, Ctx,
+    bad_param, is_a, method_not_found, moref, not_found, required, required_bool, Ctx,
     Vim,
 };
 use crate::soap::{parse_moref, Data, Fault, MoRef, Request, Value};
@@ -27,7 +27,11 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
             }
             if !matches!(
                 container.ty.as_str(),
-                "Folder" | "Datacenter" | "ComputeResource" | "HostSystem"
+                "Folder"
+                    | "Datacenter"
+                    | "ComputeResource"
+                    | "ClusterComputeResource"
+                    | "HostSystem"
             ) {
                 return Err(Fault::invalid_argument(
                     format!("{container} is not a container"),
@@ -73,7 +77,7 @@ pub fn properties(vim: &Vim, session: Option<&str>) -> Data {
 pub fn view_properties(vim: &Vim, id: &str) -> Option<Data> {
     let v = vim.views.get(id)?;
     let mut found = Vec::new();
-    inventory::descendants(&v.container, v.recursive, &mut found);
+    vim.descendants(&v.container, v.recursive, &mut found);
     let matching = found
         .into_iter()
         .filter(|o| v.types.is_empty() || v.types.iter().any(|t| is_a(&o.ty, t)));

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+mod ctl;
 use esxi_sim::profile::{Profile, Schedule};
 use esxi_sim::HostConfig;
 
@@ -21,9 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve one simulated ESXi host: the vSphere SOAP API over HTTPS at /sdk, the bundle
-    /// downloads and uploads. Prints `ready: <url>` once it accepts connections.
+    /// Serve a simulated ESXi host (or a fleet, or a fleet behind a vCenter): the vSphere SOAP
+    /// API over HTTPS at /sdk, the bundle downloads and uploads. Prints `ready: <url>` once it
+    /// accepts connections.
     Serve(Box<ServeArgs>),
+    /// Drive a running simulator through its control API (`serve --control ADDR`).
+    Ctl(ctl::CtlArgs),
     /// List the build profiles.
     Profiles,
     /// Run one host model for a span of virtual time and print its event log.
@@ -101,6 +106,54 @@ struct ServeArgs {
     /// More logging (-v requests, -vv calls, -vvv everything); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+
+    // ---- fleets --------------------------------------------------------------------------
+    /// Serve this many hosts (a fleet), each its own endpoint.
+    #[arg(long, help_heading = "Fleets")]
+    hosts: Option<usize>,
+    /// `esxi`: hosts only; `vcenter`: also a vCenter endpoint at --listen in front of them.
+    #[arg(long, default_value = "esxi", value_parser = ["esxi", "vcenter"], help_heading = "Fleets")]
+    mode: String,
+    /// A mix of builds in host order, e.g. `6.7U3:100,8.0U3:40` (instead of --profile).
+    #[arg(long, conflicts_with = "profile", help_heading = "Fleets")]
+    profiles: Option<String>,
+    /// Give host i the address FIRST+i (all on --host-port), as real hosts.
+    #[arg(long, conflicts_with = "ports", help_heading = "Fleets")]
+    addresses: Option<std::net::Ipv4Addr>,
+    /// The port every host listens on with --addresses.
+    #[arg(long, default_value_t = 443, help_heading = "Fleets")]
+    host_port: u16,
+    /// Give host i the port FIRST+i on the --listen address (0: any free port each). Default:
+    /// --listen's port (esxi mode) or the one after it (vcenter mode).
+    #[arg(long, help_heading = "Fleets")]
+    ports: Option<u16>,
+    /// Serve the control API (JSON over HTTP) here; see docs/control-api.md.
+    #[arg(long, help_heading = "Fleets")]
+    control: Option<std::net::SocketAddr>,
+    /// Require `Authorization: Bearer TOKEN` on the control API.
+    #[arg(long, env = "ESXI_SIM_CONTROL_TOKEN", help_heading = "Fleets")]
+    control_token: Option<String>,
+    /// vCenter's administrator.
+    #[arg(long, default_value = "administrator@vsphere.local", help_heading = "Fleets")]
+    vcenter_user: String,
+    /// vCenter administrator's password.
+    #[arg(long, default_value = "VMware1!", help_heading = "Fleets")]
+    vcenter_password: String,
+    /// Write the fleet's hosts (index, name, url) to this file as JSON.
+    #[arg(long, help_heading = "Fleets")]
+    hosts_file: Option<std::path::PathBuf>,
+}
+
+impl ServeArgs {
+    /// Whether this asks for more than the plain single host.
+    fn is_fleet(&self) -> bool {
+        self.hosts.is_some()
+            || self.mode != "esxi"
+            || self.profiles.is_some()
+            || self.addresses.is_some()
+            || self.ports.is_some()
+            || self.control.is_some()
+    }
 }
 
 /// `500ms`, `90s`, `2m`, `1h`, `3d`, or plain seconds.
@@ -112,11 +165,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     esxi_sim::clock::parse_duration(s)
 }
 
-fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    use esxi_sim::server::{CertSource, Server, ServerConfig, UrlStyle};
+fn init_logging(verbose: u8) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => tracing_subscriber::EnvFilter::new(v),
-        _ => tracing_subscriber::EnvFilter::new(match a.verbose {
+        _ => tracing_subscriber::EnvFilter::new(match verbose {
             0 => "warn",
             1 => "esxi_sim=info",
             2 => "esxi_sim=debug",
@@ -128,6 +180,117 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+fn url_style(s: &str) -> esxi_sim::server::UrlStyle {
+    use esxi_sim::server::UrlStyle;
+    match s {
+        "esxi" => UrlStyle::Esxi,
+        "explicit" => UrlStyle::Explicit,
+        _ => UrlStyle::Auto,
+    }
+}
+
+/// `serve` with fleet options: many hosts, a vCenter, the control API.
+fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use esxi_sim::fleet::{parse_profile_mix, Fleet, FleetBuilder, Layout, Mode};
+    init_logging(a.verbose);
+    if a.user != "root" || a.hostname.is_some() || a.uuid.is_some() || a.cert.is_some() || a.redirect_listen.is_some() {
+        return Err("--user, --hostname, --uuid, --cert and --redirect-listen serve a single host; a fleet names its hosts esx-01, esx-02, ... with root".into());
+    }
+    let mode = if a.mode == "vcenter" { Mode::VCenter } else { Mode::Esxi };
+    let mut b = FleetBuilder::default().mode(mode).seed(a.seed).password(&a.password);
+    b = match &a.profiles {
+        Some(mix) => {
+            let mix = parse_profile_mix(mix)?;
+            let refs: Vec<(&str, usize)> = mix.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+            b.profiles(&refs)
+        }
+        None => b.profile(&a.profile),
+    };
+    if let Some(n) = a.hosts {
+        b = b.hosts(n);
+    }
+    let layout = match (a.addresses, a.ports) {
+        (Some(first), _) => Layout::Addresses { first, port: a.host_port },
+        (None, Some(first)) => Layout::Ports { ip: a.listen.ip(), first },
+        (None, None) => Layout::Ports {
+            ip: a.listen.ip(),
+            first: match (mode, a.listen.port()) {
+                (_, 0) => 0,
+                (Mode::Esxi, p) => p,
+                (Mode::VCenter, p) => p.checked_add(1).ok_or("--listen's port is the last one")?,
+            },
+        },
+    };
+    b = b.layout(layout).vcenter_listen(a.listen).vcenter_credentials(&a.vcenter_user, &a.vcenter_password).clock_speed(a.clock_speed).url_style(url_style(&a.url_style));
+    if a.plain_http {
+        b = b.plain_http();
+    }
+    if let Some(bt) = a.boot_time {
+        b = b.boot_time(bt);
+    }
+    if let Some(s) = &a.schedule {
+        b = b.schedule(Schedule::parse(s)?);
+    }
+    if let Some(c) = a.control {
+        b = b.control(c);
+    }
+    if let Some(t) = &a.control_token {
+        b = b.control_token(t);
+    }
+    let session_timeout = a.session_timeout;
+    let max_upload = a.max_upload;
+    b = b.config(|c| {
+        c.session_timeout = session_timeout;
+        c.max_upload = max_upload;
+    });
+    let cfg = b.resolve()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let started = std::time::Instant::now();
+        let fleet = Fleet::start(cfg).await?;
+        if let Some(path) = &a.hosts_file {
+            let list: Vec<serde_json::Value> = fleet
+                .hosts()
+                .iter()
+                .map(|h| serde_json::json!({"index": h.index, "id": h.vcenter_id(), "name": h.name, "url": h.url}))
+                .collect();
+            std::fs::write(path, serde_json::to_vec_pretty(&list)?)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let first = fleet.hosts()[0].url.clone();
+            let main = fleet.vcenter_url().unwrap_or(first);
+            if let Some(c) = fleet.control_url() {
+                writeln!(out, "control: {c}")?;
+            }
+            let hosts = fleet.hosts();
+            if hosts.len() <= 16 {
+                for h in hosts {
+                    writeln!(out, "host {}: {}", h.index, h.url)?;
+                }
+            } else {
+                writeln!(out, "hosts: {} ({} .. {})", hosts.len(), hosts[0].url, hosts[hosts.len() - 1].url)?;
+            }
+            writeln!(out, "started in {:.2} s", started.elapsed().as_secs_f64())?;
+            writeln!(out, "ready: {main}")?;
+            out.flush()?;
+        }
+        wait_for_signal().await;
+        fleet.shutdown().await;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })
+}
+
+fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use esxi_sim::server::{CertSource, Server, ServerConfig};
+    if a.is_fleet() {
+        return serve_fleet(a);
+    }
+    init_logging(a.verbose);
     let mut cfg = HostConfig::new(Profile::named(&a.profile)?)
         .seed(a.seed)
         .root_password(if a.user == "root" {
@@ -158,11 +321,7 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         _ => Some(CertSource::SelfSigned),
     };
     sc.redirect = a.redirect_listen;
-    sc.url_style = match a.url_style.as_str() {
-        "esxi" => UrlStyle::Esxi,
-        "explicit" => UrlStyle::Explicit,
-        _ => UrlStyle::Auto,
-    };
+    sc.url_style = url_style(&a.url_style);
     sc.clock_speed = a.clock_speed;
     sc.max_upload = a.max_upload;
     sc.vim.session_timeout = a.session_timeout;
@@ -226,6 +385,7 @@ fn main() -> ExitCode {
 fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
     match cmd {
         Command::Serve(a) => serve(*a)?,
+        Command::Ctl(a) => ctl::run(a)?,
         Command::Profiles => {
             println!(
                 "{:<8} {:<10} {:<10} {:<34} schedule",

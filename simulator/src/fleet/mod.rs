@@ -1,0 +1,659 @@
+//! A fleet: a whole estate in one process. Many hosts, each its own HTTPS endpoint (its own
+//! loopback address on a common port, as real hosts are, or its own port), optionally one
+//! vCenter endpoint in front of them, one virtual clock, one set of fault rules, one event log,
+//! and the control API ([`control`]) that tests drive it with.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), String> {
+//! use esxi_sim::fleet::{Fleet, Mode};
+//! let fleet = Fleet::builder().hosts(3).mode(Mode::VCenter).profile("8.0U3").start().await?;
+//! println!("vCenter at {}", fleet.vcenter_url().unwrap());
+//! for h in fleet.hosts() {
+//!     println!("{} {}", h.name, h.url);
+//! }
+//! fleet.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Hosts are created in parallel and share their image defaults per profile (see
+//! [`crate::host::image`]) and, per distinct password, one password hash; what a host owns is
+//! what it changed. TLS certificates are made on a host's first connection over one fleet key.
+//! A background tick moves every host to the clock's now twice a second so schedules run
+//! whether or not anyone calls, and gathers the hosts' events into the fleet's log.
+
+pub mod control;
+pub mod events;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::{RealTimeClock, SimTime, DEFAULT_EPOCH};
+use crate::profile::{Profile, Schedule};
+use crate::rng::Rng;
+use crate::server::faults::FaultSet;
+use crate::server::tls::{Acceptor, SharedKey};
+use crate::server::{sdk_url, Endpoint, Server, ServerConfig, Shared, UrlStyle};
+use crate::vim::vcenter::{self, Estate, EstateHost};
+use crate::vim::{Vim, VimConfig};
+use crate::{Host, HostConfig};
+
+pub use events::{FleetEvent, FleetLog};
+
+/// Standalone hosts only, or hosts behind a vCenter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Esxi,
+    VCenter,
+}
+
+/// How hosts get their endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One loopback address each, counting up from `first`, all on `port` (as real hosts).
+    Addresses { first: Ipv4Addr, port: u16 },
+    /// One port each on `ip`, counting up from `first` (0: any free port each).
+    Ports { ip: IpAddr, first: u16 },
+}
+
+/// Everything a fleet is made from.
+#[derive(Clone, Debug)]
+pub struct FleetConfig {
+    pub mode: Mode,
+    /// Profiles and how many hosts of each, in host order.
+    pub profiles: Vec<(String, usize)>,
+    pub layout: Layout,
+    /// The vCenter endpoint (vcenter mode).
+    pub vcenter_listen: SocketAddr,
+    /// The control API's listener, if any.
+    pub control: Option<SocketAddr>,
+    /// Bearer token the control API requires, if any.
+    pub control_token: Option<String>,
+    pub seed: u64,
+    /// The hosts' root password at install.
+    pub password: String,
+    /// vCenter's SSO administrator.
+    pub vcenter_user: String,
+    pub vcenter_password: String,
+    pub clock_speed: f64,
+    pub start: SimTime,
+    pub boot_time: Option<Duration>,
+    pub schedule: Option<Schedule>,
+    pub tls: bool,
+    pub url_style: UrlStyle,
+    pub session_timeout: Duration,
+    pub max_upload: usize,
+    /// How often the background tick moves hosts to now (wall time).
+    pub tick: Duration,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            mode: Mode::Esxi,
+            profiles: vec![("8.0U3".into(), 1)],
+            layout: Layout::Ports {
+                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                first: 0,
+            },
+            vcenter_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            control: None,
+            control_token: None,
+            seed: 0,
+            password: crate::host::DEFAULT_ROOT_PASSWORD.into(),
+            vcenter_user: "administrator@vsphere.local".into(),
+            vcenter_password: "VMware1!".into(),
+            clock_speed: 1.0,
+            start: DEFAULT_EPOCH,
+            boot_time: None,
+            schedule: None,
+            tls: true,
+            url_style: UrlStyle::Auto,
+            session_timeout: Duration::from_secs(30 * 60),
+            max_upload: 16 << 20,
+            tick: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Builds a fleet: `Fleet::builder().hosts(10).mode(Mode::VCenter).start().await`.
+#[derive(Clone, Debug, Default)]
+pub struct FleetBuilder {
+    pub cfg: FleetConfig,
+    hosts: Option<usize>,
+    profile: Option<String>,
+}
+
+impl FleetBuilder {
+    pub fn hosts(mut self, n: usize) -> Self {
+        self.hosts = Some(n);
+        self
+    }
+    pub fn mode(mut self, m: Mode) -> Self {
+        self.cfg.mode = m;
+        self
+    }
+    /// Every host of one build.
+    pub fn profile(mut self, p: &str) -> Self {
+        self.profile = Some(p.into());
+        self
+    }
+    /// A mix of builds, in host order: `[("6.7U3", 100), ("8.0U3", 40)]`.
+    pub fn profiles(mut self, mix: &[(&str, usize)]) -> Self {
+        self.cfg.profiles = mix.iter().map(|(p, n)| (p.to_string(), *n)).collect();
+        self.profile = None;
+        self
+    }
+    pub fn layout(mut self, l: Layout) -> Self {
+        self.cfg.layout = l;
+        self
+    }
+    pub fn vcenter_listen(mut self, a: SocketAddr) -> Self {
+        self.cfg.vcenter_listen = a;
+        self
+    }
+    pub fn control(mut self, a: SocketAddr) -> Self {
+        self.cfg.control = Some(a);
+        self
+    }
+    pub fn control_token(mut self, t: &str) -> Self {
+        self.cfg.control_token = Some(t.into());
+        self
+    }
+    pub fn seed(mut self, s: u64) -> Self {
+        self.cfg.seed = s;
+        self
+    }
+    pub fn password(mut self, p: &str) -> Self {
+        self.cfg.password = p.into();
+        self
+    }
+    pub fn vcenter_credentials(mut self, user: &str, password: &str) -> Self {
+        self.cfg.vcenter_user = user.into();
+        self.cfg.vcenter_password = password.into();
+        self
+    }
+    pub fn clock_speed(mut self, s: f64) -> Self {
+        self.cfg.clock_speed = s;
+        self
+    }
+    pub fn boot_time(mut self, d: Duration) -> Self {
+        self.cfg.boot_time = Some(d);
+        self
+    }
+    pub fn schedule(mut self, s: Schedule) -> Self {
+        self.cfg.schedule = Some(s);
+        self
+    }
+    pub fn plain_http(mut self) -> Self {
+        self.cfg.tls = false;
+        self
+    }
+    pub fn url_style(mut self, u: UrlStyle) -> Self {
+        self.cfg.url_style = u;
+        self
+    }
+    pub fn config(mut self, f: impl FnOnce(&mut FleetConfig)) -> Self {
+        f(&mut self.cfg);
+        self
+    }
+
+    /// The final configuration: `--hosts` and `--profile` folded into the profile mix.
+    pub fn resolve(mut self) -> Result<FleetConfig, String> {
+        if let Some(p) = self.profile.take() {
+            self.cfg.profiles = vec![(p, self.hosts.unwrap_or(1))];
+        } else if let Some(n) = self.hosts {
+            let total: usize = self.cfg.profiles.iter().map(|(_, c)| c).sum();
+            if self.cfg.profiles.len() == 1 {
+                self.cfg.profiles[0].1 = n;
+            } else if total != n {
+                return Err(format!(
+                    "the profile mix adds up to {total} hosts, not {n}"
+                ));
+            }
+        }
+        let total: usize = self.cfg.profiles.iter().map(|(_, c)| c).sum();
+        if total == 0 {
+            return Err("a fleet needs at least one host".into());
+        }
+        if total > MAX_HOSTS {
+            return Err(format!("at most {MAX_HOSTS} hosts per process"));
+        }
+        Ok(self.cfg)
+    }
+
+    /// Creates the hosts, binds every endpoint and starts serving.
+    pub async fn start(self) -> Result<Fleet, String> {
+        Fleet::start(self.resolve()?).await
+    }
+}
+
+/// More would not fit the file descriptors of a default system.
+pub const MAX_HOSTS: usize = 50_000;
+
+/// Parses `6.7U3:100,8.0U3:40`.
+pub fn parse_profile_mix(s: &str) -> Result<Vec<(String, usize)>, String> {
+    s.split(',')
+        .map(|part| {
+            let (p, n) = part
+                .trim()
+                .split_once(':')
+                .ok_or_else(|| format!("'{part}': expected PROFILE:COUNT"))?;
+            Profile::named(p.trim()).map_err(|e| e.to_string())?;
+            let n: usize = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{part}': the count must be a whole number"))?;
+            Ok((p.trim().to_string(), n))
+        })
+        .collect()
+}
+
+/// One host of a fleet.
+pub struct FleetHost {
+    pub index: usize,
+    /// Its address as a string (`127.1.0.7`), which is also its name in vCenter.
+    pub name: String,
+    pub addr: SocketAddr,
+    pub url: String,
+    pub shared: Arc<Shared>,
+}
+
+impl FleetHost {
+    /// The vCenter id of the host (`host-12`), also accepted in esxi mode.
+    pub fn vcenter_id(&self) -> String {
+        vcenter::host_ref(self.index).id
+    }
+}
+
+/// What the fleet's parts share (the control API holds one).
+pub struct FleetState {
+    pub cfg: FleetConfig,
+    pub hosts: Vec<FleetHost>,
+    pub vcenter: Option<Arc<Shared>>,
+    pub vcenter_addr: Option<SocketAddr>,
+    pub clock: Arc<Mutex<RealTimeClock>>,
+    pub faults: Arc<FaultSet>,
+    pub log: FleetLog,
+}
+
+impl FleetState {
+    pub fn now(&self) -> SimTime {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner()).now()
+    }
+
+    /// A host by index, address, vCenter id (`host-12`) or host name.
+    pub fn find(&self, id: &str) -> Option<&FleetHost> {
+        if let Ok(i) = id.parse::<usize>() {
+            return self.hosts.get(i);
+        }
+        if let Some(i) = id
+            .strip_prefix("host-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(vcenter::ids::HOST_BASE))
+        {
+            return self.hosts.get(i);
+        }
+        if let Some(h) = self.hosts.iter().find(|h| h.name == id) {
+            return Some(h);
+        }
+        self.hosts.iter().find(|h| self.lock(h).host.hostname() == id)
+    }
+
+    /// Locks a host with its model moved to now.
+    pub fn lock<'a>(&self, h: &'a FleetHost) -> MutexGuard<'a, Vim> {
+        h.shared.lock()
+    }
+
+    /// Moves every host to now (in parallel), then gathers their new events.
+    pub fn sync_all(&self) {
+        let now = self.now();
+        parallel(&self.hosts, |h| {
+            h.shared
+                .vim
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sync_to(now);
+        });
+        self.collect_events();
+    }
+
+    /// Moves the fleet's clock forward and runs everything due on the way.
+    pub fn advance(&self, d: Duration) {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner()).skip(d);
+        self.sync_all();
+    }
+
+    pub fn set_speed(&self, speed: f64) {
+        self.clock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_speed(speed);
+    }
+
+    pub fn speed(&self) -> f64 {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner()).speed()
+    }
+
+    /// Copies new host events and fault firings into the fleet log.
+    pub fn collect_events(&self) {
+        for h in &self.hosts {
+            let v = h.shared.vim.lock().unwrap_or_else(|e| e.into_inner());
+            self.log.take_from(h.index, &h.name, v.host.events());
+        }
+        for f in self.faults.drain_fired() {
+            self.log.push_fault(self.now(), &f);
+        }
+    }
+}
+
+/// Runs `f` over items on every core (host creation, syncing ten thousand hosts).
+pub fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) + Sync) {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len().max(1));
+    if threads <= 1 || items.len() < 64 {
+        items.iter().for_each(f);
+        return;
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for part in items.chunks(chunk) {
+            let f = &f;
+            s.spawn(move || part.iter().for_each(f));
+        }
+    });
+}
+
+/// A running fleet. Dropping it without [`Fleet::shutdown`] stops serving as well.
+pub struct Fleet {
+    pub state: Arc<FleetState>,
+    pub control_addr: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Fleet {
+    pub fn builder() -> FleetBuilder {
+        FleetBuilder::default()
+    }
+
+    pub async fn start(cfg: FleetConfig) -> Result<Fleet, String> {
+        let hosts = tokio::task::spawn_blocking({
+            let cfg = cfg.clone();
+            move || make_hosts(&cfg)
+        })
+        .await
+        .map_err(|e| format!("creating hosts: {e}"))??;
+        let clock = Arc::new(Mutex::new(RealTimeClock::new(cfg.start, cfg.clock_speed)));
+        let faults = Arc::new(FaultSet::new(cfg.seed));
+        let key = if cfg.tls {
+            Some(Arc::new(SharedKey::generate()?))
+        } else {
+            None
+        };
+        let (tx, rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut fleet_hosts = Vec::with_capacity(hosts.len());
+        for (i, host) in hosts.into_iter().enumerate() {
+            let listen = address_of(&cfg.layout, i)?;
+            let hostname = host.hostname();
+            let mut sc = server_config(&cfg, listen);
+            sc.vim.session_timeout = cfg.session_timeout;
+            let label = match cfg.layout {
+                Layout::Addresses { .. } => listen.ip().to_string(),
+                Layout::Ports { .. } => String::new(),
+            };
+            let ep = Endpoint {
+                vim: Arc::new(Mutex::new(Vim::new(host, sc.vim.clone()))),
+                clock: clock.clone(),
+                faults: faults.clone(),
+                label,
+                index: Some(i),
+                names: vec!["localhost".into(), hostname],
+            };
+            let server = Server::bind_endpoint(ep, sc, key.clone().map(Acceptor::lazy)).await?;
+            let addr = server.addr;
+            let name = addr.ip().to_string();
+            let url = server.url();
+            let shared = server.shared.clone();
+            tasks.push(tokio::spawn(server.run(rx.clone())));
+            fleet_hosts.push(FleetHost {
+                index: i,
+                name,
+                addr,
+                url,
+                shared,
+            });
+        }
+        // In ports layout every host has the same address: rules and logs name it by port.
+        let fleet_hosts: Vec<FleetHost> = fleet_hosts;
+        let (vcenter, vcenter_addr) = match cfg.mode {
+            Mode::Esxi => (None, None),
+            Mode::VCenter => {
+                let (shared, addr, task) =
+                    start_vcenter(&cfg, &fleet_hosts, &clock, &faults, key.clone(), &rx).await?;
+                tasks.push(task);
+                (Some(shared), Some(addr))
+            }
+        };
+        let state = Arc::new(FleetState {
+            cfg: cfg.clone(),
+            hosts: fleet_hosts,
+            vcenter,
+            vcenter_addr,
+            clock,
+            faults,
+            log: FleetLog::new(100_000),
+        });
+        state.collect_events();
+        tasks.push(tokio::spawn(tick(state.clone(), cfg.tick, rx.clone())));
+        let control_addr = match cfg.control {
+            Some(a) => {
+                let (addr, task) = control::start(state.clone(), a, rx.clone()).await?;
+                tasks.push(task);
+                Some(addr)
+            }
+            None => None,
+        };
+        Ok(Fleet {
+            state,
+            control_addr,
+            shutdown: tx,
+            tasks,
+        })
+    }
+
+    pub fn hosts(&self) -> &[FleetHost] {
+        &self.state.hosts
+    }
+    pub fn vcenter_url(&self) -> Option<String> {
+        let scheme = if self.state.cfg.tls { "https" } else { "http" };
+        self.state.vcenter_addr.map(|a| sdk_url(scheme, a))
+    }
+    pub fn control_url(&self) -> Option<String> {
+        self.control_addr.map(|a| format!("http://{a}"))
+    }
+    pub fn now(&self) -> SimTime {
+        self.state.now()
+    }
+    pub fn advance(&self, d: Duration) {
+        self.state.advance(d)
+    }
+    /// Runs `f` on host `i`'s API state (and model, `vim.host`) at now.
+    pub fn with_host<R>(&self, i: usize, f: impl FnOnce(&mut Vim) -> R) -> R {
+        let mut v = self.state.lock(&self.state.hosts[i]);
+        f(&mut v)
+    }
+    pub fn faults(&self) -> &FaultSet {
+        &self.state.faults
+    }
+
+    /// Stops every listener and waits for open requests (up to 10 s).
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+fn server_config(cfg: &FleetConfig, listen: SocketAddr) -> ServerConfig {
+    let mut sc = ServerConfig::new(listen);
+    if !cfg.tls {
+        sc.tls = None;
+    }
+    sc.url_style = cfg.url_style;
+    sc.clock_speed = cfg.clock_speed;
+    sc.max_upload = cfg.max_upload;
+    sc.vim = VimConfig {
+        session_timeout: cfg.session_timeout,
+        ..VimConfig::default()
+    };
+    sc
+}
+
+/// The listen address of host `i`.
+pub fn address_of(layout: &Layout, i: usize) -> Result<SocketAddr, String> {
+    match *layout {
+        Layout::Addresses { first, port } => {
+            let n = u32::from(first)
+                .checked_add(i as u32)
+                .filter(|n| n >> 24 == 127)
+                .ok_or_else(|| {
+                    format!("host {i}: addresses from {first} run out of 127.0.0.0/8")
+                })?;
+            Ok(SocketAddr::from((Ipv4Addr::from(n), port)))
+        }
+        Layout::Ports { ip, first } => {
+            if first == 0 {
+                return Ok(SocketAddr::new(ip, 0));
+            }
+            let p = (first as usize)
+                .checked_add(i)
+                .filter(|p| *p <= 65_535)
+                .ok_or_else(|| format!("host {i}: ports from {first} run past 65535"))?;
+            Ok(SocketAddr::new(ip, p as u16))
+        }
+    }
+}
+
+/// Installs every host, in parallel; each from its own seed, so host `i` is the same whatever
+/// the thread count.
+fn make_hosts(cfg: &FleetConfig) -> Result<Vec<Host>, String> {
+    let mut plan: Vec<(usize, Arc<Profile>)> = Vec::new();
+    for (name, count) in &cfg.profiles {
+        let p = Profile::named(name).map_err(|e| e.to_string())?;
+        for _ in 0..*count {
+            plan.push((plan.len(), p.clone()));
+        }
+    }
+    let width = plan.len().to_string().len().max(2);
+    let results: Vec<Mutex<Option<Result<Host, String>>>> =
+        plan.iter().map(|_| Mutex::new(None)).collect();
+    let jobs: Vec<(usize, Arc<Profile>, &Mutex<Option<Result<Host, String>>>)> = plan
+        .into_iter()
+        .zip(results.iter())
+        .map(|((i, p), slot)| (i, p, slot))
+        .collect();
+    parallel(&jobs, |(i, p, slot)| {
+        let seed = Rng::fork(cfg.seed, &format!("fleet-host-{i}")).next_u64();
+        let mut hc = HostConfig::new(p.clone())
+            .seed(seed)
+            .hostname(format!("esx-{:0width$}", i + 1))
+            .root_password(cfg.password.clone())
+            .start(cfg.start);
+        if let Some(b) = cfg.boot_time {
+            hc = hc.boot_time(b);
+        }
+        if let Some(s) = cfg.schedule {
+            hc = hc.schedule(s);
+        }
+        let r = hc.build().map_err(|e| format!("host {i}: {e}"));
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err("host not created".into()))
+        })
+        .collect()
+}
+
+async fn start_vcenter(
+    cfg: &FleetConfig,
+    hosts: &[FleetHost],
+    clock: &Arc<Mutex<RealTimeClock>>,
+    faults: &Arc<FaultSet>,
+    key: Option<Arc<SharedKey>>,
+    rx: &watch::Receiver<bool>,
+) -> Result<(Arc<Shared>, SocketAddr, JoinHandle<()>), String> {
+    let newest = cfg
+        .profiles
+        .iter()
+        .filter_map(|(p, _)| Profile::named(p).ok())
+        .max_by_key(|p| p.build)
+        .ok_or("no profile")?;
+    let estate = Estate::new(
+        hosts
+            .iter()
+            .map(|h| EstateHost {
+                vim: h.shared.vim.clone(),
+                name: h.name.clone(),
+            })
+            .collect(),
+        &cfg.vcenter_user,
+        &cfg.vcenter_password,
+        &newest,
+    );
+    // The appliance's own model only gives the vCenter a clock: stateless, never saved.
+    let appliance = HostConfig::new(newest)
+        .seed(cfg.seed ^ 0x7663)
+        .hostname("vcenter")
+        .stateless(true)
+        .start(cfg.start)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let sc = server_config(cfg, cfg.vcenter_listen);
+    let ep = Endpoint {
+        vim: Arc::new(Mutex::new(Vim::vcenter(
+            appliance,
+            sc.vim.clone(),
+            Arc::new(estate),
+        ))),
+        clock: clock.clone(),
+        faults: faults.clone(),
+        label: "vcenter".into(),
+        index: None,
+        names: vec!["localhost".into(), "vcenter".into()],
+    };
+    let server = Server::bind_endpoint(ep, sc, key.map(Acceptor::lazy)).await?;
+    let addr = server.addr;
+    let shared = server.shared.clone();
+    let task = tokio::spawn(server.run(rx.clone()));
+    Ok((shared, addr, task))
+}
+
+/// Moves every host to now every `every` (wall time), so schedules run unobserved.
+async fn tick(state: Arc<FleetState>, every: Duration, mut rx: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = rx.changed() => return,
+        }
+        let s = state.clone();
+        let _ = tokio::task::spawn_blocking(move || s.sync_all()).await;
+    }
+}

@@ -1,0 +1,426 @@
+//! vCenter mode: one endpoint in front of a whole estate, as vpxd is.
+//!
+//! The vCenter's own objects (sessions, the property collector, views) are the ordinary ones of
+//! [`Vim`]; what differs is the inventory and where host calls go:
+//!
+//! - ids are vCenter's: `group-d1` (root folder) → `datacenter-3` → `group-h5` (host folder) →
+//!   clusters `domain-c8`, `domain-c9`, ... (64 hosts each, vSphere 7's cluster maximum) →
+//!   `host-12`, `host-13`, ...; a host's firmware system is `firmwareSystem-12`, its advanced
+//!   options `EsxHostAdvSettings-12`, its tasks `task-12-101`;
+//! - a host's `name` is its address, as a host added to vCenter by IP shows (Ansible downloads
+//!   bundles from `host.name`);
+//! - every call on a host object is forwarded to that host's own API state as vpxd forwards
+//!   to hostd (under the host's own lock), and the references in the answer are rewritten into
+//!   vCenter ids. So BackupFirmwareConfiguration through vCenter returns the host's
+//!   `http://*/downloads/...` URL, and the bundle is fetched from the host's own endpoint.
+//!
+//! A host that is down or cut off still shows in the inventory, with
+//! `runtime.connectionState = notResponding`; calls on it fail with HostCommunication.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{host_system, moref, Ctx, Vim};
+use crate::profile::Profile;
+use crate::soap::{Data, Fault, MoRef, Request, Value};
+
+/// The fixed ids of the vCenter's own objects.
+pub mod ids {
+    pub const ROOT_FOLDER: &str = "group-d1";
+    pub const DATACENTER: &str = "datacenter-3";
+    pub const VM_FOLDER: &str = "group-v4";
+    pub const HOST_FOLDER: &str = "group-h5";
+    pub const DATASTORE_FOLDER: &str = "group-s6";
+    pub const NETWORK_FOLDER: &str = "group-n7";
+    pub const PROPERTY_COLLECTOR: &str = "propertyCollector";
+    pub const SESSION_MANAGER: &str = "SessionManager";
+    pub const TASK_MANAGER: &str = "TaskManager";
+    pub const VIEW_MANAGER: &str = "ViewManager";
+
+    pub const STATIC: &[(&str, &str)] = &[
+        ("ServiceInstance", "ServiceInstance"),
+        ("Folder", ROOT_FOLDER),
+        ("PropertyCollector", PROPERTY_COLLECTOR),
+        ("ViewManager", VIEW_MANAGER),
+        ("SessionManager", SESSION_MANAGER),
+        ("TaskManager", TASK_MANAGER),
+        ("Datacenter", DATACENTER),
+        ("Folder", VM_FOLDER),
+        ("Folder", HOST_FOLDER),
+        ("Folder", DATASTORE_FOLDER),
+        ("Folder", NETWORK_FOLDER),
+    ];
+    /// `host-<HOST_BASE + i>` for the i-th host.
+    pub const HOST_BASE: usize = 12;
+    /// `domain-c<CLUSTER_BASE + k>` for the k-th cluster.
+    pub const CLUSTER_BASE: usize = 8;
+}
+
+/// Hosts per cluster (vSphere 7.0's maximum was 64; 96 from 7.0U1 on).
+pub const CLUSTER_SIZE: usize = 64;
+
+/// One host of the estate: its API state (shared with its own endpoint) and its address.
+pub struct EstateHost {
+    pub vim: Arc<Mutex<Vim>>,
+    /// What vCenter calls it: the address it was added by.
+    pub name: String,
+}
+
+/// Everything a vCenter endpoint fronts.
+pub struct Estate {
+    pub hosts: Vec<EstateHost>,
+    /// vCenter's SSO administrator.
+    pub user: String,
+    pub password: String,
+    pub about: Data,
+    pub datacenter_name: String,
+}
+
+impl Estate {
+    pub fn new(hosts: Vec<EstateHost>, user: &str, password: &str, newest: &Profile) -> Estate {
+        Estate {
+            hosts,
+            user: user.to_string(),
+            password: password.to_string(),
+            about: about(newest),
+            datacenter_name: "Datacenter".into(),
+        }
+    }
+    fn clusters(&self) -> usize {
+        self.hosts.len().div_ceil(CLUSTER_SIZE)
+    }
+    /// Locks host `i` with its model moved to `now` (vpxd sees the host as it is now).
+    fn host(&self, i: usize, now: crate::clock::SimTime) -> MutexGuard<'_, Vim> {
+        let mut v = self.hosts[i].vim.lock().unwrap_or_else(|e| e.into_inner());
+        v.sync_to(now);
+        v
+    }
+}
+
+/// The vCenter's `about`, for the newest build it manages (a vCenter is always at least as new
+/// as its hosts). Builds are those of the vCenter release of the same update level.
+fn about(p: &Profile) -> Data {
+    let mut parts = p.version.split('.');
+    let major = parts.next().unwrap_or("8");
+    let minor = parts.next().unwrap_or("0");
+    // From 7.0 on, vCenter's version carries the update number (8.0.3 for 8.0 Update 3);
+    // 6.x kept x.y.0 (6.7 U3 is 6.7.0 build 14367737).
+    let update = match p.name.split_once('U') {
+        Some((_, u)) if major >= "7" => u.trim_end_matches(|c: char| c.is_ascii_alphabetic()),
+        _ => "0",
+    };
+    let version = format!("{major}.{minor}.{update}");
+    let build = match (major, minor, update) {
+        ("8", "0", "3") => "24022515",
+        ("8", "0", "2") => "22385739",
+        ("7", "0", "3") => "18700403",
+        ("7", "0", "2") => "17694817",
+        ("6", "7", _) if p.name == "6.7U3" => "14367737",
+        ("6", "7", _) => "8217866",
+        ("6", "5", _) => "14020092",
+        _ => "5318154",
+    };
+    Data::new("AboutInfo")
+        .with("name", "VMware vCenter Server")
+        .with(
+            "fullName",
+            format!("VMware vCenter Server {version} build-{build}"),
+        )
+        .with("vendor", "VMware, Inc.")
+        .with("version", version)
+        .with("build", build)
+        .with("localeVersion", "INTL")
+        .with("localeBuild", "000")
+        .with("osType", "linux-x64")
+        .with("productLineId", "vpx")
+        .with("apiType", "VirtualCenter")
+        .with("apiVersion", p.api_version.as_str())
+        .with("instanceUuid", "4c4c4544-0053-5a10-8047-b4c04f4a5331")
+        .with("licenseProductName", "VMware VirtualCenter Server")
+        .with("licenseProductVersion", format!("{major}.0"))
+}
+
+/// ServiceContent of a vCenter (only the managers this simulator serves).
+pub fn content(est: &Estate) -> Data {
+    Data::new("ServiceContent")
+        .with("rootFolder", moref("Folder", ids::ROOT_FOLDER))
+        .with(
+            "propertyCollector",
+            moref("PropertyCollector", ids::PROPERTY_COLLECTOR),
+        )
+        .with("viewManager", moref("ViewManager", ids::VIEW_MANAGER))
+        .with("about", est.about.clone())
+        .with(
+            "sessionManager",
+            moref("SessionManager", ids::SESSION_MANAGER),
+        )
+        .with("taskManager", moref("TaskManager", ids::TASK_MANAGER))
+}
+
+// ---- ids ---------------------------------------------------------------------------------
+
+fn number(id: &str, prefix: &str) -> Option<usize> {
+    let n = id.strip_prefix(prefix)?;
+    if n.is_empty() || n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0')
+    {
+        return None;
+    }
+    n.parse().ok()
+}
+
+fn host_index(est: &Estate, id: &str, prefix: &str) -> Option<usize> {
+    let i = number(id, prefix)?.checked_sub(ids::HOST_BASE)?;
+    (i < est.hosts.len()).then_some(i)
+}
+
+fn cluster_index(est: &Estate, id: &str) -> Option<usize> {
+    let k = number(id, "domain-c")?.checked_sub(ids::CLUSTER_BASE)?;
+    (k < est.clusters()).then_some(k)
+}
+
+pub fn host_ref(i: usize) -> MoRef {
+    moref("HostSystem", &format!("host-{}", ids::HOST_BASE + i))
+}
+
+fn cluster_ref(k: usize) -> MoRef {
+    moref(
+        "ClusterComputeResource",
+        &format!("domain-c{}", ids::CLUSTER_BASE + k),
+    )
+}
+
+/// A vCenter reference to a host's object: which host, and the object's id on that host.
+fn to_host(est: &Estate, r: &MoRef) -> Option<(usize, MoRef)> {
+    use super::ids as ha;
+    let (i, local) = match r.ty.as_str() {
+        "HostSystem" => (host_index(est, &r.id, "host-")?, ha::HOST.to_string()),
+        "HostFirmwareSystem" => (
+            host_index(est, &r.id, "firmwareSystem-")?,
+            ha::FIRMWARE_SYSTEM.to_string(),
+        ),
+        "OptionManager" => (
+            host_index(est, &r.id, "EsxHostAdvSettings-")?,
+            ha::ADV_OPTIONS.to_string(),
+        ),
+        "Task" => {
+            let rest = r.id.strip_prefix("task-")?;
+            let (h, n) = rest.split_once('-')?;
+            let i = host_index(est, &format!("host-{h}"), "host-")?;
+            let n = number(n, "")?;
+            // The host's task with that number (hostd ids end in `-<number>`).
+            let v = est.hosts[i].vim.lock().unwrap_or_else(|e| e.into_inner());
+            let t = v.tasks.values().find(|t| t.id.ends_with(&format!("-{n}")))?;
+            (i, t.id.clone())
+        }
+        _ => return None,
+    };
+    Some((i, moref(&r.ty, &local)))
+}
+
+/// A host's own reference as vCenter names it.
+fn from_host(i: usize, r: &MoRef) -> MoRef {
+    use super::ids as ha;
+    let n = ids::HOST_BASE + i;
+    match (r.ty.as_str(), r.id.as_str()) {
+        ("HostSystem", ha::HOST) => host_ref(i),
+        ("HostFirmwareSystem", _) => moref("HostFirmwareSystem", &format!("firmwareSystem-{n}")),
+        ("OptionManager", ha::ADV_OPTIONS) => {
+            moref("OptionManager", &format!("EsxHostAdvSettings-{n}"))
+        }
+        ("ComputeResource", _) => cluster_ref(i / CLUSTER_SIZE),
+        ("Datacenter", _) => moref("Datacenter", ids::DATACENTER),
+        ("Task", id) => {
+            let num = id.rsplit('-').next().unwrap_or("0");
+            moref("Task", &format!("task-{n}-{num}"))
+        }
+        _ => r.clone(),
+    }
+}
+
+fn rewrite(v: &mut Value, f: &impl Fn(&MoRef) -> MoRef) {
+    match v {
+        Value::Ref(r) => *r = f(r),
+        Value::Data(d) => d.fields.iter_mut().for_each(|(_, v)| rewrite(v, f)),
+        Value::Array(_, items) => items.iter_mut().for_each(|v| rewrite(v, f)),
+        Value::Any(inner) => rewrite(inner, f),
+        _ => {}
+    }
+}
+
+fn set(d: &mut Data, name: &'static str, v: Value) {
+    match d.fields.iter_mut().find(|(k, _)| *k == name) {
+        Some((_, old)) => *old = v,
+        None => d.fields.push((name, v)),
+    }
+}
+
+fn field<'a>(d: &'a mut Data, name: &str) -> Option<&'a mut Data> {
+    match d.fields.iter_mut().find(|(k, _)| *k == name)? {
+        (_, Value::Data(inner)) => Some(inner),
+        _ => None,
+    }
+}
+
+// ---- the inventory -----------------------------------------------------------------------
+
+pub fn exists(est: &Estate, obj: &MoRef) -> bool {
+    if ids::STATIC.iter().any(|(t, id)| *t == obj.ty && *id == obj.id) {
+        return true;
+    }
+    match obj.ty.as_str() {
+        "ClusterComputeResource" => cluster_index(est, &obj.id).is_some(),
+        "HostSystem" | "HostFirmwareSystem" | "OptionManager" | "Task" => {
+            to_host(est, obj).is_some()
+        }
+        _ => false,
+    }
+}
+
+pub fn children(est: &Estate, obj: &MoRef) -> Vec<MoRef> {
+    match (obj.ty.as_str(), obj.id.as_str()) {
+        ("Folder", ids::ROOT_FOLDER) => vec![moref("Datacenter", ids::DATACENTER)],
+        ("Datacenter", ids::DATACENTER) => vec![
+            moref("Folder", ids::VM_FOLDER),
+            moref("Folder", ids::HOST_FOLDER),
+            moref("Folder", ids::DATASTORE_FOLDER),
+            moref("Folder", ids::NETWORK_FOLDER),
+        ],
+        ("Folder", ids::HOST_FOLDER) => (0..est.clusters()).map(cluster_ref).collect(),
+        ("ClusterComputeResource", id) => match cluster_index(est, id) {
+            Some(k) => cluster_hosts(est, k).map(host_ref).collect(),
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+fn cluster_hosts(est: &Estate, k: usize) -> std::ops::Range<usize> {
+    k * CLUSTER_SIZE..((k + 1) * CLUSTER_SIZE).min(est.hosts.len())
+}
+
+pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef) -> Option<Data> {
+    let entity = |ty: &'static str, name: &str, parent: Option<MoRef>| {
+        Data::new(ty)
+            .opt("parent", parent)
+            .with("overallStatus", "green")
+            .with("configStatus", "gray")
+            .with("name", name)
+    };
+    let dc = || moref("Datacenter", ids::DATACENTER);
+    Some(match (obj.ty.as_str(), obj.id.as_str()) {
+        ("Folder", ids::ROOT_FOLDER) => entity("Folder", "Datacenters", None)
+            .with(
+                "childType",
+                Value::strings(["Folder".into(), "Datacenter".into()]),
+            )
+            .with("childEntity", Value::refs(children(est, obj))),
+        ("Folder", id) => {
+            let (name, child_type) = match id {
+                ids::VM_FOLDER => ("vm", "VirtualMachine"),
+                ids::HOST_FOLDER => ("host", "ComputeResource"),
+                ids::DATASTORE_FOLDER => ("datastore", "Datastore"),
+                ids::NETWORK_FOLDER => ("network", "Network"),
+                _ => return None,
+            };
+            entity("Folder", name, Some(dc()))
+                .with(
+                    "childType",
+                    Value::strings(["Folder".into(), child_type.to_string()]),
+                )
+                .with("childEntity", Value::refs(children(est, obj)))
+        }
+        ("Datacenter", ids::DATACENTER) => entity(
+            "Datacenter",
+            &est.datacenter_name,
+            Some(moref("Folder", ids::ROOT_FOLDER)),
+        )
+        .with("vmFolder", moref("Folder", ids::VM_FOLDER))
+        .with("hostFolder", moref("Folder", ids::HOST_FOLDER))
+        .with("datastore", Value::refs([]))
+        .with("datastoreFolder", moref("Folder", ids::DATASTORE_FOLDER))
+        .with("network", Value::refs([]))
+        .with("networkFolder", moref("Folder", ids::NETWORK_FOLDER)),
+        ("ClusterComputeResource", id) => {
+            let k = cluster_index(est, id)?;
+            entity(
+                "ClusterComputeResource",
+                &format!("Cluster-{}", k + 1),
+                Some(moref("Folder", ids::HOST_FOLDER)),
+            )
+            .with("host", Value::refs(children(est, obj)))
+            .with("datastore", Value::refs([]))
+            .with("network", Value::refs([]))
+        }
+        ("HostSystem", _) => {
+            let (i, _) = to_host(est, obj)?;
+            host_properties(vim, est, i)
+        }
+        ("HostFirmwareSystem", _) => {
+            to_host(est, obj)?;
+            Data::new("HostFirmwareSystem")
+        }
+        ("OptionManager", _) | ("Task", _) => {
+            let (i, local) = to_host(est, obj)?;
+            let h = est.host(i, vim.now());
+            let mut d = h.properties(&local, None)?;
+            d.fields
+                .iter_mut()
+                .for_each(|(_, v)| rewrite(v, &|r| from_host(i, r)));
+            d
+        }
+        _ => return None,
+    })
+}
+
+/// A host as vCenter shows it: hostd's answer in vCenter ids, named by address, with the
+/// connection state vpxd keeps.
+fn host_properties(vim: &Vim, est: &Estate, i: usize) -> Data {
+    let h = est.host(i, vim.now());
+    let mut d = host_system::properties(&h);
+    let reachable = h.reachable();
+    drop(h);
+    d.fields
+        .iter_mut()
+        .for_each(|(_, v)| rewrite(v, &|r| from_host(i, r)));
+    let name = Value::from(est.hosts[i].name.as_str());
+    set(&mut d, "name", name.clone());
+    if let Some(cfg) = field(&mut d, "summary").and_then(|s| field(s, "config")) {
+        set(cfg, "name", name);
+    }
+    if !reachable {
+        let state = Value::from("notResponding");
+        if let Some(rt) = field(&mut d, "runtime") {
+            set(rt, "connectionState", state.clone());
+        }
+        if let Some(rt) = field(&mut d, "summary").and_then(|s| field(s, "runtime")) {
+            set(rt, "connectionState", state);
+        }
+    }
+    d
+}
+
+/// Forwards a call on a host object to that host, as vpxd forwards to hostd.
+pub fn forward(vim: &Vim, est: &Estate, req: &Request) -> Option<Result<Option<Value>, Fault>> {
+    let (i, local) = to_host(est, &req.this)?;
+    let mut h = est.host(i, vim.now());
+    if !h.reachable() {
+        return Some(Err(Fault::new(
+            "HostCommunication",
+            format!(
+                "An error occurred while communicating with the remote host {}.",
+                est.hosts[i].name
+            ),
+        )));
+    }
+    let mut forwarded = req.clone();
+    forwarded.this = local;
+    let mut ctx = Ctx {
+        system: Some("vpxuser".into()),
+        ..Ctx::default()
+    };
+    let mut result = h.call(&forwarded, &mut ctx);
+    drop(h);
+    if let Ok(Some(v)) = &mut result {
+        rewrite(v, &|r| from_host(i, r));
+    }
+    Some(result)
+}
