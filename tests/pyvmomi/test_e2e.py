@@ -824,6 +824,156 @@ def test_15_other_profiles_identify():
         stop_server(srv)
 
 
+# ---------------------------------------------------------------------------------------------
+# Fleets behind a vCenter (issue 6): the seed articles' estate-wide backup, as PowerCLI and
+# Ansible do it, against `esxi-sim serve --mode vcenter`.
+
+VC_USER = "administrator@vsphere.local"
+VC_PASSWORD = "VC!pass1"
+
+
+def start_fleet(hosts=4, extra=(), ready_timeout=30.0):
+    """Starts a vCenter-mode fleet (hosts on 127.1.0.x, any free port each, a control API);
+    returns (Server, vcenter_port, control_url)."""
+    args = [ESXI_SIM_BIN, "serve", "--mode", "vcenter", "--hosts", str(hosts),
+            "--listen", HOST + ":0", "--addresses", "127.1.0.1", "--host-port", "0",
+            "--control", HOST + ":0", "--password", PASSWORD, "--seed", "3",
+            "--boot-time", BOOT_TIME, "--vcenter-password", VC_PASSWORD] + list(extra)
+    fd, log_path = tempfile.mkstemp(prefix="esxi-sim-", suffix=".stderr")
+    log = os.fdopen(fd, "wb")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                            cwd=REPO)
+    log.close()
+    srv = Server(proc, None, log_path, args)
+    _ALL_PROCS.append(srv)
+    _TEST_PROCS.append(srv)
+    deadline = time.monotonic() + ready_timeout
+    buf = b""
+    while b"ready: " not in buf or not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no ready line within %.0fs: %r" % (ready_timeout, buf))
+        r, _, _ = select.select([proc.stdout], [], [], min(left, 0.2))
+        if r:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise AssertionError("esxi-sim exited before ready: %r" % buf)
+            buf += chunk
+    text = buf.decode()
+    control = re.search(r"^control: (http://\S+)$", text, re.M).group(1)
+    m = re.search(r"^ready: https://127\.0\.0\.1:(\d+)/sdk$", text, re.M)
+    assert m, text
+    srv.port = int(m.group(1))
+    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
+    return srv, srv.port, control
+
+
+def control(url, method, path, body=None):
+    import json
+    import urllib.request
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def connected_esxi_hosts(si, page=2):
+    """The seed's PowerCLI selection (Get-VMHost | where ProductLineId -eq embeddedEsx and
+    ConnectionState -eq Connected), as RetrievePropertiesEx over a container view, paged."""
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
+    PC = vmodl.query.PropertyCollector
+    spec = PC.FilterSpec(
+        objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[
+            PC.TraversalSpec(name="view", path="view", skip=False, type=vim.view.ContainerView)])],
+        propSet=[PC.PropertySpec(type=vim.HostSystem,
+                                 pathSet=["name", "runtime.connectionState", "config.product"])])
+    res = content.propertyCollector.RetrievePropertiesEx([spec], PC.RetrieveOptions(maxObjects=page))
+    found, pages = [], 0
+    while res is not None:
+        pages += 1
+        for o in res.objects:
+            props = {p.name: p.val for p in o.propSet}
+            if (props["config.product"].productLineId == "embeddedEsx"
+                    and props["runtime.connectionState"] == "connected"):
+                found.append((o.obj, props["name"]))
+        res = (content.propertyCollector.ContinueRetrievePropertiesEx(res.token)
+               if res.token else None)
+    view.DestroyView()
+    return found, pages
+
+
+def _download(url, timeout=15):
+    import urllib.request
+    with urllib.request.urlopen(url, context=_ctx(), timeout=timeout) as r:
+        return r.read()
+
+
+def test_16_vcenter_estate_backup():
+    srv, port, ctl = start_fleet(hosts=5)
+    si = SmartConnect(host=HOST, port=port, user=VC_USER, pwd=VC_PASSWORD,
+                      disableSslCertValidation=True, httpConnectionTimeout=15)
+    about = si.RetrieveContent().about
+    assert about.apiType == "VirtualCenter" and about.productLineId == "vpx", about
+    hosts, pages = connected_esxi_hosts(si)
+    assert len(hosts) == 5 and pages == 3, (len(hosts), pages)
+    assert [h._moId for h, _ in hosts] == ["host-%d" % n for n in range(12, 17)]
+    listed = control(ctl, "GET", "/v1/hosts")
+    for (h, name), state in zip(hosts, listed):
+        assert name == state["name"] and name.startswith("127.1.0."), (name, state)
+        # As Ansible's vmware_cfg_backup: the URL's `*` becomes the host's name in vCenter.
+        url = h.configManager.firmwareSystem.BackupFirmwareConfiguration()
+        assert "*" in url, url
+        data = _download(url.replace("*", name))
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as t:
+            manifest = t.extractfile("Manifest.txt").read().decode()
+        assert state["uuid"].upper() in manifest, (state["uuid"], manifest)
+    # A crashed host drops out of the selection, and calls on it fail as on a real vCenter.
+    control(ctl, "POST", "/v1/hosts/host-14/crash")
+    hosts, _ = connected_esxi_hosts(si)
+    assert [h._moId for h, _ in hosts] == ["host-12", "host-13", "host-15", "host-16"], hosts
+    down = vim.HostSystem("host-14", si._stub)
+    assert down.runtime.connectionState == "notResponding"
+    try:
+        down.configManager.firmwareSystem.BackupFirmwareConfiguration()
+        raise AssertionError("backup of a crashed host succeeded")
+    except vmodl.fault.HostNotReachable as e:
+        assert isinstance(e, vmodl.fault.HostCommunication) and "127.1.0.3" in e.msg, e
+    Disconnect(si)
+
+
+def test_17_vcenter_fault_rule_and_maintenance_task():
+    srv, port, ctl = start_fleet(hosts=3)
+    si = SmartConnect(host=HOST, port=port, user=VC_USER, pwd=VC_PASSWORD,
+                      disableSslCertValidation=True, httpConnectionTimeout=15)
+    rule = control(ctl, "POST", "/v1/faults", {
+        "host": "vcenter", "method": "BackupFirmwareConfiguration", "object_id": "firmwareSystem-13",
+        "max_count": 1,
+        "action": {"type": "fault", "fault": "PlatformConfigFault",
+                   "fields": {"text": "flash is read-only"}}})
+    fw = vim.host.FirmwareSystem("firmwareSystem-13", si._stub)
+    try:
+        fw.BackupFirmwareConfiguration()
+        raise AssertionError("the injected fault did not fire")
+    except vim.fault.PlatformConfigFault as e:
+        assert e.text == "flash is read-only", e
+    assert fw.BackupFirmwareConfiguration().endswith("configBundle-esx-02.tgz")
+    rules = control(ctl, "GET", "/v1/faults")
+    assert [(r["id"], r["matched"], r["fired"]) for r in rules] == [(rule["id"], 2, 1)], rules
+    host = vim.HostSystem("host-13", si._stub)
+    task = host.EnterMaintenanceMode_Task(0)
+    assert task._moId.startswith("task-13-"), task
+    WaitForTask(task)
+    assert host.runtime.inMaintenanceMode
+    assert control(ctl, "GET", "/v1/hosts/1")["maintenance_mode"] is True
+    events = control(ctl, "GET", "/v1/events?host=1&kind=maintenance-mode")
+    assert [e["text"] for e in events] == ["entered maintenance mode"], events
+    faults = control(ctl, "GET", "/v1/events?kind=fault")
+    assert [(e["host_name"], e["kind"]) for e in faults] == [("vcenter", "fault")], faults
+    Disconnect(si)
+
+
 TESTS = [(name, fn) for name, fn in sorted(globals().items())
          if name.startswith("test_") and callable(fn)]
 

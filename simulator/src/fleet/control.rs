@@ -283,7 +283,10 @@ async fn route(
         }
         (
             _,
-            ["v1", "fleet"] | ["v1", "hosts"] | ["v1", "clock", ..] | ["v1", "events", ..]
+            ["v1", "fleet"]
+            | ["v1", "hosts"]
+            | ["v1", "clock", ..]
+            | ["v1", "events", ..]
             | ["v1", "faults", ..],
         ) => Err(Error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -317,7 +320,13 @@ async fn host_route(
             Ok(ok(&v.host.list_files()?))
         }
         (_, ["files", path @ ..]) if !path.is_empty() => {
-            let path = format!("/{}", path.iter().map(|p| percent_decode(p)).collect::<Vec<_>>().join("/"));
+            let path = format!(
+                "/{}",
+                path.iter()
+                    .map(|p| percent_decode(p))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            );
             let mut v = state.lock(h);
             match m {
                 "GET" => match v.host.read_file(&path)? {
@@ -606,7 +615,10 @@ fn stream(state: &Arc<FleetState>, f: Filter, mut shutdown: watch::Receiver<bool
     tokio::spawn(async move {
         let frame = |e: &super::FleetEvent| {
             let data = serde_json::to_string(e).unwrap_or_default();
-            Bytes::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", e.seq, e.kind))
+            Bytes::from(format!(
+                "id: {}\nevent: {}\ndata: {data}\n\n",
+                e.seq, e.kind
+            ))
         };
         let mut last = 0;
         for e in backlog {
@@ -615,7 +627,11 @@ fn stream(state: &Arc<FleetState>, f: Filter, mut shutdown: watch::Receiver<bool
                 return;
             }
         }
-        if tx.send(Bytes::from_static(b": esxi-sim events\n\n")).await.is_err() {
+        if tx
+            .send(Bytes::from_static(b": esxi-sim events\n\n"))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {

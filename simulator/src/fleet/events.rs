@@ -203,10 +203,7 @@ mod tests {
         }
         log.take_from(0, "h", &host);
         let all = log.list(&Filter::default());
-        assert_eq!(
-            all.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            vec![3, 4, 5]
-        );
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
         assert_eq!(log.last_seq(), 5);
     }
 }

@@ -210,9 +210,7 @@ impl FleetBuilder {
             if self.cfg.profiles.len() == 1 {
                 self.cfg.profiles[0].1 = n;
             } else if total != n {
-                return Err(format!(
-                    "the profile mix adds up to {total} hosts, not {n}"
-                ));
+                return Err(format!("the profile mix adds up to {total} hosts, not {n}"));
             }
         }
         let total: usize = self.cfg.profiles.iter().map(|(_, c)| c).sum();
@@ -300,7 +298,9 @@ impl FleetState {
         if let Some(h) = self.hosts.iter().find(|h| h.name == id) {
             return Some(h);
         }
-        self.hosts.iter().find(|h| self.lock(h).host.hostname() == id)
+        self.hosts
+            .iter()
+            .find(|h| self.lock(h).host.hostname() == id)
     }
 
     /// Locks a host with its model moved to now.

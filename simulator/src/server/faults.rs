@@ -165,7 +165,10 @@ impl FaultSet {
             matched: 0,
             fired: 0,
             delay,
-            rng: Rng::fork(self.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15), "fault-rule"),
+            rng: Rng::fork(
+                self.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                "fault-rule",
+            ),
         };
         g.rules.push(rule.clone());
         Ok(rule)
@@ -261,7 +264,8 @@ fn matches(s: &RuleSpec, t: &Target<'_>) -> bool {
             h == t.endpoint
                 || t.index.is_some_and(|i| {
                     h.parse::<usize>().ok() == Some(i)
-                        || h.strip_prefix("host-").and_then(|n| n.parse::<usize>().ok())
+                        || h.strip_prefix("host-")
+                            .and_then(|n| n.parse::<usize>().ok())
                             == Some(i + crate::vim::vcenter::ids::HOST_BASE)
                 })
         }
@@ -419,10 +423,7 @@ mod tests {
         let fired: Vec<bool> = (0..8)
             .map(|_| f.check(&target("SyncFirmwareConfiguration")).is_some())
             .collect();
-        assert_eq!(
-            fired,
-            [false, false, true, true, true, false, false, false]
-        );
+        assert_eq!(fired, [false, false, true, true, true, false, false, false]);
         assert!(f.check(&target("BackupFirmwareConfiguration")).is_none());
         let r = &f.list()[0];
         assert_eq!((r.matched, r.fired), (8, 3));
@@ -432,10 +433,8 @@ mod tests {
     fn probability_is_seeded_and_roughly_right() {
         let run = |seed| {
             let f = FaultSet::new(seed);
-            f.add(spec(
-                r#"{"probability":0.25,"action":{"type":"reset"}}"#,
-            ))
-            .unwrap();
+            f.add(spec(r#"{"probability":0.25,"action":{"type":"reset"}}"#))
+                .unwrap();
             (0..2000)
                 .map(|_| f.check(&target("X")).is_some())
                 .collect::<Vec<_>>()
@@ -467,14 +466,14 @@ mod tests {
     fn bad_rules_are_refused_with_reasons() {
         let f = FaultSet::new(0);
         for (json, why) in [
-            (r#"{"probability":1.5,"action":{"type":"reset"}}"#, "probability"),
+            (
+                r#"{"probability":1.5,"action":{"type":"reset"}}"#,
+                "probability",
+            ),
             (r#"{"delay":"soon","action":{"type":"reset"}}"#, "soon"),
             (r#"{"delay":"1h","action":{"type":"reset"}}"#, "10m"),
             (r#"{"action":{"type":"status","status":200}}"#, "4xx"),
-            (
-                r#"{"action":{"type":"fault","fault":"<x/>"}}"#,
-                "type name",
-            ),
+            (r#"{"action":{"type":"fault","fault":"<x/>"}}"#, "type name"),
             (
                 r#"{"action":{"type":"fault","fault":"X","fields":{"a":{"b":1}}}}"#,
                 "field a",

@@ -10,9 +10,9 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::cookie_token;
-use super::sdk::read_body;
 use super::faults::{Action, Hit};
 use super::sdk::apply_before;
+use super::sdk::read_body;
 use super::{text, Body, HostDown, Resp, Shared};
 use crate::vim::{UploadAuth, UploadError};
 

@@ -15,7 +15,7 @@
 //!   `http://*/downloads/...` URL, and the bundle is fetched from the host's own endpoint.
 //!
 //! A host that is down or cut off still shows in the inventory, with
-//! `runtime.connectionState = notResponding`; calls on it fail with HostCommunication.
+//! `runtime.connectionState = notResponding`; calls on it fail with HostNotReachable.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -160,8 +160,7 @@ pub fn content(est: &Estate) -> Data {
 
 fn number(id: &str, prefix: &str) -> Option<usize> {
     let n = id.strip_prefix(prefix)?;
-    if n.is_empty() || n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0')
-    {
+    if n.is_empty() || n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
         return None;
     }
     n.parse().ok()
@@ -208,7 +207,10 @@ fn to_host(est: &Estate, r: &MoRef) -> Option<(usize, MoRef)> {
             let n = number(n, "")?;
             // The host's task with that number (hostd ids end in `-<number>`).
             let v = est.hosts[i].vim.lock().unwrap_or_else(|e| e.into_inner());
-            let t = v.tasks.values().find(|t| t.id.ends_with(&format!("-{n}")))?;
+            let t = v
+                .tasks
+                .values()
+                .find(|t| t.id.ends_with(&format!("-{n}")))?;
             (i, t.id.clone())
         }
         _ => return None,
@@ -263,7 +265,10 @@ fn field<'a>(d: &'a mut Data, name: &str) -> Option<&'a mut Data> {
 // ---- the inventory -----------------------------------------------------------------------
 
 pub fn exists(est: &Estate, obj: &MoRef) -> bool {
-    if ids::STATIC.iter().any(|(t, id)| *t == obj.ty && *id == obj.id) {
+    if ids::STATIC
+        .iter()
+        .any(|(t, id)| *t == obj.ty && *id == obj.id)
+    {
         return true;
     }
     match obj.ty.as_str() {
@@ -403,10 +408,13 @@ pub fn forward(vim: &Vim, est: &Estate, req: &Request) -> Option<Result<Option<V
     let (i, local) = to_host(est, &req.this)?;
     let mut h = est.host(i, vim.now());
     if !h.reachable() {
+        // What vpxd says of a host that stopped answering (a HostCommunication subtype).
         return Some(Err(Fault::new(
-            "HostCommunication",
+            "HostNotReachable",
             format!(
-                "An error occurred while communicating with the remote host {}.",
+                "Cannot contact the specified host ({}). The host may not be available on the \
+                 network, a network configuration problem may exist, or the management services \
+                 on this host may not be responding.",
                 est.hosts[i].name
             ),
         )));

@@ -3,8 +3,7 @@
 //! computed when read, so it always reflects the inventory.
 
 use super::{
-    bad_param, is_a, method_not_found, moref, not_found, required, required_bool, Ctx,
-    Vim,
+    bad_param, is_a, method_not_found, moref, not_found, required, required_bool, Ctx, Vim,
 };
 use crate::soap::{parse_moref, Data, Fault, MoRef, Request, Value};
 

@@ -11,7 +11,11 @@ use clap::{Args, Subcommand};
 #[derive(Args)]
 pub struct CtlArgs {
     /// The control API (`serve --control ADDR` prints `control: URL`).
-    #[arg(long, env = "ESXI_SIM_CONTROL", default_value = "http://127.0.0.1:8440")]
+    #[arg(
+        long,
+        env = "ESXI_SIM_CONTROL",
+        default_value = "http://127.0.0.1:8440"
+    )]
     url: String,
     /// Bearer token, if the simulator requires one.
     #[arg(long, env = "ESXI_SIM_CONTROL_TOKEN")]
@@ -30,9 +34,14 @@ enum Cmd {
         json: bool,
     },
     /// One host's state. HOST: index, address, vCenter id (host-12) or host name.
-    Host { host: String },
+    Host {
+        host: String,
+    },
     /// Print a file of the host's RAM /etc.
-    Read { host: String, path: String },
+    Read {
+        host: String,
+        path: String,
+    },
     /// Write a file of the host's RAM /etc from --data or stdin.
     Write {
         host: String,
@@ -41,16 +50,23 @@ enum Cmd {
         data: Option<String>,
     },
     /// Delete a file of the host's RAM /etc.
-    Rm { host: String, path: String },
+    Rm {
+        host: String,
+        path: String,
+    },
     /// A PSOD: RAM lost, host down until power-on.
-    Crash { host: String },
+    Crash {
+        host: String,
+    },
     /// Cut the power now, or during the next save (--during-next-save).
     PowerCut {
         host: String,
         #[arg(long)]
         during_next_save: bool,
     },
-    PowerOn { host: String },
+    PowerOn {
+        host: String,
+    },
     /// Reboot (graceful: shutdown save first; --force: none).
     Reboot {
         host: String,
@@ -64,15 +80,24 @@ enum Cmd {
         state: String,
     },
     /// Cut the host off the network for a (virtual) duration: `5m`.
-    Unreachable { host: String, duration: String },
+    Unreachable {
+        host: String,
+        duration: String,
+    },
     /// End an `unreachable` early.
-    Reconnect { host: String },
+    Reconnect {
+        host: String,
+    },
     /// The virtual clock.
     Clock,
     /// Move the clock forward (running every save due on the way): `1h`, `30d`.
-    Advance { by: String },
+    Advance {
+        by: String,
+    },
     /// Virtual seconds per wall second.
-    Speed { speed: f64 },
+    Speed {
+        speed: f64,
+    },
     /// The event log (--follow: stream new events as they happen).
     Events {
         #[arg(long)]
@@ -89,9 +114,13 @@ enum Cmd {
     Faults,
     /// Add a fault rule (JSON, see docs/control-api.md), e.g.
     /// '{"method":"BackupFirmwareConfiguration","action":{"type":"fault","fault":"HostCommunication"}}'
-    FaultAdd { rule: String },
+    FaultAdd {
+        rule: String,
+    },
     /// Remove a fault rule by id, or `all`.
-    FaultRm { id: String },
+    FaultRm {
+        id: String,
+    },
 }
 
 pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -112,7 +141,16 @@ pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
             let hosts: Vec<serde_json::Value> = serde_json::from_slice(&body)?;
             println!(
                 "{:>5} {:<10} {:<24} {:<12} {:<7} {:<8} {:<5} {:<7} {:<20} {:>6}",
-                "index", "id", "name", "hostname", "profile", "power", "maint", "unsaved", "last save", "writes"
+                "index",
+                "id",
+                "name",
+                "hostname",
+                "profile",
+                "power",
+                "maint",
+                "unsaved",
+                "last save",
+                "writes"
             );
             for h in hosts {
                 let s = |k: &str| match &h[k] {

@@ -134,7 +134,11 @@ struct ServeArgs {
     #[arg(long, env = "ESXI_SIM_CONTROL_TOKEN", help_heading = "Fleets")]
     control_token: Option<String>,
     /// vCenter's administrator.
-    #[arg(long, default_value = "administrator@vsphere.local", help_heading = "Fleets")]
+    #[arg(
+        long,
+        default_value = "administrator@vsphere.local",
+        help_heading = "Fleets"
+    )]
     vcenter_user: String,
     /// vCenter administrator's password.
     #[arg(long, default_value = "VMware1!", help_heading = "Fleets")]
@@ -195,11 +199,23 @@ fn url_style(s: &str) -> esxi_sim::server::UrlStyle {
 fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     use esxi_sim::fleet::{parse_profile_mix, Fleet, FleetBuilder, Layout, Mode};
     init_logging(a.verbose);
-    if a.user != "root" || a.hostname.is_some() || a.uuid.is_some() || a.cert.is_some() || a.redirect_listen.is_some() {
+    if a.user != "root"
+        || a.hostname.is_some()
+        || a.uuid.is_some()
+        || a.cert.is_some()
+        || a.redirect_listen.is_some()
+    {
         return Err("--user, --hostname, --uuid, --cert and --redirect-listen serve a single host; a fleet names its hosts esx-01, esx-02, ... with root".into());
     }
-    let mode = if a.mode == "vcenter" { Mode::VCenter } else { Mode::Esxi };
-    let mut b = FleetBuilder::default().mode(mode).seed(a.seed).password(&a.password);
+    let mode = if a.mode == "vcenter" {
+        Mode::VCenter
+    } else {
+        Mode::Esxi
+    };
+    let mut b = FleetBuilder::default()
+        .mode(mode)
+        .seed(a.seed)
+        .password(&a.password);
     b = match &a.profiles {
         Some(mix) => {
             let mix = parse_profile_mix(mix)?;
@@ -212,8 +228,14 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         b = b.hosts(n);
     }
     let layout = match (a.addresses, a.ports) {
-        (Some(first), _) => Layout::Addresses { first, port: a.host_port },
-        (None, Some(first)) => Layout::Ports { ip: a.listen.ip(), first },
+        (Some(first), _) => Layout::Addresses {
+            first,
+            port: a.host_port,
+        },
+        (None, Some(first)) => Layout::Ports {
+            ip: a.listen.ip(),
+            first,
+        },
         (None, None) => Layout::Ports {
             ip: a.listen.ip(),
             first: match (mode, a.listen.port()) {
@@ -223,7 +245,12 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             },
         },
     };
-    b = b.layout(layout).vcenter_listen(a.listen).vcenter_credentials(&a.vcenter_user, &a.vcenter_password).clock_speed(a.clock_speed).url_style(url_style(&a.url_style));
+    b = b
+        .layout(layout)
+        .vcenter_listen(a.listen)
+        .vcenter_credentials(&a.vcenter_user, &a.vcenter_password)
+        .clock_speed(a.clock_speed)
+        .url_style(url_style(&a.url_style));
     if a.plain_http {
         b = b.plain_http();
     }
@@ -246,7 +273,9 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         c.max_upload = max_upload;
     });
     let cfg = b.resolve()?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let started = std::time::Instant::now();
         let fleet = Fleet::start(cfg).await?;
