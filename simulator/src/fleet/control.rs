@@ -508,6 +508,8 @@ pub struct HostState {
     pub boots: u32,
     pub bootbank_writes: u64,
     pub bootbank_bytes: u64,
+    /// Saves that rewrote state.tgz since install (the install's own included).
+    pub state_saves: u64,
     pub state_tgz_bytes: Option<usize>,
 }
 
@@ -545,6 +547,7 @@ pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
         boots: host.boots(),
         bootbank_writes: writes.files,
         bootbank_bytes: writes.bytes,
+        state_saves: writes.state_saves,
         state_tgz_bytes: host.bootbank().and_then(|b| b.state_tgz()).map(|s| s.len()),
     }
 }
