@@ -176,7 +176,7 @@ async fn backup_estate(url: &str, count: usize, clients: usize) -> Result<usize,
                     return Ok::<(), ClientError>(());
                 }
                 let n = 12 + i;
-                let fw = MoRef::new("HostFirmwareSystem", &format!("firmwareSystem-{n}"));
+                let fw = MoRef::new("HostFirmwareSystem", format!("firmwareSystem-{n}"));
                 let r = vc.call(&fw, "BackupFirmwareConfiguration", "").await?;
                 let link = returnval(&r)?.text.trim().to_string();
                 // The host's name in vCenter is its address (hosts count up from 127.2.0.1).

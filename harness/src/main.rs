@@ -89,6 +89,17 @@ struct RunArgs {
     /// PEM file of the CA that signed the target's certificate.
     #[arg(long, requires = "target", conflicts_with = "insecure")]
     ca_file: Option<PathBuf>,
+    /// The control API of the esxi-sim behind --target (`serve --control ADDR`): the
+    /// simulator-only steps (crash, advance, write-file, ...) then run there too.
+    #[arg(long, requires = "target")]
+    control_url: Option<String>,
+    /// Environment variable holding the control API's bearer token, if it needs one.
+    #[arg(
+        long,
+        default_value = "ESXI_SIM_CONTROL_TOKEN",
+        requires = "control_url"
+    )]
+    control_token_env: String,
     /// Allow steps that restore, reset or reboot the target.
     #[arg(long)]
     allow_destructive: bool,
@@ -311,6 +322,12 @@ fn run(a: RunArgs) -> ExitCode {
                     user: a.user.clone(),
                     password,
                     trust,
+                    control: a.control_url.clone().map(|c| {
+                        let token = std::env::var(&a.control_token_env)
+                            .ok()
+                            .filter(|t| !t.is_empty());
+                        (c, token)
+                    }),
                 },
                 url.clone(),
             )
@@ -353,6 +370,8 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // One host runs one scenario at a time: they would trample each other's state.
+    let jobs = if spec.is_embedded() { a.jobs.max(1) } else { 1 };
     let opts = Arc::new(RunOptions {
         target: spec,
         seed: a.seed,
@@ -368,7 +387,7 @@ fn run(a: RunArgs) -> ExitCode {
             .collect::<std::collections::BTreeSet<_>>()
             .len(),
         a.seed,
-        a.jobs.max(1)
+        jobs
     );
     let started = Instant::now();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -387,7 +406,7 @@ fn run(a: RunArgs) -> ExitCode {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let results: Vec<CaseResult> = rt.block_on(async {
-        let sem = Arc::new(tokio::sync::Semaphore::new(a.jobs.max(1)));
+        let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
         let mut handles = Vec::new();
         for (i, (s, p)) in cases.iter().cloned().enumerate() {
             let sem = sem.clone();

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use esxi_sim::bundle::{ConfigBundle, Limits};
 use esxi_sim::host::RebootKind;
 use esxi_sim::soap::MoRef;
+
+use crate::sim::Mark;
 use hyper::StatusCode;
 
 use crate::client::{as_moref, esc, returnval, Client, ClientError};
@@ -78,7 +80,7 @@ struct Run<'a> {
     bundles: HashMap<String, (Vec<u8>, String)>,
     order: Vec<String>,
     firmware: MoRef,
-    mark: (u64, u64),
+    mark: Mark,
     workdir: PathBuf,
     /// The scenario file's directory (`run` steps find their tools relative to it).
     scenario_dir: PathBuf,
@@ -110,9 +112,11 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
         TargetSpec::Embedded => None,
         TargetSpec::Remote { .. } => sc
             .needs_simulator()
+            .filter(|_| !opts.target.has_simulator())
             .map(|s| {
                 format!(
-                    "needs the simulator: step '{}' (line {}) cannot run on a real host",
+                    "needs the simulator: step '{}' (line {}) cannot run on a real host \
+                     (an esxi-sim target runs it with --control-url)",
                     s.action.name(),
                     s.line
                 )
@@ -153,7 +157,20 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
             user,
             password,
             trust,
-        } => (Target::remote(url, user, trust.clone()), password.clone()),
+            control,
+        } => match Target::remote(url, user, trust.clone(), control.as_ref()).await {
+            Ok(t) => (t, password.clone()),
+            Err(e) => {
+                result.outcome = Outcome::Failed(Failure {
+                    step: 0,
+                    line: 0,
+                    action: "control".into(),
+                    expected: "the host in the control API's list".into(),
+                    seen: e,
+                });
+                return result;
+            }
+        },
     };
     let workdir = opts
         .work_root
@@ -192,7 +209,7 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
                     break;
                 }
             }
-            if target.sim.is_none() {
+            if !target.embedded {
                 run.leave_as_found(initial_mm).await;
             }
             result.bundles = run
@@ -203,9 +220,10 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
             outcome
         }
     };
-    result.events = target
-        .with_host(|h| h.events().tail(15).map(|e| e.to_string()).collect())
-        .unwrap_or_default();
+    result.events = match &target.sim {
+        Some(sim) => sim.recent_events(15).await,
+        None => Vec::new(),
+    };
     result.outcome = outcome;
     result.duration = started.elapsed();
     result
@@ -223,9 +241,10 @@ async fn start(
         .fetch(&host_ref(), "configManager.firmwareSystem")
         .await?
         .ok_or_else(|| ClientError::Protocol("the host has no firmware system".into()))?;
-    let mark = target
-        .with_host(|h| (h.bootbank_writes().state_saves, h.events().total()))
-        .unwrap_or_default();
+    let mark = match &target.sim {
+        Some(sim) => sim.mark().await.map_err(ClientError::Io)?,
+        None => Mark::default(),
+    };
     Ok(Run {
         target,
         client,
@@ -626,9 +645,11 @@ impl Run<'_> {
 
     /// After a restore, reset or reboot: the host goes away, comes back, and needs a new login.
     async fn wait_reboot(&mut self) -> Result<(), ClientError> {
-        if self.target.sim.is_some() {
-            // The embedded host boots in virtual time: move the clock past the boot.
-            self.target.skip(EMBEDDED_BOOT + Duration::from_secs(1));
+        if let Some(sim) = &self.target.sim {
+            // A simulated host boots in virtual time: move the clock past the boot.
+            sim.finish_boot(EMBEDDED_BOOT)
+                .await
+                .map_err(ClientError::Io)?;
         } else {
             // The old session dies with the reboot (hostd restarts): poll it until it fails,
             // then wait for the host to take a new login. Works for slow real hosts and for a
@@ -798,24 +819,27 @@ impl Run<'_> {
     }
 
     async fn sim_step(&mut self, a: &Action) -> StepResult {
-        let t = self.target;
-        let no_sim = || fail("the embedded simulator", "a real host");
+        let Some(sim) = &self.target.sim else {
+            return Err(fail(
+                "the simulator (embedded, or --control-url)",
+                "a real host",
+            ));
+        };
         let mut reboots = false;
         let r: StepResult = match a {
-            Action::WriteFile { path, content } => t
-                .with_host(|h| h.write_file(path, content.as_bytes().to_vec()))
-                .ok_or_else(no_sim)?
-                .map_err(|e| fail(format!("to write {path}"), e.to_string())),
-            Action::DeleteFile { path } => t
-                .with_host(|h| h.delete_file(path))
-                .ok_or_else(no_sim)?
-                .map(|_| ())
-                .map_err(|e| fail(format!("to delete {path}"), e.to_string())),
+            Action::WriteFile { path, content } => sim
+                .write_file(path, content.as_bytes())
+                .await
+                .map_err(|e| fail(format!("to write {path}"), e)),
+            Action::DeleteFile { path } => sim
+                .delete_file(path)
+                .await
+                .map_err(|e| fail(format!("to delete {path}"), e)),
             Action::ExpectFile { path, check } => {
-                let got = t
-                    .with_host(|h| h.read_text(path))
-                    .ok_or_else(no_sim)?
-                    .map_err(|e| fail(format!("to read {path}"), e.to_string()))?;
+                let got = sim
+                    .read_text(path)
+                    .await
+                    .map_err(|e| fail(format!("to read {path}"), e))?;
                 match (check, got) {
                     (FileCheck::Absent, None) => Ok(()),
                     (FileCheck::Absent, Some(g)) => Err(fail(
@@ -832,34 +856,27 @@ impl Run<'_> {
                     )),
                 }
             }
-            Action::Advance { by } => {
-                t.skip(*by);
-                t.with_host(|_| ()).ok_or_else(no_sim)?;
-                Ok(())
-            }
-            Action::Crash => t
-                .with_host(|h| h.crash())
-                .ok_or_else(no_sim)?
-                .map_err(|e| fail("a crash", e.to_string())),
-            Action::PowerCut => t
-                .with_host(|h| h.power_cut())
-                .ok_or_else(no_sim)?
-                .map_err(|e| fail("a power cut", e.to_string())),
-            Action::PowerCutDuringNextSave => {
-                t.with_host(|h| h.arm_power_cut_during_next_save())
-                    .ok_or_else(no_sim)?;
-                Ok(())
-            }
+            Action::Advance { by } => sim
+                .advance(*by)
+                .await
+                .map_err(|e| fail("the clock to move", e)),
+            Action::Crash => sim.crash().await.map_err(|e| fail("a crash", e)),
+            Action::PowerCut => sim
+                .power_cut(false)
+                .await
+                .map_err(|e| fail("a power cut", e)),
+            Action::PowerCutDuringNextSave => sim
+                .power_cut(true)
+                .await
+                .map_err(|e| fail("a power cut armed", e)),
             Action::PowerOn => {
                 reboots = true;
-                t.with_host(|h| h.power_on())
-                    .ok_or_else(no_sim)?
-                    .map_err(|e| fail("power on", e.to_string()))
+                sim.power_on().await.map_err(|e| fail("power on", e))
             }
-            Action::CorruptBootbank => t
-                .with_host(|h| h.corrupt_state_tgz())
-                .ok_or_else(no_sim)?
-                .map_err(|e| fail("to corrupt state.tgz", e.to_string())),
+            Action::CorruptBootbank => sim
+                .corrupt_state_tgz()
+                .await
+                .map_err(|e| fail("to corrupt state.tgz", e)),
             Action::ModelReboot { graceful } => {
                 reboots = true;
                 let kind = if *graceful {
@@ -867,25 +884,23 @@ impl Run<'_> {
                 } else {
                     RebootKind::Forced
                 };
-                t.with_host(|h| h.reboot(kind, "scenario"))
-                    .ok_or_else(no_sim)?
-                    .map_err(|e| fail("a reboot", e.to_string()))
+                sim.reboot(kind).await.map_err(|e| fail("a reboot", e))
             }
-            Action::Stateless { on } => {
-                t.with_host(|h| h.set_stateless(*on)).ok_or_else(no_sim)?;
-                Ok(())
-            }
+            Action::Stateless { on } => sim
+                .set_stateless(*on)
+                .await
+                .map_err(|e| fail("stateless mode", e)),
             Action::Mark => {
-                self.mark = t
-                    .with_host(|h| (h.bootbank_writes().state_saves, h.events().total()))
-                    .ok_or_else(no_sim)?;
+                self.mark = sim.mark().await.map_err(|e| fail("a mark", e))?;
                 Ok(())
             }
             Action::ExpectBootbank { written } => {
-                let saves = t
-                    .with_host(|h| h.bootbank_writes().state_saves)
-                    .ok_or_else(no_sim)?;
-                let did = saves > self.mark.0;
+                let saves = sim
+                    .mark()
+                    .await
+                    .map_err(|e| fail("the save count", e))?
+                    .saves;
+                let did = saves > self.mark.saves;
                 if did == *written {
                     Ok(())
                 } else {
@@ -894,26 +909,19 @@ impl Run<'_> {
                             "state.tgz {} since the mark",
                             if *written { "written" } else { "not written" }
                         ),
-                        format!("{} state.tgz save(s) since the mark", saves - self.mark.0),
+                        format!(
+                            "{} state.tgz save(s) since the mark",
+                            saves.saturating_sub(self.mark.saves)
+                        ),
                     ))
                 }
             }
             Action::ExpectEvent { kind, present } => {
-                let since = self.mark.1;
-                let (found, recent) = t
-                    .with_host(|h| {
-                        let total = h.events().total();
-                        let n = total.saturating_sub(since) as usize;
-                        let evs: Vec<_> = h.events().tail(n).collect();
-                        (
-                            evs.iter().any(|e| e.kind.name() == kind),
-                            evs.iter()
-                                .map(|e| e.kind.name())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        )
-                    })
-                    .ok_or_else(no_sim)?;
+                let kinds = sim
+                    .events_since(self.mark)
+                    .await
+                    .map_err(|e| fail("the event log", e))?;
+                let found = kinds.iter().any(|k| k == kind);
                 if found == *present {
                     Ok(())
                 } else {
@@ -922,14 +930,15 @@ impl Run<'_> {
                             "{} '{kind}' event since the mark",
                             if *present { "an" } else { "no" }
                         ),
-                        format!("events since the mark: [{recent}]"),
+                        format!("events since the mark: [{}]", kinds.join(", ")),
                     ))
                 }
             }
             Action::ExpectUnsaved { unsaved } => {
-                let u = t
-                    .with_host(|h| h.has_unsaved_changes())
-                    .ok_or_else(no_sim)?;
+                let u = sim
+                    .has_unsaved_changes()
+                    .await
+                    .map_err(|e| fail("the unsaved state", e))?;
                 if u == *unsaved {
                     Ok(())
                 } else {
@@ -948,7 +957,9 @@ impl Run<'_> {
         if reboots {
             // A boot may fall back to the image defaults (corrupt or missing state.tgz, a
             // stateless host), whose root password is empty: try that before giving up.
-            self.target.skip(EMBEDDED_BOOT + Duration::from_secs(1));
+            sim.finish_boot(EMBEDDED_BOOT)
+                .await
+                .map_err(|e| fail("the boot to finish", e))?;
             let known = self.password.clone();
             let mut last = None;
             for pw in [known.as_str(), ""] {

@@ -1,15 +1,17 @@
 //! Where scenarios run: the embedded simulator (an in-process `esxi-sim` server per scenario ×
 //! profile, reached through the same SOAP client as a real host, plus direct access to the model
-//! for simulator-only steps) or a real host (or a separately started esxi-sim) given by URL.
+//! for simulator-only steps) or a real host (or a separately started esxi-sim) given by URL. A
+//! separately started esxi-sim with a control API (`--control-url`) runs the simulator-only
+//! steps too, through [`Sim::Control`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use esxi_sim::server::{Server, ServerConfig, Shared};
+use esxi_sim::server::{Server, ServerConfig};
 use esxi_sim::{Host, HostConfig, Profile};
 use tokio::sync::watch;
 
 use crate::client::{Client, ClientError, Trust};
+use crate::sim::{Control, Sim};
 
 /// The root password an embedded host is installed with.
 pub const EMBEDDED_PASSWORD: &str = "Harness!1";
@@ -24,12 +26,21 @@ pub enum TargetSpec {
         user: String,
         password: String,
         trust: Trust,
+        /// An esxi-sim's control API (and its bearer token), for the simulator-only steps.
+        control: Option<(String, Option<String>)>,
     },
 }
 
 impl TargetSpec {
     pub fn is_embedded(&self) -> bool {
         matches!(self, TargetSpec::Embedded)
+    }
+    /// Whether simulator-only steps can run (embedded, or a control API given).
+    pub fn has_simulator(&self) -> bool {
+        match self {
+            TargetSpec::Embedded => true,
+            TargetSpec::Remote { control, .. } => control.is_some(),
+        }
     }
 }
 
@@ -38,8 +49,10 @@ pub struct Target {
     pub url: String,
     pub user: String,
     pub trust: Trust,
-    /// The model behind an embedded target.
-    pub sim: Option<Arc<Shared>>,
+    /// The simulator behind the target, if any (embedded, or through a control API).
+    pub sim: Option<Sim>,
+    /// Whether it runs in this process (its clock is ours to move freely).
+    pub embedded: bool,
     stop: Option<watch::Sender<bool>>,
 }
 
@@ -69,43 +82,45 @@ impl Target {
             url: server.url(),
             user: "root".into(),
             trust: Trust::Any,
-            sim: Some(server.shared.clone()),
+            sim: Some(Sim::Embedded(server.shared.clone())),
+            embedded: true,
             stop: Some(stop),
         };
         tokio::spawn(server.run(rx));
         Ok((t, EMBEDDED_PASSWORD.to_string()))
     }
 
-    pub fn remote(url: &str, user: &str, trust: Trust) -> Target {
+    /// A host given by URL; with a control API, its simulator-only side too.
+    pub async fn remote(
+        url: &str,
+        user: &str,
+        trust: Trust,
+        control: Option<&(String, Option<String>)>,
+    ) -> Result<Target, String> {
         let url = if url.contains("/sdk") {
             url.to_string()
         } else {
             format!("{}/sdk", url.trim_end_matches('/'))
         };
-        Target {
+        let sim = match control {
+            Some((c, token)) => {
+                let control = Control::connect(c, token.clone(), &url).await?;
+                control.reinstall().await?;
+                Some(Sim::Control(Box::new(control)))
+            }
+            None => None,
+        };
+        Ok(Target {
             url,
             user: user.to_string(),
             trust,
-            sim: None,
+            sim,
+            embedded: false,
             stop: None,
-        }
+        })
     }
 
     pub fn client(&self) -> Result<Client, ClientError> {
         Client::new(&self.url, self.trust.clone())
-    }
-
-    /// Runs `f` on the simulated host, after moving it to now.
-    pub fn with_host<R>(&self, f: impl FnOnce(&mut Host) -> R) -> Option<R> {
-        let shared = self.sim.as_ref()?;
-        let mut vim = shared.lock();
-        Some(f(&mut vim.host))
-    }
-
-    /// Moves the embedded host's virtual clock forward.
-    pub fn skip(&self, d: Duration) {
-        if let Some(s) = &self.sim {
-            s.clock.lock().unwrap_or_else(|e| e.into_inner()).skip(d);
-        }
     }
 }

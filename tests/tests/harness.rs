@@ -124,6 +124,7 @@ async fn the_portable_suite_passes_against_a_served_host() {
         user: "root".into(),
         password: PASSWORD.into(),
         trust: Trust::Any,
+        control: None,
     });
     let (mut passed, mut skipped) = (0, 0);
     for sc in suite() {
@@ -141,6 +142,57 @@ async fn the_portable_suite_passes_against_a_served_host() {
         passed >= 10 && skipped >= 5,
         "passed {passed}, skipped {skipped}"
     );
+}
+
+/// With `--control-url`, the simulator-only steps run on a separately started esxi-sim too, and
+/// every scenario passes there as it does embedded (each starts from a reinstalled host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_suite_passes_against_a_fleet_host_through_its_control_api() {
+    use esxi_sim::fleet::{Fleet, Mode};
+    let fleet = Fleet::builder()
+        .hosts(2)
+        .mode(Mode::VCenter)
+        .profile("6.7U3")
+        .password(PASSWORD)
+        .control("127.0.0.1:0".parse().unwrap())
+        .start()
+        .await
+        .unwrap();
+    let host = &fleet.hosts()[1];
+    let o = opts(TargetSpec::Remote {
+        url: host.url.clone(),
+        user: "root".into(),
+        password: PASSWORD.into(),
+        trust: Trust::Any,
+        control: Some((fleet.control_url().unwrap(), None)),
+    });
+    let mut ran = Vec::new();
+    for sc in suite() {
+        let r = run_case(&sc, "target", &o).await;
+        match &r.outcome {
+            Outcome::Passed => ran.push(sc.name.clone()),
+            other => panic!("{} on a fleet host: {other:?}", sc.name),
+        }
+    }
+    assert_eq!(ran.len(), suite().len());
+    // The other host was never touched: one install save, no more.
+    fleet.with_host(0, |v| {
+        assert_eq!(v.host.bootbank_writes().state_saves, 1);
+    });
+    // A wrong control URL is a clear failure, not a skip.
+    let bad = opts(TargetSpec::Remote {
+        url: "https://127.0.0.1:1/sdk".into(),
+        user: "root".into(),
+        password: PASSWORD.into(),
+        trust: Trust::Any,
+        control: Some((fleet.control_url().unwrap(), None)),
+    });
+    let r = run_case(&suite()[0], "target", &bad).await;
+    match r.outcome {
+        Outcome::Failed(f) => assert!(f.seen.contains("serves no host at"), "{f:?}"),
+        other => panic!("{other:?}"),
+    }
+    fleet.shutdown().await;
 }
 
 #[test]

@@ -369,6 +369,11 @@ async fn host_route(
             }
         }
         ("POST", ["power-on"]) => with(&mut |v| Ok(v.host.power_on()?)),
+        ("POST", ["reinstall"]) => {
+            state.reinstall(h)?;
+            Ok(ok(&host_state(state, h)))
+        }
+        ("POST", ["corrupt-state-tgz"]) => with(&mut |v| Ok(v.host.corrupt_state_tgz()?)),
         ("POST", ["reboot"]) => {
             let r: Reboot = parse_json_or_default(&body)?;
             let kind = if r.force {
@@ -498,6 +503,8 @@ pub struct HostState {
     pub build: u32,
     /// `on`, `off` or `booting`.
     pub power: &'static str,
+    /// While booting: virtual milliseconds until the host answers.
+    pub booting_for_ms: Option<u64>,
     pub reachable: bool,
     pub unreachable_until: Option<String>,
     pub maintenance_mode: bool,
@@ -536,6 +543,10 @@ pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
             PowerState::On => "on",
             PowerState::Off => "off",
             PowerState::Booting { .. } => "booting",
+        },
+        booting_for_ms: match host.power_state() {
+            PowerState::Booting { ready_at } => Some(ready_at.since(host.now()).as_millis() as u64),
+            _ => None,
         },
         reachable: v.reachable(),
         unreachable_until: v.link_down_until().map(|t| t.to_rfc3339()),

@@ -59,7 +59,7 @@ pub struct Filter {
 impl Filter {
     pub fn accepts(&self, e: &FleetEvent) -> bool {
         self.host.is_none_or(|h| e.host == Some(h))
-            && (self.kinds.is_empty() || self.kinds.iter().any(|k| *k == e.kind))
+            && (self.kinds.is_empty() || self.kinds.contains(&e.kind))
             && self.after.is_none_or(|a| e.seq > a)
     }
 }
@@ -117,6 +117,11 @@ impl FleetLog {
             self.push(&mut g, e);
         }
         g.seen.insert(index, total);
+    }
+
+    /// A host's log started over (a reinstall): count its events from zero again.
+    pub fn restart(&self, index: usize) {
+        self.lock().seen.insert(index, 0);
     }
 
     pub fn push_fault(&self, at: SimTime, f: &Fired) {

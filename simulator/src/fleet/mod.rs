@@ -253,6 +253,8 @@ pub fn parse_profile_mix(s: &str) -> Result<Vec<(String, usize)>, String> {
 /// One host of a fleet.
 pub struct FleetHost {
     pub index: usize,
+    /// How it was installed (reinstalling makes it again from this, at the clock's now).
+    pub config: HostConfig,
     /// Its address as a string (`127.1.0.7`), which is also its name in vCenter.
     pub name: String,
     pub addr: SocketAddr,
@@ -306,6 +308,20 @@ impl FleetState {
     /// Locks a host with its model moved to now.
     pub fn lock<'a>(&self, h: &'a FleetHost) -> MutexGuard<'a, Vim> {
         h.shared.lock()
+    }
+
+    /// Installs a host afresh (same identity, image defaults, a first save) at the clock's now,
+    /// as if it had been wiped and reinstalled: its sessions, tasks and faults go with the old
+    /// one. The harness does this before each scenario on a `--control-url` target.
+    pub fn reinstall(&self, h: &FleetHost) -> Result<(), crate::HostError> {
+        let now = self.now();
+        let host = h.config.clone().start(now).build()?;
+        let mut v = h.shared.vim.lock().unwrap_or_else(|e| e.into_inner());
+        let cfg = v.cfg.clone();
+        self.log.take_from(h.index, &h.name, v.host.events());
+        *v = Vim::new(host, cfg);
+        self.log.restart(h.index);
+        Ok(())
     }
 
     /// Moves every host to now (in parallel), then gathers their new events.
@@ -399,7 +415,7 @@ impl Fleet {
         let (tx, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut fleet_hosts = Vec::with_capacity(hosts.len());
-        for (i, host) in hosts.into_iter().enumerate() {
+        for (i, (config, host)) in hosts.into_iter().enumerate() {
             let listen = address_of(&cfg.layout, i)?;
             let hostname = host.hostname();
             let mut sc = server_config(&cfg, listen);
@@ -424,6 +440,7 @@ impl Fleet {
             tasks.push(tokio::spawn(server.run(rx.clone())));
             fleet_hosts.push(FleetHost {
                 index: i,
+                config,
                 name,
                 addr,
                 url,
@@ -550,7 +567,7 @@ pub fn address_of(layout: &Layout, i: usize) -> Result<SocketAddr, String> {
 
 /// Installs every host, in parallel; each from its own seed, so host `i` is the same whatever
 /// the thread count.
-fn make_hosts(cfg: &FleetConfig) -> Result<Vec<Host>, String> {
+fn make_hosts(cfg: &FleetConfig) -> Result<Vec<(HostConfig, Host)>, String> {
     let mut plan: Vec<(usize, Arc<Profile>)> = Vec::new();
     for (name, count) in &cfg.profiles {
         let p = Profile::named(name).map_err(|e| e.to_string())?;
@@ -559,9 +576,9 @@ fn make_hosts(cfg: &FleetConfig) -> Result<Vec<Host>, String> {
         }
     }
     let width = plan.len().to_string().len().max(2);
-    let results: Vec<Mutex<Option<Result<Host, String>>>> =
-        plan.iter().map(|_| Mutex::new(None)).collect();
-    let jobs: Vec<(usize, Arc<Profile>, &Mutex<Option<Result<Host, String>>>)> = plan
+    type Slot = Mutex<Option<Result<(HostConfig, Host), String>>>;
+    let results: Vec<Slot> = plan.iter().map(|_| Mutex::new(None)).collect();
+    let jobs: Vec<(usize, Arc<Profile>, &Slot)> = plan
         .into_iter()
         .zip(results.iter())
         .map(|((i, p), slot)| (i, p, slot))
@@ -579,7 +596,11 @@ fn make_hosts(cfg: &FleetConfig) -> Result<Vec<Host>, String> {
         if let Some(s) = cfg.schedule {
             hc = hc.schedule(s);
         }
-        let r = hc.build().map_err(|e| format!("host {i}: {e}"));
+        let r = hc
+            .clone()
+            .build()
+            .map(|h| (hc, h))
+            .map_err(|e| format!("host {i}: {e}"));
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
     });
     results

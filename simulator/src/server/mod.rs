@@ -162,10 +162,10 @@ impl Server {
             index: None,
             names,
         };
-        let tls = match &cfg.tls {
-            Some(src) => Some(tls::Acceptor::eager(src.clone())),
-            None => None,
-        };
+        let tls = cfg
+            .tls
+            .as_ref()
+            .map(|src| tls::Acceptor::eager(src.clone()));
         Server::bind_endpoint(ep, cfg, tls).await
     }
 
