@@ -327,25 +327,31 @@ impl Client {
         returnval(&r)
     }
 
+    /// The SessionManager named by the service content (`ha-sessionmgr` on a host,
+    /// `SessionManager` on a vCenter), as clients find it.
+    async fn session_manager(&mut self) -> Result<MoRef, ClientError> {
+        let content = self.service_content().await?;
+        content
+            .child("sessionManager")
+            .map(as_moref)
+            .transpose()?
+            .ok_or_else(|| ClientError::Protocol("no sessionManager in the service content".into()))
+    }
+
     pub async fn login(&mut self, user: &str, password: &str) -> Result<Element, ClientError> {
         let params = format!(
             "<userName>{}</userName><password>{}</password>",
             esc(user),
             esc(password)
         );
-        let r = self
-            .call(
-                &MoRef::new("SessionManager", "ha-sessionmgr"),
-                "Login",
-                &params,
-            )
-            .await?;
+        let sm = self.session_manager().await?;
+        let r = self.call(&sm, "Login", &params).await?;
         returnval(&r)
     }
 
     pub async fn logout(&mut self) -> Result<(), ClientError> {
-        self.call(&MoRef::new("SessionManager", "ha-sessionmgr"), "Logout", "")
-            .await?;
+        let sm = self.session_manager().await?;
+        self.call(&sm, "Logout", "").await?;
         Ok(())
     }
 
