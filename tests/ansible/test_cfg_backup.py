@@ -38,6 +38,19 @@ def start(seed, hostname):
     return p, int(line.rsplit(":", 1)[1].split("/")[0])
 
 
+def start_vcenter():
+    """A three-host vCenter-mode fleet; hosts on 127.1.0.1-3, each on any free port."""
+    p = subprocess.Popen([BIN, "serve", "--mode", "vcenter", "--hosts", "3", "--listen",
+                          "127.0.0.1:0", "--addresses", "127.1.0.1", "--host-port", "0",
+                          "--password", PASSWORD, "--vcenter-password", "VC!pass1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    while True:
+        line = p.stdout.readline()
+        assert line, "the fleet exited before its ready line"
+        if line.startswith("ready: "):
+            return p, int(line.strip().rsplit(":", 1)[1].split("/")[0])
+
+
 def connect(port, pwd, timeout=30):
     deadline = time.time() + timeout
     while True:
@@ -119,6 +132,19 @@ def main():
             assert h.name == "localhost", h.name
             Disconnect(si)
             print("absent   ok  (factory defaults: host name localhost, empty root password)")
+
+            # saved through a vCenter: Ansible asks vCenter for the host by name, backs it up
+            # there, and downloads from `host.name` (the address it was added by).
+            vc, vc_port = start_vcenter()
+            procs.append(vc)
+            res = playbook(vc_port, "saved", work, password="VC!pass1",
+                           esxi_user="administrator@vsphere.local", esxi_hostname="127.1.0.2",
+                           cfg_dest=work + "/")
+            dest = res["dest_file"]
+            assert os.path.basename(dest) == "configBundle-esx-02.tgz", dest
+            with tarfile.open(dest, "r:gz") as t:
+                assert "state.tgz" in t.getnames()
+            print("vcenter  ok  (saved host 127.1.0.2 through the vCenter: %s)" % os.path.basename(dest))
         except Exception as e:  # report, clean up, fail
             failures += 1
             print("FAIL: %s" % e)
@@ -129,7 +155,7 @@ def main():
                     p.wait(5)
                 except subprocess.TimeoutExpired:
                     p.kill()
-    print("ansible vmware_cfg_backup: %s in %.1fs" % ("FAILED" if failures else "3 states passed", time.time() - t0))
+    print("ansible vmware_cfg_backup: %s in %.1fs" % ("FAILED" if failures else "3 states and a vCenter backup passed", time.time() - t0))
     return 1 if failures else 0
 
 

@@ -399,12 +399,14 @@ impl Fleet {
     }
 
     pub async fn start(cfg: FleetConfig) -> Result<Fleet, String> {
+        let t0 = std::time::Instant::now();
         let hosts = tokio::task::spawn_blocking({
             let cfg = cfg.clone();
             move || make_hosts(&cfg)
         })
         .await
         .map_err(|e| format!("creating hosts: {e}"))??;
+        tracing::info!(hosts = hosts.len(), ms = t0.elapsed().as_millis() as u64, "hosts installed");
         let clock = Arc::new(Mutex::new(RealTimeClock::new(cfg.start, cfg.clock_speed)));
         let faults = Arc::new(FaultSet::new(cfg.seed));
         let key = if cfg.tls {
@@ -447,8 +449,7 @@ impl Fleet {
                 shared,
             });
         }
-        // In ports layout every host has the same address: rules and logs name it by port.
-        let fleet_hosts: Vec<FleetHost> = fleet_hosts;
+        tracing::info!(ms = t0.elapsed().as_millis() as u64, "host endpoints bound");
         let (vcenter, vcenter_addr) = match cfg.mode {
             Mode::Esxi => (None, None),
             Mode::VCenter => {
