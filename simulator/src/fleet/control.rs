@@ -29,6 +29,7 @@ use super::events::Filter;
 use super::{FleetHost, FleetState, Mode};
 use crate::clock::parse_duration;
 use crate::host::{HostError, PowerState, RebootKind};
+use crate::server::faults::RuleSpec;
 use crate::vim::Vim;
 
 /// Largest request body (file contents included).
@@ -265,7 +266,15 @@ async fn route(
         }
         ("GET", ["v1", "faults"]) => Ok(ok(&state.faults.list())),
         ("POST", ["v1", "faults"]) => {
-            let spec = parse_json(&body)?;
+            let mut spec: RuleSpec = parse_json(&body)?;
+            // A host named any way the API accepts is stored as its index, which matches its
+            // own endpoint and calls about it through the vCenter alike.
+            if let Some(h) = spec.host.as_deref().filter(|h| *h != "vcenter") {
+                let found = state
+                    .find(h)
+                    .ok_or_else(|| Error::not_found(format!("no host {h:?}")))?;
+                spec.host = Some(found.index.to_string());
+            }
             let rule = state.faults.add(spec).map_err(Error::bad)?;
             Ok(json_resp(StatusCode::CREATED, &rule))
         }

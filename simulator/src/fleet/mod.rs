@@ -255,8 +255,13 @@ pub struct FleetHost {
     pub index: usize,
     /// How it was installed (reinstalling makes it again from this, at the clock's now).
     pub config: HostConfig,
-    /// Its address as a string (`127.1.0.7`), which is also its name in vCenter.
+    /// How the control API, fault rules and events name it: its address (`127.1.0.7`), or in
+    /// the ports layout address and port (`127.0.0.1:8445`).
     pub name: String,
+    /// Its `name` in vCenter: the address. In the ports layout every host has the same one
+    /// (clients that replace `*` in a download URL with it still reach the right port, since
+    /// the URL carries it); use the addresses layout for realistic names.
+    pub vcenter_name: String,
     pub addr: SocketAddr,
     pub url: String,
     pub shared: Arc<Shared>,
@@ -299,6 +304,19 @@ impl FleetState {
         }
         if let Some(h) = self.hosts.iter().find(|h| h.name == id) {
             return Some(h);
+        }
+        // The name it was installed with (found while it is down, or booted defaults), then
+        // the name it has now (after a restore of another host's bundle, say).
+        if let Some(h) = self
+            .hosts
+            .iter()
+            .find(|h| h.config.hostname.as_deref() == Some(id))
+        {
+            return Some(h);
+        }
+        // `localhost` is what every host without a name says (booting, reset): it names none.
+        if id == "localhost" {
+            return None;
         }
         self.hosts
             .iter()
@@ -406,7 +424,11 @@ impl Fleet {
         })
         .await
         .map_err(|e| format!("creating hosts: {e}"))??;
-        tracing::info!(hosts = hosts.len(), ms = t0.elapsed().as_millis() as u64, "hosts installed");
+        tracing::info!(
+            hosts = hosts.len(),
+            ms = t0.elapsed().as_millis() as u64,
+            "hosts installed"
+        );
         let clock = Arc::new(Mutex::new(RealTimeClock::new(cfg.start, cfg.clock_speed)));
         let faults = Arc::new(FaultSet::new(cfg.seed));
         let key = if cfg.tls {
@@ -436,7 +458,10 @@ impl Fleet {
             };
             let server = Server::bind_endpoint(ep, sc, key.clone().map(Acceptor::lazy)).await?;
             let addr = server.addr;
-            let name = addr.ip().to_string();
+            // Addresses layout: the address, as vCenter lists a host added by IP. Ports
+            // layout: address and port, the only thing that tells the hosts apart.
+            let name = server.shared.label.clone();
+            let vcenter_name = addr.ip().to_string();
             let url = server.url();
             let shared = server.shared.clone();
             tasks.push(tokio::spawn(server.run(rx.clone())));
@@ -444,6 +469,7 @@ impl Fleet {
                 index: i,
                 config,
                 name,
+                vcenter_name,
                 addr,
                 url,
                 shared,
@@ -633,7 +659,7 @@ async fn start_vcenter(
             .iter()
             .map(|h| EstateHost {
                 vim: h.shared.vim.clone(),
-                name: h.name.clone(),
+                name: h.vcenter_name.clone(),
             })
             .collect(),
         &cfg.vcenter_user,

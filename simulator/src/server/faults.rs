@@ -49,7 +49,9 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
-    /// A host's name, index or vCenter id, or `vcenter`; any endpoint if absent.
+    /// A host's index or vCenter id (the control API also takes its name and stores the index),
+    /// or `vcenter` for the vCenter endpoint only; any endpoint if absent. A host rule matches
+    /// calls on the host's own endpoint and calls about its objects through the vCenter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

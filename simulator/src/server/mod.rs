@@ -111,9 +111,13 @@ impl Shared {
     }
     /// The fault rule that fires for this request, if any.
     pub fn fault_for(&self, method: &str, this: Option<&crate::soap::MoRef>) -> Option<Hit> {
+        // On a vCenter, a call about a host's objects counts as that host's too.
+        let index = self
+            .index
+            .or_else(|| this.and_then(|m| crate::vim::vcenter::host_index_of(&m.id)));
         self.faults.check(&Target {
             endpoint: &self.label,
-            index: self.index,
+            index,
             method,
             object_type: this.map_or("", |m| m.ty.as_str()),
             object_id: this.map_or("", |m| m.id.as_str()),
@@ -351,6 +355,9 @@ pub struct Body {
     data: Option<Bytes>,
     len: u64,
     cut: bool,
+    /// A cut body waits this out after its half, so hyper has written the head and the half
+    /// before the error drops the connection.
+    pause: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Body {
@@ -360,6 +367,7 @@ impl Body {
             len: data.len() as u64,
             data: Some(data),
             cut: false,
+            pause: None,
         }
     }
     /// Sends half of `data`, then fails the connection.
@@ -368,6 +376,7 @@ impl Body {
             len: data.len() as u64,
             data: Some(data.slice(..data.len() / 2)),
             cut: true,
+            pause: Some(Box::pin(tokio::time::sleep(Duration::from_millis(50)))),
         }
     }
 }
@@ -377,13 +386,19 @@ impl hyper::body::Body for Body {
     type Error = HostDown;
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, HostDown>>> {
         use std::task::Poll;
         if let Some(d) = self.data.take() {
             if !d.is_empty() {
                 return Poll::Ready(Some(Ok(hyper::body::Frame::data(d))));
             }
+        }
+        if let Some(p) = self.pause.as_mut() {
+            if std::future::Future::poll(p.as_mut(), cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.pause = None;
         }
         if self.cut {
             self.cut = false;

@@ -176,6 +176,19 @@ fn cluster_index(est: &Estate, id: &str) -> Option<usize> {
     (k < est.clusters()).then_some(k)
 }
 
+/// The host index an object id of a vCenter names (`host-12`, `firmwareSystem-12`,
+/// `EsxHostAdvSettings-12`, `task-12-101` → 0), whether or not that host exists.
+pub fn host_index_of(id: &str) -> Option<usize> {
+    let n = ["host-", "firmwareSystem-", "EsxHostAdvSettings-"]
+        .iter()
+        .find_map(|p| number(id, p))
+        .or_else(|| {
+            let (h, _) = id.strip_prefix("task-")?.split_once('-')?;
+            number(h, "")
+        })?;
+    n.checked_sub(ids::HOST_BASE)
+}
+
 pub fn host_ref(i: usize) -> MoRef {
     moref("HostSystem", &format!("host-{}", ids::HOST_BASE + i))
 }
