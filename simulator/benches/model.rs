@@ -2,7 +2,8 @@
 //! reproduce them. `ESXI_BENCH_SMOKE=1` runs tiny sizes so `ci/test` can check the binary works.
 //!
 //! - memory per idle host beyond the shared image (a counting global allocator);
-//! - host creation (install + first save) and backup bundle creation, medians;
+//! - host creation (install + first save), also with a fleet's shared root password hash, and
+//!   backup bundle creation, medians;
 //! - one save (`backup.sh` after a changed file), median;
 //! - 30 virtual days of a 10-minute schedule for 1,000 hosts, idle and with daily changes;
 //! - the fleet case: 30 virtual days of a 10-minute schedule for 10,000 hosts with 1% of the
@@ -10,10 +11,11 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use esxi_sim::clock::SimTime;
-use esxi_sim::host::SaveTrigger;
+use esxi_sim::host::{shared_root_hash, SaveTrigger};
 use esxi_sim::profile::{Profile, Schedule};
 use esxi_sim::rng::Rng;
 use esxi_sim::{Host, HostConfig};
@@ -48,6 +50,16 @@ fn mk(seed: u64) -> Host {
     HostConfig::new(Profile::named("8.0U3").unwrap())
         .seed(seed)
         .schedule(Schedule::EveryMinutes(10))
+        .build()
+        .unwrap()
+}
+
+/// A fleet's host: the root password hash is computed once for the fleet and shared.
+fn mk_shared(seed: u64, root_hash: &Arc<str>) -> Host {
+    HostConfig::new(Profile::named("8.0U3").unwrap())
+        .seed(seed)
+        .schedule(Schedule::EveryMinutes(10))
+        .root_hash(root_hash.clone())
         .build()
         .unwrap()
 }
@@ -89,6 +101,20 @@ fn main() {
         .collect();
     println!(
         "host creation:             {:>8.1} µs median",
+        median(create).as_secs_f64() * 1e6
+    );
+    let hash = shared_root_hash(esxi_sim::host::DEFAULT_ROOT_PASSWORD, 1);
+    let create: Vec<Duration> = (0..reps * 200)
+        .map(|i| {
+            let t = Instant::now();
+            let h = mk_shared(20_000 + i as u64, &hash);
+            let d = t.elapsed();
+            drop(h);
+            d
+        })
+        .collect();
+    println!(
+        "host creation, shared root hash: {:>8.1} µs median",
         median(create).as_secs_f64() * 1e6
     );
 
@@ -165,7 +191,8 @@ fn main() {
 fn fleet_one_percent_per_hour(smoke: bool) {
     let (n, days) = if smoke { (200u64, 2u64) } else { (10_000, 30) };
     let t = Instant::now();
-    let mut fleet: Vec<Host> = (0..n).map(|i| mk(1_000_000 + i)).collect();
+    let hash = shared_root_hash(esxi_sim::host::DEFAULT_ROOT_PASSWORD, 42);
+    let mut fleet: Vec<Host> = (0..n).map(|i| mk_shared(1_000_000 + i, &hash)).collect();
     let built = t.elapsed();
     let start = fleet[0].now();
     let before: u64 = fleet.iter().map(|h| h.bootbank_writes().state_saves).sum();

@@ -26,6 +26,7 @@ use crate::clock::{SimTime, DEFAULT_EPOCH};
 use crate::profile::{Profile, Schedule};
 use crate::rng::Rng;
 
+pub use accounts::shared_root_hash;
 pub use bootbank::{BootBank, BootBanks, BootCfg, WriteStats};
 pub use etc::{Bytes, EtcFs, Node, PathError};
 pub use events::{Event, EventKind, EventLog, SaveTrigger};
@@ -42,6 +43,10 @@ pub struct HostConfig {
     /// SMBIOS UUID in any case; stored uppercase.
     pub uuid: Option<String>,
     pub root_password: String,
+    /// A precomputed shadow hash of `root_password` (see [`accounts::shared_root_hash`]), so the
+    /// install skips its own 5,000-round SHA-512 crypt. Checked at build: a `$6$` hash that
+    /// verifies `root_password`, or [`HostError::InvalidArgument`].
+    pub root_hash: Option<Arc<str>>,
     /// Overrides the profile's auto-backup schedule.
     pub schedule: Option<Schedule>,
     /// A PXE-booted host without a boot bank: nothing persists (auto-backup.sh exits 1).
@@ -61,6 +66,7 @@ impl HostConfig {
             hostname: None,
             uuid: None,
             root_password: DEFAULT_ROOT_PASSWORD.to_string(),
+            root_hash: None,
             schedule: None,
             stateless: false,
             boot_time: None,
@@ -83,6 +89,11 @@ impl HostConfig {
     }
     pub fn root_password(mut self, p: impl Into<String>) -> Self {
         self.root_password = p.into();
+        self
+    }
+    /// Installs `root_password` with this hash instead of hashing it (see [`HostConfig::root_hash`]).
+    pub fn root_hash(mut self, hash: impl Into<Arc<str>>) -> Self {
+        self.root_hash = Some(hash.into());
         self
     }
     pub fn schedule(mut self, s: Schedule) -> Self {
@@ -184,6 +195,9 @@ pub struct Identity {
     /// SMBIOS system UUID, uppercase (Manifest.txt form).
     pub smbios_uuid: String,
     pub install_password: String,
+    /// The precomputed hash of `install_password` the host was built with, if any: installs and
+    /// stateless boots use it instead of hashing again.
+    pub install_hash: Option<Arc<str>>,
 }
 
 /// The lock file `/tmp/bootbank.lck`, as another backup.sh would hold it.
@@ -243,6 +257,10 @@ impl Host {
             }
         };
         accounts::validate_password(&cfg.root_password)?;
+        if let Some(hash) = &cfg.root_hash {
+            accounts::check_precomputed_hash(&cfg.root_password, hash)
+                .map_err(HostError::InvalidArgument)?;
+        }
         let image = image::Image::for_profile(&cfg.profile);
         let mut host = Host {
             schedule: cfg.schedule.unwrap_or(cfg.profile.schedule),
@@ -253,6 +271,7 @@ impl Host {
                 install_hostname: hostname.clone(),
                 smbios_uuid: uuid,
                 install_password: cfg.root_password,
+                install_hash: cfg.root_hash,
             },
             profile: cfg.profile,
             limits: cfg.limits,

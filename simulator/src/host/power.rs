@@ -254,11 +254,10 @@ impl Host {
             )
         );
         let _ = self.write_file("etc/hosts", hosts);
-        let pw = self.identity.install_password.clone();
-        let hash = if pw.is_empty() {
-            String::new()
-        } else {
-            accounts::hash_password(&pw, &mut self.rng)
+        let hash = match &self.identity.install_hash {
+            Some(h) => h.to_string(), // checked against the password when the host was built
+            None if self.identity.install_password.is_empty() => String::new(),
+            None => accounts::hash_password(&self.identity.install_password, &mut self.rng),
         };
         let shadow = String::from_utf8_lossy(
             self.etc
