@@ -228,7 +228,9 @@ pub struct Host {
     /// (quantum index, syncs in it).
     pub(crate) sync_window: (u64, u32),
     pub(crate) next_auto: Option<SimTime>,
-    /// The `etc` generation at which RAM was last known to equal the saved state.
+    /// The `etc` generation at which RAM was last known to equal the saved state (the boot
+    /// bank's parsed view). Whatever replaces that view other than a completed save must reset
+    /// it to None, or auto-backup would skip a diff it needs.
     pub(crate) clean_generation: Option<u64>,
     /// The running boot options (`esxcfg-info -c`) that backup.sh writes to useropts.gz.
     pub(crate) useropts: String,
@@ -654,8 +656,9 @@ impl Host {
         match (stateless, self.banks.is_some()) {
             (true, true) => self.banks = None,
             (false, false) => self.banks = Some(Box::new(BootBanks::new(&self.profile))),
-            _ => {}
+            _ => return,
         }
+        self.clean_generation = None; // RAM was known equal to a save that is no longer there
     }
 
     /// Replaces `/bootbank/state.tgz` with raw bytes (or removes it), as a corrupting disk or a

@@ -55,13 +55,18 @@ pub struct SaveReport {
 }
 
 impl Host {
-    /// Marked files whose RAM content differs from the saved copy, `diff -N` style.
+    /// Marked files whose RAM content differs from the saved copy, `diff -N` style. O(1) while
+    /// `/etc` has not changed since RAM was last known equal to the save (`clean_generation`);
+    /// the byte-wise diff runs only after a change, so rewriting identical bytes still counts 0.
     pub(crate) fn changed_marked_files(&self) -> usize {
         let empty: &[u8] = &[];
         let saved = match self.bootbank() {
-            Some(b) => b.saved().clone(),
+            Some(b) => b.saved(),
             None => return 0,
         };
+        if self.clean_generation == Some(self.etc.generation()) {
+            return 0;
+        }
         self.etc
             .marked_names()
             .filter(|name| {
@@ -212,11 +217,8 @@ impl Host {
             }
             return false;
         };
-        let first = bank.state_tgz().is_none();
-        if !first && self.clean_generation == Some(self.etc.generation()) {
-            return false; // nothing touched since RAM was last known equal to the save
-        }
-        if first || self.changed_marked_files() > 0 {
+        // changed_marked_files answers in O(1) on an unchanged host: the common tick.
+        if bank.state_tgz().is_none() || self.changed_marked_files() > 0 {
             return self
                 .backup_sh(SaveTrigger::AutoBackup)
                 .is_ok_and(|r| r.written);
