@@ -489,17 +489,16 @@ impl Host {
             .unwrap_or_default();
         let line = format!("{key} = \"{value}\"");
         let mut found = false;
-        let mut out: String = old
-            .lines()
-            .map(|l| {
-                if l.split_once(" = ").map(|(k, _)| k.trim()) == Some(key) {
-                    found = true;
-                    format!("{line}\n")
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
+        let mut out = String::with_capacity(old.len() + line.len() + 1);
+        for l in old.lines() {
+            if l.split_once(" = ").map(|(k, _)| k.trim()) == Some(key) {
+                found = true;
+                out.push_str(&line);
+            } else {
+                out.push_str(l);
+            }
+            out.push('\n');
+        }
         if !found {
             out.push_str(&line);
             out.push('\n');
@@ -762,13 +761,38 @@ fn validate_uuid(u: &str) -> Result<String, HostError> {
 
 /// 16 bytes as an uppercase 8-4-4-4-12 UUID.
 pub fn format_uuid(b: &[u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    hex_groups(b, b"0123456789ABCDEF", &[4, 2, 2, 2, 6])
+}
+
+/// Bytes as hex digits from `digits`, in dash-separated groups of `groups` bytes: one
+/// allocation (host creation formats two UUIDs).
+pub(crate) fn hex_groups(b: &[u8], digits: &[u8; 16], groups: &[usize]) -> String {
+    let mut s = String::with_capacity(b.len() * 2 + groups.len());
+    let mut bytes = b.iter();
+    for (i, &n) in groups.iter().enumerate() {
+        if i > 0 {
+            s.push('-');
+        }
+        for x in bytes.by_ref().take(n) {
+            s.push(digits[(x >> 4) as usize] as char);
+            s.push(digits[(x & 15) as usize] as char);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_formatted_in_their_groups() {
+        let b: [u8; 16] = std::array::from_fn(|i| (i as u8) * 17);
+        assert_eq!(format_uuid(&b), "00112233-4455-6677-8899-AABBCCDDEEFF");
+        // The vmkernel's /system/uuid form (power.rs): 8-8-4-12 lowercase digits.
+        assert_eq!(
+            hex_groups(&b, b"0123456789abcdef", &[4, 4, 2, 6]),
+            "00112233-44556677-8899-aabbccddeeff"
+        );
+    }
 }

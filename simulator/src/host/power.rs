@@ -221,8 +221,7 @@ impl Host {
         {
             let mut b = [0u8; 16];
             self.rng.fill(&mut b);
-            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            let uuid = format!("{}-{}-{}-{}", &h[0..8], &h[8..16], &h[16..20], &h[20..32]);
+            let uuid = super::hex_groups(&b, b"0123456789abcdef", &[4, 4, 2, 6]);
             let _ = self.set_esx_conf_value("/system/uuid", &uuid);
         }
     }
