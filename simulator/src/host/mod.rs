@@ -6,13 +6,15 @@
 //! - [`etc`]: RAM `/etc` and the `.#` marker rule;           [`image`]: the shared image defaults;
 //! - [`bootbank`]: boot.cfg, state.tgz, write counters;      [`persist`]: backup.sh, auto-backup.sh, sync;
 //! - [`power`]: boot, crash, power cut, reboots;             [`firmware`]: bundles, restore, reset;
-//! - [`accounts`]: passwd/shadow;                            [`events`]: the event log.
+//! - [`accounts`]: passwd/shadow;                            [`events`]: the event log;
+//! - [`flash`]: boot device faults (read-only, full, torn writes).
 
 pub mod accounts;
 pub mod bootbank;
 pub mod etc;
 pub mod events;
 pub mod firmware;
+pub mod flash;
 pub mod image;
 pub mod persist;
 pub mod power;
@@ -31,6 +33,7 @@ pub use bootbank::{BootBank, BootBanks, BootCfg, WriteStats};
 pub use etc::{Bytes, EtcFs, Node, PathError};
 pub use events::{Event, EventKind, EventLog, SaveTrigger};
 pub use firmware::BackupBundle;
+pub use flash::FlashFaults;
 pub use persist::{SaveError, SaveReport};
 pub use power::{PowerState, RebootKind};
 
@@ -139,7 +142,8 @@ pub enum HostError {
     InvalidBundle(BundleError),
     /// → `TooManyWrites`.
     TooManyWrites,
-    /// A save that could not complete (no boot bank, lock busy, invalid SSL certificates).
+    /// A save that could not complete (no boot bank, lock busy, invalid SSL certificates, a
+    /// read-only or full boot device).
     SaveFailed(SaveError),
     InvalidPath(PathError),
     Account(accounts::AccountError),
@@ -239,6 +243,8 @@ pub struct Host {
     /// When the running system finished booting (HostRuntimeInfo.bootTime).
     pub(crate) booted_at: SimTime,
     pub(crate) events: EventLog,
+    /// The boot device's faults: hardware, so not reset by crashes or reboots.
+    pub(crate) flash: FlashFaults,
 }
 
 impl Host {
@@ -292,6 +298,7 @@ impl Host {
             boots: 0,
             booted_at: cfg.start,
             events: EventLog::new(cfg.event_capacity),
+            flash: FlashFaults::default(),
         };
         host.first_boot_fixups();
         host.apply_install_identity();
