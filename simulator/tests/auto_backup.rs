@@ -99,3 +99,18 @@ fn an_older_state_tgz_put_back_is_noticed() {
     let saved = &h.bootbank().unwrap().saved()["etc/hosts"];
     assert_eq!(&saved.data[..], b"10.0.0.4 b\n");
 }
+
+#[test]
+fn after_a_long_idle_stretch_the_next_run_is_on_schedule() {
+    let mut h = host("8.0U3", 6);
+    let start = h.now();
+    h.advance(Duration::from_secs(30 * 86_400) + Duration::from_secs(7)); // 7 s past a run
+    let before = saves(&h);
+    h.write_file("/etc/hosts", "10.0.0.9 later\n").unwrap();
+    h.advance(TICK - Duration::from_secs(8)); // 1 s before the next run
+    assert_eq!(saves(&h), before, "saved before its run");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(saves(&h), before + 1, "not saved at its run");
+    let at = h.events().iter().last().unwrap().at;
+    assert_eq!(at.since(start), Duration::from_secs(30 * 86_400) + TICK);
+}

@@ -393,6 +393,14 @@ impl Host {
         }
     }
 
+    /// Whether RAM is known to equal the saved state: only Host fields, no boot bank access.
+    /// `clean_generation` is Some only while a readable state.tgz exists (it is set by a
+    /// completed save, a boot from state.tgz, or a diff against one, and reset whenever the bank
+    /// is replaced or RAM lost).
+    pub(crate) fn is_clean(&self) -> bool {
+        self.clean_generation == Some(self.etc.generation())
+    }
+
     pub(crate) fn log(&mut self, kind: EventKind) {
         self.events.push(self.now, kind);
     }
@@ -632,6 +640,12 @@ impl Host {
                 (Some(b), _) => {
                     self.now = self.now.max(b);
                     self.complete_boot();
+                }
+                // Every run due by `t` would find nothing changed and do nothing (RAM is known
+                // equal to the save): jump to the first run after `t`, so an idle host's advance
+                // costs the same for a minute or a month.
+                (None, Some(_)) if self.is_clean() => {
+                    self.next_auto = Some(self.schedule.next_after(t));
                 }
                 (None, Some(a)) => {
                     self.now = self.now.max(a);

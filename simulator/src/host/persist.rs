@@ -72,7 +72,7 @@ impl Host {
             Some(b) => b.saved(),
             None => return 0,
         };
-        if self.clean_generation == Some(self.etc.generation()) {
+        if self.is_clean() {
             return 0;
         }
         self.etc
@@ -235,8 +235,8 @@ impl Host {
 
     /// One run of `auto-backup.sh`. Returns whether it wrote state.tgz.
     pub fn auto_backup(&mut self) -> bool {
-        if self.power != PowerState::On {
-            return false;
+        if self.power != PowerState::On || self.is_clean() {
+            return false; // the common tick: answered from the Host alone, no bank access
         }
         let Some(bank) = self.bootbank() else {
             // PXE/stateless: `exit 1`. Logged once per run of failures, not every tick.
@@ -249,7 +249,6 @@ impl Host {
             }
             return false;
         };
-        // changed_marked_files answers in O(1) on an unchanged host: the common tick.
         if bank.state_tgz().is_none() || self.changed_marked_files() > 0 {
             return self
                 .backup_sh(SaveTrigger::AutoBackup)
