@@ -2,14 +2,23 @@
 //! reproduce them. `ESXI_BENCH_SMOKE=1` runs tiny sizes so `ci/test` can check the binary works.
 //!
 //! - memory per idle host beyond the shared image (a counting global allocator);
-//! - host creation (install + first save) and backup bundle creation, medians;
-//! - 30 virtual days of a 10-minute schedule for 1,000 hosts, idle and with daily changes.
+//! - host creation (install + first save), also with a fleet's shared root password hash, and
+//!   backup bundle creation, medians;
+//! - one save (`backup.sh` after a changed file), median;
+//! - one auto-backup run on an unchanged host, mean;
+//! - 30 virtual days of a 10-minute schedule for 1,000 hosts, idle and with daily changes;
+//! - the fleet case: 30 virtual days of a 10-minute schedule for 10,000 hosts with 1% of the
+//!   hosts changing one file every hour (about 72,000 saves).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use esxi_sim::clock::SimTime;
+use esxi_sim::host::{shared_root_hash, SaveTrigger};
 use esxi_sim::profile::{Profile, Schedule};
+use esxi_sim::rng::Rng;
 use esxi_sim::{Host, HostConfig};
 
 struct Counting;
@@ -42,6 +51,16 @@ fn mk(seed: u64) -> Host {
     HostConfig::new(Profile::named("8.0U3").unwrap())
         .seed(seed)
         .schedule(Schedule::EveryMinutes(10))
+        .build()
+        .unwrap()
+}
+
+/// A fleet's host: the root password hash is computed once for the fleet and shared.
+fn mk_shared(seed: u64, root_hash: &Arc<str>) -> Host {
+    HostConfig::new(Profile::named("8.0U3").unwrap())
+        .seed(seed)
+        .schedule(Schedule::EveryMinutes(10))
+        .root_hash(root_hash.clone())
         .build()
         .unwrap()
 }
@@ -84,6 +103,57 @@ fn main() {
     println!(
         "host creation:             {:>8.1} µs median",
         median(create).as_secs_f64() * 1e6
+    );
+    let hash = shared_root_hash(esxi_sim::host::DEFAULT_ROOT_PASSWORD, 1);
+    let create: Vec<Duration> = (0..reps * 200)
+        .map(|i| {
+            let t = Instant::now();
+            let h = mk_shared(20_000 + i as u64, &hash);
+            let d = t.elapsed();
+            drop(h);
+            d
+        })
+        .collect();
+    println!(
+        "host creation, shared root hash: {:>8.1} µs median",
+        median(create).as_secs_f64() * 1e6
+    );
+
+    let mut h = mk(2);
+    let save: Vec<Duration> = (0..reps * 200)
+        .map(|i| {
+            h.write_file("/etc/hosts", format!("10.0.0.{} nas\n", i % 250))
+                .unwrap();
+            let t = Instant::now();
+            let r = h.backup_sh(SaveTrigger::Sync).unwrap();
+            let d = t.elapsed();
+            assert!(r.written && r.changed == 1);
+            d
+        })
+        .collect();
+    println!(
+        "one save (backup.sh, 1 changed file): {:>8.1} µs median",
+        median(save).as_secs_f64() * 1e6
+    );
+
+    // One auto-backup run on an unchanged host, called directly and through advance().
+    let mut h = mk(3);
+    h.advance(Duration::from_secs(600));
+    let before = h.bootbank_writes();
+    let ticks = if smoke { 10_000 } else { 1_000_000 };
+    let t = Instant::now();
+    for _ in 0..ticks {
+        assert!(!std::hint::black_box(&mut h).auto_backup());
+    }
+    let direct = t.elapsed().as_secs_f64() * 1e9 / ticks as f64;
+    let t = Instant::now();
+    for _ in 0..ticks {
+        std::hint::black_box(&mut h).advance(Duration::from_secs(600));
+    }
+    let advanced = t.elapsed().as_secs_f64() * 1e9 / ticks as f64;
+    assert_eq!(h.bootbank_writes(), before);
+    println!(
+        "auto-backup run, unchanged host: {direct:>6.1} ns (auto_backup()), {advanced:.1} ns per advance(10 min)"
     );
 
     let mut h = mk(1);
@@ -129,7 +199,49 @@ fn main() {
             .collect();
         let saves = runs[0].1;
         let med = median(runs.into_iter().map(|r| r.0).collect());
-        println!("{days} virtual days x {n_hosts} hosts ({label}): {:>8.3} s median, {} auto-backup runs, {} saves (goal < 2 s for 1,000 idle)",
+        println!("{days} virtual days x {n_hosts} hosts ({label}): {:>8.3} s median, {} auto-backup runs due, {} saves (goal < 2 s for 1,000 idle)",
             med.as_secs_f64(), n_hosts as u64 * days * 144, saves);
     }
+
+    fleet_one_percent_per_hour(smoke);
+}
+
+/// 30 virtual days × N hosts on a 10-minute schedule; every virtual hour 1% of the hosts (drawn
+/// from a fixed seed) change `/etc/hosts`, then every host advances one hour. Hosts are stepped
+/// hour by hour, as a fleet process interleaving them would.
+fn fleet_one_percent_per_hour(smoke: bool) {
+    let (n, days) = if smoke { (200u64, 2u64) } else { (10_000, 30) };
+    let t = Instant::now();
+    let hash = shared_root_hash(esxi_sim::host::DEFAULT_ROOT_PASSWORD, 42);
+    let mut fleet: Vec<Host> = (0..n).map(|i| mk_shared(1_000_000 + i, &hash)).collect();
+    let built = t.elapsed();
+    let start = fleet[0].now();
+    let before: u64 = fleet.iter().map(|h| h.bootbank_writes().state_saves).sum();
+    let mut rng = Rng::new(99);
+    let changers = (n / 100).max(1);
+    let t = Instant::now();
+    for hour in 0..days * 24 {
+        for _ in 0..changers {
+            let i = rng.below(n) as usize;
+            fleet[i]
+                .write_file("/etc/hosts", format!("hour {hour} host {i}\n"))
+                .unwrap();
+        }
+        let until = SimTime(start.0 + (hour + 1) * 3_600_000);
+        for h in fleet.iter_mut() {
+            h.advance_to(until);
+        }
+    }
+    let took = t.elapsed();
+    let saves: u64 = fleet
+        .iter()
+        .map(|h| h.bootbank_writes().state_saves)
+        .sum::<u64>()
+        - before;
+    println!(
+        "{days} virtual days x {n} hosts, 1% changing per hour: {:>8.3} s, {} auto-backup runs due, {saves} saves (fleet built in {:.2} s; goal < 5 s)",
+        took.as_secs_f64(),
+        n * days * 144,
+        built.as_secs_f64()
+    );
 }

@@ -11,13 +11,14 @@
 //! are accepted, duplicates are refused, and the gzip stream is read to its end so a truncated or
 //! corrupt trailer is caught. Each failure is a [`BundleError`]; nothing panics.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
-use flate2::{Compression, GzBuilder};
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 use crate::host::etc::{Bytes, Node};
 
@@ -106,34 +107,92 @@ pub struct Member {
     pub mtime: u64,
 }
 
+thread_local! {
+    /// One raw deflate state per thread: a fresh one allocates miniz's ~300 KB of buffers (hash
+    /// chains, LZ codes) for every archive, two per save; `reset()` only re-zeroes them.
+    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), false));
+    /// The uncompressed tar of the archive being written, reused for the same reason.
+    static TAR: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Scratch buffers larger than this (a big bundle) are freed after use rather than kept per thread.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+/// Appends one gzip member of `data` to `out`: the 10-byte header (no name, `mtime`, XFL 0,
+/// OS 3 = Unix), raw deflate at the default level (6, as `gzip` and busybox `tar czf`), then the
+/// CRC32 and ISIZE trailer. Byte for byte what flate2's `GzBuilder::new().mtime(mtime)
+/// .operating_system(3).write(.., Compression::default())` writes, without a new deflate state.
+pub fn gzip_into(data: &[u8], mtime: u32, out: &mut Vec<u8>) {
+    // Text and tar padding shrink a lot; the loop below grows the buffer for what does not.
+    out.reserve(data.len() / 4 + 256);
+    let m = mtime.to_le_bytes();
+    // XFL: 2 would say "best", 4 "fastest"; flate2 writes 0 for the default level.
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, m[0], m[1], m[2], m[3], 0, 3]);
+    DEFLATE.with(|cell| {
+        let mut z = cell.borrow_mut();
+        z.reset();
+        let mut input = data;
+        loop {
+            let before = z.total_in();
+            let status = z
+                .compress_vec(input, out, FlushCompress::Finish)
+                .expect("deflate into memory cannot fail");
+            input = &input[(z.total_in() - before) as usize..];
+            if status == Status::StreamEnd {
+                break;
+            }
+            out.reserve(out.capacity().max(4096));
+        }
+    });
+    let mut crc = Crc::new();
+    crc.update(data);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes()); // ISIZE: the length mod 2^32
+}
+
+/// One gzip member of `data` (see [`gzip_into`]).
+pub fn gzip_member(data: &[u8], mtime: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    gzip_into(data, mtime, &mut out);
+    out
+}
+
 /// Builds a gzip tar of regular files, as busybox `tar czf` does: GNU headers, owner root.
 pub fn write_tgz<'a>(
     members: impl IntoIterator<Item = (&'a str, &'a [u8], u32, u64)>,
     gzip_mtime: u64,
 ) -> Vec<u8> {
-    let gz = GzBuilder::new()
-        .mtime(gzip_mtime.min(u32::MAX as u64) as u32)
-        .operating_system(3) // Unix
-        .write(Vec::new(), Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Complete);
-    for (path, data, mode, mtime) in members {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_mtime(mtime);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_entry_type(tar::EntryType::Regular);
-        // Writing into a Vec cannot fail, and names are checked by callers; an error here is a
-        // programming mistake, so surface it loudly rather than write a wrong archive.
-        let _ = h.set_username("root");
-        let _ = h.set_groupname("root");
-        tar.append_data(&mut h, path, data)
-            .expect("appending to an in-memory tar cannot fail");
-    }
-    let gz = tar.into_inner().expect("in-memory tar");
-    gz.finish().expect("in-memory gzip")
+    TAR.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        {
+            let mut tar = tar::Builder::new(&mut *buf);
+            tar.mode(tar::HeaderMode::Complete);
+            for (path, data, mode, mtime) in members {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(mode);
+                h.set_mtime(mtime);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_entry_type(tar::EntryType::Regular);
+                // Writing into a Vec cannot fail, and names are checked by callers; an error
+                // here is a programming mistake, so surface it loudly rather than write a wrong
+                // archive.
+                let _ = h.set_username("root");
+                let _ = h.set_groupname("root");
+                tar.append_data(&mut h, path, data)
+                    .expect("appending to an in-memory tar cannot fail");
+            }
+            tar.finish().expect("in-memory tar");
+        }
+        let mut out = Vec::new();
+        gzip_into(&buf, gzip_mtime.min(u32::MAX as u64) as u32, &mut out);
+        if buf.capacity() > SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        out
+    })
 }
 
 /// `local.tgz` from the files backup.sh saves.
@@ -461,11 +520,7 @@ pub fn bundle_file_name(hostname: &str) -> String {
 
 /// Gzip of a small text (useropts.gz, jumpstrt.gz), deterministic.
 pub fn gzip_bytes(data: &[u8]) -> Vec<u8> {
-    let mut gz = GzBuilder::new()
-        .operating_system(3)
-        .write(Vec::new(), Compression::default());
-    gz.write_all(data).expect("in-memory gzip");
-    gz.finish().expect("in-memory gzip")
+    gzip_member(data, 0)
 }
 
 #[cfg(test)]

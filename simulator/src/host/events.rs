@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use super::flash::FlashFaults;
 use crate::clock::SimTime;
 
 /// Who asked for a save.
@@ -86,6 +87,13 @@ pub enum EventKind {
     ScheduleChanged {
         schedule: String,
     },
+    /// The boot device's faults were set or cleared (the new set).
+    FlashFaults(FlashFaults),
+    /// A save's state.tgz reached the device only in part (a torn write).
+    TornWrite {
+        intended: usize,
+        on_flash: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +131,8 @@ impl EventKind {
             EventKind::ResetToDefaults => "reset",
             EventKind::StateTgzReplaced { .. } => "state-replaced",
             EventKind::ScheduleChanged { .. } => "schedule-changed",
+            EventKind::FlashFaults(_) => "flash-faults",
+            EventKind::TornWrite { .. } => "torn-write",
         }
     }
 }
@@ -211,6 +221,26 @@ impl fmt::Display for EventKind {
             EventKind::ScheduleChanged { schedule } => {
                 write!(f, "auto-backup schedule set to {schedule}")
             }
+            EventKind::FlashFaults(faults) => {
+                let set: Vec<&str> = [
+                    (faults.read_only, "read-only"),
+                    (faults.full, "full"),
+                    (faults.torn_next_write, "next write torn"),
+                ]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| *name)
+                .collect();
+                if set.is_empty() {
+                    write!(f, "flash faults cleared")
+                } else {
+                    write!(f, "flash faults set: {}", set.join(", "))
+                }
+            }
+            EventKind::TornWrite { intended, on_flash } => write!(
+                f,
+                "torn write: {on_flash} of {intended} bytes of state.tgz reached the boot device"
+            ),
         }
     }
 }

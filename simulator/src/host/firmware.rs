@@ -5,7 +5,9 @@
 //! ("Invalid Bundle: Missing Manifest File"), RELEASELEVEL equal to the host's (mismatch fails even
 //! with force), UUID equal unless forced; then state.tgz is copied to `/bootbank`, kernelopt and
 //! useropts are set, `--- state.tgz` is ensured, and the host force-reboots so the running
-//! configuration is never written back over the restored one. Rejections change nothing.
+//! configuration is never written back over the restored one. Rejections change nothing. A
+//! read-only or full boot device ([`super::flash`]) rejects a restore or a reset, as
+//! [`HostError::SaveFailed`].
 
 use std::sync::Arc;
 
@@ -146,6 +148,10 @@ impl Host {
         if self.banks.is_none() {
             return Err(HostError::SaveFailed(SaveError::NoBootbank));
         }
+        // The copy to /bootbank/state.tgz meets the device's faults as a save would.
+        if let Some(e) = self.flash.refuses_writes() {
+            return Err(HostError::SaveFailed(e));
+        }
         Ok(bundle)
     }
 
@@ -156,6 +162,14 @@ impl Host {
         self.require_running()?;
         if !self.maintenance {
             let e = HostError::InvalidState(INVALID_STATE_TEXT.into());
+            self.log(EventKind::RestoreRejected {
+                reason: format!("reset: {e}"),
+            });
+            return Err(e);
+        }
+        // A reset rewrites boot.cfg: a device that refuses writes refuses it.
+        if let Some(e) = self.flash.refuses_writes().filter(|_| self.banks.is_some()) {
+            let e = HostError::SaveFailed(e);
             self.log(EventKind::RestoreRejected {
                 reason: format!("reset: {e}"),
             });

@@ -27,6 +27,9 @@ impl Image {
         static CACHE: OnceLock<Mutex<BTreeMap<String, Arc<Image>>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(image) = map.get(&profile.name) {
+            return image.clone(); // every host creation and boot: no key allocation
+        }
         map.entry(profile.name.clone())
             .or_insert_with(|| Arc::new(Image::build(profile)))
             .clone()

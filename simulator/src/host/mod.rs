@@ -6,13 +6,15 @@
 //! - [`etc`]: RAM `/etc` and the `.#` marker rule;           [`image`]: the shared image defaults;
 //! - [`bootbank`]: boot.cfg, state.tgz, write counters;      [`persist`]: backup.sh, auto-backup.sh, sync;
 //! - [`power`]: boot, crash, power cut, reboots;             [`firmware`]: bundles, restore, reset;
-//! - [`accounts`]: passwd/shadow;                            [`events`]: the event log.
+//! - [`accounts`]: passwd/shadow;                            [`events`]: the event log;
+//! - [`flash`]: boot device faults (read-only, full, torn writes).
 
 pub mod accounts;
 pub mod bootbank;
 pub mod etc;
 pub mod events;
 pub mod firmware;
+pub mod flash;
 pub mod image;
 pub mod persist;
 pub mod power;
@@ -26,10 +28,12 @@ use crate::clock::{SimTime, DEFAULT_EPOCH};
 use crate::profile::{Profile, Schedule};
 use crate::rng::Rng;
 
+pub use accounts::shared_root_hash;
 pub use bootbank::{BootBank, BootBanks, BootCfg, WriteStats};
 pub use etc::{Bytes, EtcFs, Node, PathError};
 pub use events::{Event, EventKind, EventLog, SaveTrigger};
 pub use firmware::BackupBundle;
+pub use flash::FlashFaults;
 pub use persist::{SaveError, SaveReport};
 pub use power::{PowerState, RebootKind};
 
@@ -42,6 +46,10 @@ pub struct HostConfig {
     /// SMBIOS UUID in any case; stored uppercase.
     pub uuid: Option<String>,
     pub root_password: String,
+    /// A precomputed shadow hash of `root_password` (see [`accounts::shared_root_hash`]), so the
+    /// install skips its own 5,000-round SHA-512 crypt. Checked at build: a `$6$` hash that
+    /// verifies `root_password`, or [`HostError::InvalidArgument`].
+    pub root_hash: Option<Arc<str>>,
     /// Overrides the profile's auto-backup schedule.
     pub schedule: Option<Schedule>,
     /// A PXE-booted host without a boot bank: nothing persists (auto-backup.sh exits 1).
@@ -61,6 +69,7 @@ impl HostConfig {
             hostname: None,
             uuid: None,
             root_password: DEFAULT_ROOT_PASSWORD.to_string(),
+            root_hash: None,
             schedule: None,
             stateless: false,
             boot_time: None,
@@ -83,6 +92,11 @@ impl HostConfig {
     }
     pub fn root_password(mut self, p: impl Into<String>) -> Self {
         self.root_password = p.into();
+        self
+    }
+    /// Installs `root_password` with this hash instead of hashing it (see [`HostConfig::root_hash`]).
+    pub fn root_hash(mut self, hash: impl Into<Arc<str>>) -> Self {
+        self.root_hash = Some(hash.into());
         self
     }
     pub fn schedule(mut self, s: Schedule) -> Self {
@@ -128,7 +142,8 @@ pub enum HostError {
     InvalidBundle(BundleError),
     /// → `TooManyWrites`.
     TooManyWrites,
-    /// A save that could not complete (no boot bank, lock busy, invalid SSL certificates).
+    /// A save that could not complete (no boot bank, lock busy, invalid SSL certificates, a
+    /// read-only or full boot device).
     SaveFailed(SaveError),
     InvalidPath(PathError),
     Account(accounts::AccountError),
@@ -184,6 +199,9 @@ pub struct Identity {
     /// SMBIOS system UUID, uppercase (Manifest.txt form).
     pub smbios_uuid: String,
     pub install_password: String,
+    /// The precomputed hash of `install_password` the host was built with, if any: installs and
+    /// stateless boots use it instead of hashing again.
+    pub install_hash: Option<Arc<str>>,
 }
 
 /// The lock file `/tmp/bootbank.lck`, as another backup.sh would hold it.
@@ -214,7 +232,9 @@ pub struct Host {
     /// (quantum index, syncs in it).
     pub(crate) sync_window: (u64, u32),
     pub(crate) next_auto: Option<SimTime>,
-    /// The `etc` generation at which RAM was last known to equal the saved state.
+    /// The `etc` generation at which RAM was last known to equal the saved state (the boot
+    /// bank's parsed view). Whatever replaces that view other than a completed save must reset
+    /// it to None, or auto-backup would skip a diff it needs.
     pub(crate) clean_generation: Option<u64>,
     /// The running boot options (`esxcfg-info -c`) that backup.sh writes to useropts.gz.
     pub(crate) useropts: String,
@@ -223,6 +243,8 @@ pub struct Host {
     /// When the running system finished booting (HostRuntimeInfo.bootTime).
     pub(crate) booted_at: SimTime,
     pub(crate) events: EventLog,
+    /// The boot device's faults: hardware, so not reset by crashes or reboots.
+    pub(crate) flash: FlashFaults,
 }
 
 impl Host {
@@ -243,6 +265,10 @@ impl Host {
             }
         };
         accounts::validate_password(&cfg.root_password)?;
+        if let Some(hash) = &cfg.root_hash {
+            accounts::check_precomputed_hash(&cfg.root_password, hash)
+                .map_err(HostError::InvalidArgument)?;
+        }
         let image = image::Image::for_profile(&cfg.profile);
         let mut host = Host {
             schedule: cfg.schedule.unwrap_or(cfg.profile.schedule),
@@ -253,6 +279,7 @@ impl Host {
                 install_hostname: hostname.clone(),
                 smbios_uuid: uuid,
                 install_password: cfg.root_password,
+                install_hash: cfg.root_hash,
             },
             profile: cfg.profile,
             limits: cfg.limits,
@@ -271,6 +298,7 @@ impl Host {
             boots: 0,
             booted_at: cfg.start,
             events: EventLog::new(cfg.event_capacity),
+            flash: FlashFaults::default(),
         };
         host.first_boot_fixups();
         host.apply_install_identity();
@@ -363,6 +391,14 @@ impl Host {
             Some(b) if b.state_tgz().is_none() => true,
             Some(_) => self.changed_marked_files() > 0,
         }
+    }
+
+    /// Whether RAM is known to equal the saved state: only Host fields, no boot bank access.
+    /// `clean_generation` is Some only while a readable state.tgz exists (it is set by a
+    /// completed save, a boot from state.tgz, or a diff against one, and reset whenever the bank
+    /// is replaced or RAM lost).
+    pub(crate) fn is_clean(&self) -> bool {
+        self.clean_generation == Some(self.etc.generation())
     }
 
     pub(crate) fn log(&mut self, kind: EventKind) {
@@ -468,17 +504,16 @@ impl Host {
             .unwrap_or_default();
         let line = format!("{key} = \"{value}\"");
         let mut found = false;
-        let mut out: String = old
-            .lines()
-            .map(|l| {
-                if l.split_once(" = ").map(|(k, _)| k.trim()) == Some(key) {
-                    found = true;
-                    format!("{line}\n")
-                } else {
-                    format!("{l}\n")
-                }
-            })
-            .collect();
+        let mut out = String::with_capacity(old.len() + line.len() + 1);
+        for l in old.lines() {
+            if l.split_once(" = ").map(|(k, _)| k.trim()) == Some(key) {
+                found = true;
+                out.push_str(&line);
+            } else {
+                out.push_str(l);
+            }
+            out.push('\n');
+        }
         if !found {
             out.push_str(&line);
             out.push('\n');
@@ -606,6 +641,12 @@ impl Host {
                     self.now = self.now.max(b);
                     self.complete_boot();
                 }
+                // Every run due by `t` would find nothing changed and do nothing (RAM is known
+                // equal to the save): jump to the first run after `t`, so an idle host's advance
+                // costs the same for a minute or a month.
+                (None, Some(_)) if self.is_clean() => {
+                    self.next_auto = Some(self.schedule.next_after(t));
+                }
                 (None, Some(a)) => {
                     self.now = self.now.max(a);
                     self.next_auto = Some(self.schedule.next_after(self.now));
@@ -635,8 +676,9 @@ impl Host {
         match (stateless, self.banks.is_some()) {
             (true, true) => self.banks = None,
             (false, false) => self.banks = Some(Box::new(BootBanks::new(&self.profile))),
-            _ => {}
+            _ => return,
         }
+        self.clean_generation = None; // RAM was known equal to a save that is no longer there
     }
 
     /// Replaces `/bootbank/state.tgz` with raw bytes (or removes it), as a corrupting disk or a
@@ -740,13 +782,38 @@ fn validate_uuid(u: &str) -> Result<String, HostError> {
 
 /// 16 bytes as an uppercase 8-4-4-4-12 UUID.
 pub fn format_uuid(b: &[u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    hex_groups(b, b"0123456789ABCDEF", &[4, 2, 2, 2, 6])
+}
+
+/// Bytes as hex digits from `digits`, in dash-separated groups of `groups` bytes: one
+/// allocation (host creation formats two UUIDs).
+pub(crate) fn hex_groups(b: &[u8], digits: &[u8; 16], groups: &[usize]) -> String {
+    let mut s = String::with_capacity(b.len() * 2 + groups.len());
+    let mut bytes = b.iter();
+    for (i, &n) in groups.iter().enumerate() {
+        if i > 0 {
+            s.push('-');
+        }
+        for x in bytes.by_ref().take(n) {
+            s.push(digits[(x >> 4) as usize] as char);
+            s.push(digits[(x & 15) as usize] as char);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_formatted_in_their_groups() {
+        let b: [u8; 16] = std::array::from_fn(|i| (i as u8) * 17);
+        assert_eq!(format_uuid(&b), "00112233-4455-6677-8899-AABBCCDDEEFF");
+        // The vmkernel's /system/uuid form (power.rs): 8-8-4-12 lowercase digits.
+        assert_eq!(
+            hex_groups(&b, b"0123456789abcdef", &[4, 4, 2, 6]),
+            "00112233-44556677-8899-aabbccddeeff"
+        );
+    }
 }

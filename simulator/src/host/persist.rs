@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::events::{EventKind, SaveTrigger};
+use super::flash::FlashFaults;
 use super::{Host, HostError, LockHolder, PowerState};
 use crate::bundle::{write_local_tgz, write_state_tgz};
 
@@ -27,6 +28,10 @@ pub enum SaveError {
     InvalidSslCertificates,
     /// The power went during the save (an armed power cut); the host is now off.
     PowerLost,
+    /// The boot device is mounted read-only ([`FlashFaults::read_only`]); nothing was written.
+    ReadOnly,
+    /// The boot device is full ([`FlashFaults::full`]); nothing was written.
+    NoSpace,
 }
 
 impl fmt::Display for SaveError {
@@ -36,6 +41,9 @@ impl fmt::Display for SaveError {
             SaveError::LockBusy => "/tmp/bootbank.lck is held by another backup.sh",
             SaveError::InvalidSslCertificates => "SSL certificates are invalid",
             SaveError::PowerLost => "power lost before state.tgz.$$ was renamed over state.tgz",
+            // busybox's wording for EROFS and ENOSPC.
+            SaveError::ReadOnly => "cannot create /bootbank/state.tgz.$$: Read-only file system",
+            SaveError::NoSpace => "cannot write /bootbank/state.tgz.$$: No space left on device",
         })
     }
 }
@@ -55,13 +63,18 @@ pub struct SaveReport {
 }
 
 impl Host {
-    /// Marked files whose RAM content differs from the saved copy, `diff -N` style.
+    /// Marked files whose RAM content differs from the saved copy, `diff -N` style. O(1) while
+    /// `/etc` has not changed since RAM was last known equal to the save (`clean_generation`);
+    /// the byte-wise diff runs only after a change, so rewriting identical bytes still counts 0.
     pub(crate) fn changed_marked_files(&self) -> usize {
         let empty: &[u8] = &[];
         let saved = match self.bootbank() {
-            Some(b) => b.saved().clone(),
+            Some(b) => b.saved(),
             None => return 0,
         };
+        if self.is_clean() {
+            return 0;
+        }
         self.etc
             .marked_names()
             .filter(|name| {
@@ -112,6 +125,10 @@ impl Host {
         if files.is_empty() {
             return Ok(SaveReport::default());
         }
+        // Before the archives are built: a faulty device costs a failing save nothing.
+        if let Some(e) = self.flash.refuses_writes() {
+            return Err(e);
+        }
         let local = write_local_tgz(&files, now);
         let state = write_state_tgz(&local, now);
         let saved: BTreeMap<String, _> = files
@@ -132,7 +149,15 @@ impl Host {
             return Err(SaveError::PowerLost);
         }
         let size = state.len();
-        bank.install_state(std::sync::Arc::from(state.into_boxed_slice()), saved);
+        let torn = std::mem::take(&mut self.flash.torn_next_write);
+        if torn {
+            // backup.sh saw every write succeed; the device kept half. The bank's view is
+            // re-derived from those bytes (corrupt: empty), so RAM is no longer known equal.
+            let limits = self.limits;
+            bank.set_state_tgz(Some(FlashFaults::torn(&state)), &limits);
+        } else {
+            bank.install_state(std::sync::Arc::from(state.into_boxed_slice()), saved);
+        }
         bank.writes.state_saves += 1;
         if !bank.boot_cfg.has_state_module() {
             bank.boot_cfg.modules.push("state.tgz".into());
@@ -144,7 +169,19 @@ impl Host {
             let len = crate::bundle::gzip_bytes(bank.useropts.as_bytes()).len();
             bank.count_write(len);
         }
-        self.clean_generation = Some(self.etc.generation());
+        if torn {
+            let on_flash = self
+                .bootbank()
+                .and_then(|b| b.state_tgz())
+                .map_or(0, |b| b.len());
+            self.clean_generation = None;
+            self.log(EventKind::TornWrite {
+                intended: size,
+                on_flash,
+            });
+        } else {
+            self.clean_generation = Some(self.etc.generation());
+        }
         Ok(SaveReport {
             written: true,
             files: count,
@@ -198,8 +235,8 @@ impl Host {
 
     /// One run of `auto-backup.sh`. Returns whether it wrote state.tgz.
     pub fn auto_backup(&mut self) -> bool {
-        if self.power != PowerState::On {
-            return false;
+        if self.power != PowerState::On || self.is_clean() {
+            return false; // the common tick: answered from the Host alone, no bank access
         }
         let Some(bank) = self.bootbank() else {
             // PXE/stateless: `exit 1`. Logged once per run of failures, not every tick.
@@ -212,11 +249,7 @@ impl Host {
             }
             return false;
         };
-        let first = bank.state_tgz().is_none();
-        if !first && self.clean_generation == Some(self.etc.generation()) {
-            return false; // nothing touched since RAM was last known equal to the save
-        }
-        if first || self.changed_marked_files() > 0 {
+        if bank.state_tgz().is_none() || self.changed_marked_files() > 0 {
             return self
                 .backup_sh(SaveTrigger::AutoBackup)
                 .is_ok_and(|r| r.written);

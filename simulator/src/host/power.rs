@@ -221,8 +221,7 @@ impl Host {
         {
             let mut b = [0u8; 16];
             self.rng.fill(&mut b);
-            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            let uuid = format!("{}-{}-{}-{}", &h[0..8], &h[8..16], &h[16..20], &h[20..32]);
+            let uuid = super::hex_groups(&b, b"0123456789abcdef", &[4, 4, 2, 6]);
             let _ = self.set_esx_conf_value("/system/uuid", &uuid);
         }
     }
@@ -254,11 +253,10 @@ impl Host {
             )
         );
         let _ = self.write_file("etc/hosts", hosts);
-        let pw = self.identity.install_password.clone();
-        let hash = if pw.is_empty() {
-            String::new()
-        } else {
-            accounts::hash_password(&pw, &mut self.rng)
+        let hash = match &self.identity.install_hash {
+            Some(h) => h.to_string(), // checked against the password when the host was built
+            None if self.identity.install_password.is_empty() => String::new(),
+            None => accounts::hash_password(&self.identity.install_password, &mut self.rng),
         };
         let shadow = String::from_utf8_lossy(
             self.etc
