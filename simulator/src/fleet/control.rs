@@ -226,7 +226,8 @@ async fn route(
                 .find(&percent_decode(id))
                 .ok_or_else(|| Error::not_found(format!("no host {id:?}")))?;
             let r = host_route(state, h, m, rest, body).await;
-            state.collect_events();
+            state.collect_host(h);
+            state.collect_faults();
             r
         }
         ("GET", ["v1", "clock"]) => Ok(ok(&clock(state))),
