@@ -1509,3 +1509,125 @@ async fn the_event_stream_delivers_a_crash_and_resumes_from_last_event_id() {
         assert!(all.contains(&format!("event: {kind}\n")), "{kind}: {all}");
     }
 }
+
+// ---- flash faults --------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_faults_fail_saves_tear_state_tgz_and_slow_the_savers() {
+    let (fleet, ctl) = start(builder().hosts(2).mode(Mode::VCenter)).await;
+    let url = fleet.hosts()[1].url.clone();
+    let mut c = login(&url).await;
+    let healthy = ctl.get("/v1/hosts/1/flash");
+    assert!(!healthy["read_only"].bool() && !healthy["full"].bool());
+    assert!(healthy["slow"].is_null());
+
+    // Read-only: a sync fails in the protocol's terms and the bank keeps its bytes.
+    let before = ctl.get("/v1/hosts/1")["state_saves"].u64();
+    let f = ctl.put("/v1/hosts/1/flash", r#"{"read_only":true}"#);
+    assert!(f["read_only"].bool());
+    ctl.put("/v1/hosts/1/files/etc/motd", "changed\n");
+    let e = c
+        .call(&firmware(), "SyncFirmwareConfiguration", "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.fault_type(), Some("PlatformConfigFault"), "{e}");
+    assert!(e.to_string().contains("Read-only file system"), "{e}");
+    assert_eq!(ctl.get("/v1/hosts/1")["state_saves"].u64(), before);
+    assert!(ctl.get("/v1/hosts/1")["unsaved_changes"].bool());
+    let kinds = ctl.events("?host=1&kind=save-failed,flash-faults");
+    assert!(kinds.iter().any(|(_, k)| k == "save-failed"), "{kinds:?}");
+    // Full, then healthy again: the sync goes through.
+    ctl.put("/v1/hosts/1/flash", r#"{"read_only":false,"full":true}"#);
+    let e = c
+        .call(&firmware(), "SyncFirmwareConfiguration", "")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("No space left on device"), "{e}");
+    ctl.put("/v1/hosts/1/flash", r#"{"full":false}"#);
+    c.call(&firmware(), "SyncFirmwareConfiguration", "")
+        .await
+        .unwrap();
+    assert_eq!(ctl.get("/v1/hosts/1")["state_saves"].u64(), before + 1);
+
+    // A torn write: the save "succeeds", the flag clears, the next boot has the defaults.
+    ctl.put("/v1/hosts/1/flash", r#"{"torn_next_write":true}"#);
+    ctl.put("/v1/hosts/1/files/etc/motd", "torn\n");
+    c.call(&firmware(), "SyncFirmwareConfiguration", "")
+        .await
+        .unwrap();
+    assert!(!ctl.get("/v1/hosts/1/flash")["torn_next_write"].bool());
+    ctl.post("/v1/hosts/1/reboot", r#"{"force":true}"#);
+    ctl.advance("2m");
+    let booted = ctl.events("?host=1&kind=booted,torn-write");
+    assert_eq!(
+        booted.iter().map(|(_, k)| k.as_str()).collect::<Vec<_>>(),
+        ["torn-write", "booted"]
+    );
+    let text = ctl.get("/v1/events?host=1&kind=booted")[0]["text"]
+        .str()
+        .to_string();
+    assert!(text.contains("image defaults"), "{text}");
+
+    // Slow flash: sync and backup answer late, on the host and through the vCenter; other
+    // calls do not wait, and the rule shows in the list.
+    ctl.call("POST", "/v1/hosts/1/reinstall", "").expect(200);
+    let f = ctl.put("/v1/hosts/1/flash", r#"{"slow":"400ms"}"#);
+    assert_eq!(f["slow"].str(), "400ms");
+    assert_eq!(ctl.get("/v1/faults").arr().len(), 1);
+    let mut c = login(&url).await;
+    let t = std::time::Instant::now();
+    c.call(&firmware(), "SyncFirmwareConfiguration", "")
+        .await
+        .unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    let t = std::time::Instant::now();
+    c.service_content().await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    let mut vc = client(&fleet.vcenter_url().unwrap());
+    vc.login("administrator@vsphere.local", "VMware1!")
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    backup_url(
+        &mut vc,
+        &MoRef::new("HostFirmwareSystem", "firmwareSystem-13"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    // Host 0 is not slow.
+    let t = std::time::Instant::now();
+    backup_url(
+        &mut vc,
+        &MoRef::new("HostFirmwareSystem", "firmwareSystem-12"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    let f = ctl.put("/v1/hosts/1/flash", r#"{"slow":null}"#);
+    assert!(f["slow"].is_null());
+    assert!(ctl.get("/v1/faults").arr().is_empty());
+    // Bad input changes nothing.
+    ctl.call("PUT", "/v1/hosts/1/flash", r#"{"slow":"soon"}"#)
+        .error(400);
+    ctl.call("PUT", "/v1/hosts/1/flash", r#"{"readonly":true}"#)
+        .error(400);
+    assert!(!ctl.get("/v1/hosts/1/flash")["read_only"].bool());
+    fleet.shutdown().await;
+}

@@ -421,6 +421,29 @@ async fn host_route(
             v.set_link_down_until(None);
             Ok(())
         }),
+        ("GET", ["flash"]) => Ok(ok(&flash_state(state, h))),
+        ("PUT", ["flash"]) => {
+            let f: Flash = parse_json(&body)?;
+            if let Some(slow) = &f.slow {
+                if let Some(d) = slow {
+                    parse_duration(d).map_err(Error::bad)?;
+                }
+                state
+                    .set_slow_flash(h, slow.as_deref())
+                    .map_err(Error::bad)?;
+            }
+            {
+                let mut v = state.lock(h);
+                let mut faults = v.host.flash_faults().clone();
+                faults.read_only = f.read_only.unwrap_or(faults.read_only);
+                faults.full = f.full.unwrap_or(faults.full);
+                faults.torn_next_write = f.torn_next_write.unwrap_or(faults.torn_next_write);
+                if &faults != v.host.flash_faults() {
+                    v.host.set_flash_faults(faults);
+                }
+            }
+            Ok(ok(&flash_state(state, h)))
+        }
         ("GET", ["events"]) => {
             let f = Filter {
                 host: Some(h.index),
@@ -479,6 +502,41 @@ struct Enabled {
     enabled: bool,
 }
 
+/// Flash faults to set; absent fields stay as they are.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Flash {
+    read_only: Option<bool>,
+    full: Option<bool>,
+    torn_next_write: Option<bool>,
+    /// `"2s"` makes saves that slow; `null` makes them fast again.
+    #[serde(default, deserialize_with = "present")]
+    slow: Option<Option<String>>,
+}
+
+/// Tells a field set to `null` (Some(None)) from one left out (None).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Serialize)]
+pub struct FlashState {
+    pub read_only: bool,
+    pub full: bool,
+    pub torn_next_write: bool,
+    pub slow: Option<String>,
+}
+
+fn flash_state(state: &FleetState, h: &FleetHost) -> FlashState {
+    let f = state.lock(h).host.flash_faults().clone();
+    FlashState {
+        read_only: f.read_only,
+        full: f.full,
+        torn_next_write: f.torn_next_write,
+        slow: state.slow_flash_of(h),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Unreachable {
@@ -528,9 +586,11 @@ pub struct HostState {
     /// Saves that rewrote state.tgz since install (the install's own included).
     pub state_saves: u64,
     pub state_tgz_bytes: Option<usize>,
+    pub flash: FlashState,
 }
 
 pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
+    let flash = flash_state(state, h);
     let v = state.lock(h);
     let host = &v.host;
     let writes = host.bootbank_writes();
@@ -570,6 +630,7 @@ pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
         bootbank_bytes: writes.bytes,
         state_saves: writes.state_saves,
         state_tgz_bytes: host.bootbank().and_then(|b| b.state_tgz()).map(|s| s.len()),
+        flash,
     }
 }
 

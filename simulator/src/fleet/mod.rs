@@ -283,9 +283,50 @@ pub struct FleetState {
     pub clock: Arc<Mutex<RealTimeClock>>,
     pub faults: Arc<FaultSet>,
     pub log: FleetLog,
+    /// Per host with slow flash: the delay and the fault rules that apply it.
+    pub slow_flash: Mutex<std::collections::HashMap<usize, (String, Vec<u64>)>>,
 }
 
+/// The API calls that write the boot bank and so wait on slow flash.
+pub const FLASH_WRITERS: &str = "SyncFirmwareConfiguration|BackupFirmwareConfiguration";
+
 impl FleetState {
+    /// Makes a host's flash slow (every save waits `delay`, wall time) or fast again (None).
+    /// Saves are instant in the model; what a client sees of slow flash is the calls that save
+    /// (sync, backup) answering late, directly or through the vCenter. Done with fault rules
+    /// (listed with the others), one per endpoint.
+    pub fn set_slow_flash(&self, h: &FleetHost, delay: Option<&str>) -> Result<(), String> {
+        use crate::server::faults::{Action, RuleSpec};
+        let mut slow = self.slow_flash.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, rules)) = slow.remove(&h.index) {
+            for r in rules {
+                self.faults.remove(r);
+            }
+        }
+        let Some(d) = delay else {
+            return Ok(());
+        };
+        let rule = RuleSpec {
+            host: Some(h.index.to_string()),
+            method: Some(FLASH_WRITERS.into()),
+            object_type: Some("HostFirmwareSystem".into()),
+            object_id: None,
+            probability: 1.0,
+            delay: Some(d.to_string()),
+            max_count: None,
+            skip_count: 0,
+            action: Action::Delay,
+        };
+        let id = self.faults.add(rule)?.id;
+        slow.insert(h.index, (d.to_string(), vec![id]));
+        Ok(())
+    }
+
+    pub fn slow_flash_of(&self, h: &FleetHost) -> Option<String> {
+        let slow = self.slow_flash.lock().unwrap_or_else(|e| e.into_inner());
+        slow.get(&h.index).map(|(d, _)| d.clone())
+    }
+
     pub fn now(&self) -> SimTime {
         self.clock.lock().unwrap_or_else(|e| e.into_inner()).now()
     }
@@ -338,7 +379,10 @@ impl FleetState {
         let cfg = v.cfg.clone();
         self.log.take_from(h.index, &h.name, v.host.events());
         *v = Vim::new(host, cfg);
+        drop(v);
         self.log.restart(h.index);
+        // A reinstalled host is a healthy one: no slow flash either.
+        let _ = self.set_slow_flash(h, None);
         Ok(())
     }
 
@@ -502,6 +546,7 @@ impl Fleet {
             clock,
             faults,
             log: FleetLog::new(100_000),
+            slow_flash: Mutex::new(std::collections::HashMap::new()),
         });
         state.collect_events();
         tasks.push(tokio::spawn(tick(state.clone(), cfg.tick, rx.clone())));

@@ -88,6 +88,25 @@ enum Cmd {
     Reconnect {
         host: String,
     },
+    /// Boot device faults: read-only, full, a torn next write, slow saves. Without options,
+    /// shows them.
+    Flash {
+        host: String,
+        #[arg(long, value_parser = ["on", "off"])]
+        read_only: Option<String>,
+        #[arg(long, value_parser = ["on", "off"])]
+        full: Option<String>,
+        /// The next save that writes state.tgz leaves only its first half on the device.
+        #[arg(long)]
+        torn_next_write: bool,
+        /// Every save answers this much later (`2s`), or `off`.
+        #[arg(long)]
+        slow: Option<String>,
+    },
+    /// Install the host afresh (same identity, image defaults, healthy flash).
+    Reinstall {
+        host: String,
+    },
     /// The virtual clock.
     Clock,
     /// Move the clock forward (running every save due on the way): `1h`, `30d`.
@@ -215,6 +234,39 @@ pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
             c.print("POST", &host_path(&host, "/unreachable"), Some(body.into()))
         }
         Cmd::Reconnect { host } => c.print("DELETE", &host_path(&host, "/unreachable"), None),
+        Cmd::Flash {
+            host,
+            read_only,
+            full,
+            torn_next_write,
+            slow,
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(r) = read_only {
+                body.insert("read_only".into(), (r == "on").into());
+            }
+            if let Some(f) = full {
+                body.insert("full".into(), (f == "on").into());
+            }
+            if torn_next_write {
+                body.insert("torn_next_write".into(), true.into());
+            }
+            if let Some(s) = slow {
+                let v = if s == "off" {
+                    serde_json::Value::Null
+                } else {
+                    s.into()
+                };
+                body.insert("slow".into(), v);
+            }
+            if body.is_empty() {
+                c.print("GET", &host_path(&host, "/flash"), None)
+            } else {
+                let b = serde_json::Value::Object(body).to_string();
+                c.print("PUT", &host_path(&host, "/flash"), Some(b.into()))
+            }
+        }
+        Cmd::Reinstall { host } => c.print("POST", &host_path(&host, "/reinstall"), None),
         Cmd::Clock => c.print("GET", "/v1/clock", None),
         Cmd::Advance { by } => {
             let body = serde_json::json!({ "by": by }).to_string();
