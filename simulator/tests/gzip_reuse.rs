@@ -27,10 +27,15 @@ type Member<'a> = (&'a str, &'a [u8], u32, u64);
 
 /// The reference tar+gzip writer: the tar crate streaming into a fresh `GzEncoder`.
 fn reference_tgz(members: &[Member], gzip_mtime: u64) -> Vec<u8> {
+    reference_tgz_at(members, gzip_mtime, Compression::default())
+}
+
+/// The same at a given level (state.tgz's wrapper is written at level 1).
+fn reference_tgz_at(members: &[Member], gzip_mtime: u64, level: Compression) -> Vec<u8> {
     let gz = GzBuilder::new()
         .mtime(gzip_mtime.min(u32::MAX as u64) as u32)
         .operating_system(3)
-        .write(Vec::new(), Compression::default());
+        .write(Vec::new(), level);
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Complete);
     for (path, data, mode, mtime) in members {
@@ -149,11 +154,13 @@ fn state_tgz_of_a_save_matches_the_reference_and_reads_back() {
         1_704_067_260,
     );
     assert_eq!(local, ref_local);
-    let ref_state = reference_tgz(
+    let ref_state = reference_tgz_at(
         &[("local.tgz", &ref_local[..], 0o644, 1_704_067_260)],
         1_704_067_260,
+        Compression::fast(),
     );
     assert_eq!(state, ref_state);
+    assert_eq!(state[8], 4, "XFL says fastest");
     let back = read_state_tgz(&state, &Limits::default()).unwrap();
     assert_eq!(back.len(), 2);
     assert_eq!(back["etc/hosts"], hosts);
