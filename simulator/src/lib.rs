@@ -21,6 +21,7 @@
 //!   - [`host::power`]: boot, crash, power cut, graceful and forced reboot;
 //!   - [`host::firmware`]: backup bundles, upload, restore and reset with firmwareConfig.sh's rules;
 //!   - [`host::accounts`]: `/etc/passwd` and `/etc/shadow` with real SHA-512 crypt;
+//!   - [`host::flash`]: a failing boot device (read-only, full, a torn write);
 //!   - [`host::events`]: the event log a failure report shows.
 //! - [`bundle`]: the tar/gzip codecs (`local.tgz`, `state.tgz`, `configBundle-<host>.tgz`) and a
 //!   reader that is safe against hostile archives.
@@ -35,7 +36,12 @@
 //!   `local_account_manager`, `option_manager`. A SOAP method lives in the file of the type it is
 //!   called on.
 //! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, `/downloads`,
-//!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time.
+//!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time,
+//!   and applies the fault rules of [`server::faults`] before a request reaches the host.
+//! - [`vim::vcenter`]: a vCenter endpoint over many hosts (vCenter ids, calls forwarded to the
+//!   host as vpxd does).
+//! - [`fleet`]: many hosts and a vCenter in one process, one clock, the event log, and the JSON
+//!   control API tests drive them with (`docs/control-api.md`).
 //!
 //! Data flows one way: a request enters [`server`], is decoded by [`soap`], dispatched by [`vim`]
 //! to a managed object, which drives the [`host::Host`]; the host reads time only from its own

@@ -259,7 +259,7 @@ impl Host {
     }
 
     /// SyncFirmwareConfiguration: save now, at most N times per quantum of M minutes
-    /// (facts section 3; N and M are the profile's [unconfirmed] `sync_limit`).
+    /// (facts section 3; N and M are the profile's \[unconfirmed\] `sync_limit`).
     pub fn sync(&mut self) -> Result<SaveReport, HostError> {
         self.require_running()?;
         let limit = self.profile.sync_limit;

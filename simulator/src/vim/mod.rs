@@ -17,6 +17,9 @@
 //! | HostLocalAccountManager | [`local_account_manager`] | CreateUser, UpdateUser, RemoveUser |
 //! | OptionManager | [`option_manager`] | QueryOptions, UpdateOptions |
 //!
+//! A vCenter endpoint is a `Vim` with an [`vcenter::Estate`]: its own sessions, collector and
+//! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts.
+//!
 //! Nothing here reads the wall clock: the server moves time with [`Vim::sync_to`]. Nothing here
 //! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
 
