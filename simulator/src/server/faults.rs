@@ -499,4 +499,87 @@ mod tests {
         assert!(xml.contains("<text>no space</text>"), "{xml}");
         assert!(xml.contains("<faultstring>disk</faultstring>"), "{xml}");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        const METHODS: [&str; 3] = ["Login", "BackupFirmwareConfiguration", "Download"];
+
+        fn rule() -> impl Strategy<Value = RuleSpec> {
+            (
+                proptest::option::of(0usize..3),
+                proptest::option::of(0usize..3),
+                0.0f64..=1.0,
+                proptest::option::of(0u64..5),
+                0u64..5,
+            )
+                .prop_map(|(host, method, probability, max_count, skip_count)| {
+                    RuleSpec {
+                        host: host.map(|h| h.to_string()),
+                        method: method.map(|m| METHODS[m].to_string()),
+                        object_type: None,
+                        object_id: None,
+                        probability,
+                        delay: None,
+                        max_count,
+                        skip_count,
+                        action: Action::Reset,
+                    }
+                })
+        }
+
+        proptest! {
+            /// Whatever the rules and requests: a rule never fires more than max_count times or
+            /// before skip_count matches, counts every match of its filter, and the same seed
+            /// and requests give the same firings.
+            #[test]
+            fn counters_and_seeding_hold(
+                rules in proptest::collection::vec(rule(), 1..5),
+                requests in proptest::collection::vec((0usize..3, 0usize..3), 0..60),
+                seed in any::<u64>(),
+            ) {
+                let run = || {
+                    let f = FaultSet::new(seed);
+                    for r in &rules {
+                        f.add(r.clone()).unwrap();
+                    }
+                    let fired: Vec<Option<u64>> = requests
+                        .iter()
+                        .map(|(h, m)| {
+                            let name = format!("127.1.0.{}", h + 1);
+                            f.check(&Target {
+                                endpoint: &name,
+                                index: Some(*h),
+                                method: METHODS[*m],
+                                object_type: "",
+                                object_id: "",
+                            })
+                            .map(|hit| hit.rule)
+                        })
+                        .collect();
+                    (fired, f.list())
+                };
+                let (fired, list) = run();
+                prop_assert_eq!(&fired, &run().0);
+                for r in &list {
+                    let n = fired.iter().filter(|f| **f == Some(r.id)).count() as u64;
+                    prop_assert_eq!(n, r.fired);
+                    prop_assert!(r.spec.max_count.is_none_or(|m| r.fired <= m));
+                    prop_assert!(r.fired <= r.matched.saturating_sub(r.spec.skip_count));
+                    if r.id == 1 {
+                        // The first rule sees every request its filter matches.
+                        let matching = requests
+                            .iter()
+                            .filter(|(h, m)| {
+                                r.spec.host.as_deref().is_none_or(|x| x == h.to_string())
+                                    && r.spec.method.as_deref().is_none_or(|x| x == METHODS[*m])
+                            })
+                            .count() as u64;
+                        prop_assert_eq!(r.matched, matching);
+                    }
+                }
+            }
+        }
+    }
 }
