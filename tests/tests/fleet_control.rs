@@ -1631,3 +1631,31 @@ async fn flash_faults_fail_saves_tear_state_tgz_and_slow_the_savers() {
     assert!(!ctl.get("/v1/hosts/1/flash")["read_only"].bool());
     fleet.shutdown().await;
 }
+
+/// Tests without an async runtime start a fleet too; dropping it stops every listener.
+#[test]
+fn a_blocking_fleet_serves_until_dropped() {
+    let fleet = builder().hosts(2).plain_http().start_blocking().unwrap();
+    let addr = fleet.hosts()[1].addr;
+    let control = fleet.control_addr.unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(
+        b"GET /sdk/vimServiceVersions.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("<name>urn:vim25</name>"), "{out}");
+    fleet.advance(Duration::from_secs(3600));
+    assert_eq!(fleet.with_host(1, |v| v.host.boots()), 1);
+    drop(fleet);
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "host endpoint still open"
+    );
+    assert!(
+        TcpStream::connect(control).is_err(),
+        "control API still open"
+    );
+}

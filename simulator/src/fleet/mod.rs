@@ -227,6 +227,43 @@ impl FleetBuilder {
     pub async fn start(self) -> Result<Fleet, String> {
         Fleet::start(self.resolve()?).await
     }
+
+    /// [`FleetBuilder::start`] for tests without an async runtime: the fleet serves from a
+    /// runtime of its own (two worker threads) until the returned value is dropped.
+    pub fn start_blocking(self) -> Result<BlockingFleet, String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("a runtime for the fleet: {e}"))?;
+        let fleet = rt.block_on(self.start())?;
+        Ok(BlockingFleet {
+            fleet: Some(fleet),
+            rt,
+        })
+    }
+}
+
+/// A fleet serving from its own runtime ([`FleetBuilder::start_blocking`]); it derefs to
+/// [`Fleet`] and shuts down (waiting for open requests) when dropped.
+pub struct BlockingFleet {
+    fleet: Option<Fleet>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for BlockingFleet {
+    type Target = Fleet;
+    fn deref(&self) -> &Fleet {
+        self.fleet.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for BlockingFleet {
+    fn drop(&mut self) {
+        if let Some(f) = self.fleet.take() {
+            self.rt.block_on(f.shutdown());
+        }
+    }
 }
 
 /// More would not fit the file descriptors of a default system.
