@@ -155,6 +155,7 @@ async fn the_whole_suite_passes_against_a_fleet_host_through_its_control_api() {
         .profile("6.7U3")
         .password(PASSWORD)
         .control("127.0.0.1:0".parse().unwrap())
+        .control_token("t0ken")
         .start()
         .await
         .unwrap();
@@ -164,7 +165,7 @@ async fn the_whole_suite_passes_against_a_fleet_host_through_its_control_api() {
         user: "root".into(),
         password: PASSWORD.into(),
         trust: Trust::Any,
-        control: Some((fleet.control_url().unwrap(), None)),
+        control: Some((fleet.control_url().unwrap(), Some("t0ken".into()))),
     });
     let mut ran = Vec::new();
     for sc in suite() {
@@ -185,11 +186,23 @@ async fn the_whole_suite_passes_against_a_fleet_host_through_its_control_api() {
         user: "root".into(),
         password: PASSWORD.into(),
         trust: Trust::Any,
-        control: Some((fleet.control_url().unwrap(), None)),
+        control: Some((fleet.control_url().unwrap(), Some("t0ken".into()))),
     });
     let r = run_case(&suite()[0], "target", &bad).await;
     match r.outcome {
         Outcome::Failed(f) => assert!(f.seen.contains("serves no host at"), "{f:?}"),
+        other => panic!("{other:?}"),
+    }
+    // So is a wrong token.
+    let wrong = opts(TargetSpec::Remote {
+        url: host.url.clone(),
+        user: "root".into(),
+        password: PASSWORD.into(),
+        trust: Trust::Any,
+        control: Some((fleet.control_url().unwrap(), Some("nope".into()))),
+    });
+    match run_case(&suite()[0], "target", &wrong).await.outcome {
+        Outcome::Failed(f) => assert!(f.seen.contains("HTTP 401"), "{f:?}"),
         other => panic!("{other:?}"),
     }
     fleet.shutdown().await;
