@@ -273,6 +273,8 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         c.max_upload = max_upload;
     });
     let cfg = b.resolve()?;
+    let hosts: usize = cfg.profiles.iter().map(|(_, n)| n).sum();
+    ensure_file_limit(hosts)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -312,6 +314,44 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         fleet.shutdown().await;
         Ok::<(), Box<dyn std::error::Error>>(())
     })
+}
+
+/// Every host is a listening socket, and each client connection another descriptor: raise the
+/// soft open-file limit to the hard one (as servers do), and say so plainly when even that is
+/// too low, instead of failing at the 1,021st bind.
+fn ensure_file_limit(hosts: usize) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        // Listeners, the vCenter and control listeners, and room for clients.
+        let want = (hosts + 256) as u64;
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read or write the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return Ok(());
+        }
+        if (lim.rlim_cur as u64) < want && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        if (lim.rlim_cur as u64) < want {
+            return Err(format!(
+                "{hosts} hosts need about {want} open files, and the limit is {} (raise it with \
+                 `ulimit -n {want}` or in /etc/security/limits.conf)",
+                lim.rlim_cur
+            ));
+        }
+    }
+    let _ = hosts;
+    Ok(())
 }
 
 fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
