@@ -319,6 +319,8 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
 /// Every host is a listening socket, and each client connection another descriptor: raise the
 /// soft open-file limit to the hard one (as servers do), and say so plainly when even that is
 /// too low, instead of failing at the 1,021st bind.
+// rlim_t is u64 on Linux but not on every unix: the casts are for those.
+#[allow(clippy::unnecessary_cast)]
 fn ensure_file_limit(hosts: usize) -> Result<(), String> {
     #[cfg(unix)]
     {
