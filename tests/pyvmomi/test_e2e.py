@@ -974,6 +974,57 @@ def test_17_vcenter_fault_rule_and_maintenance_task():
     Disconnect(si)
 
 
+def test_18_vcenter_restore_as_powercli_does():
+    """Set-VMHostFirmware -Restore through a vCenter: maintenance mode and the restore go through
+    the vCenter, the bundle goes straight to the host with the host's credentials."""
+    import urllib.parse
+    srv, port, ctl = start_fleet(hosts=2)
+    si = SmartConnect(host=HOST, port=port, user=VC_USER, pwd=VC_PASSWORD,
+                      disableSslCertValidation=True, httpConnectionTimeout=15)
+    host = vim.HostSystem("host-13", si._stub)
+    fw = host.configManager.firmwareSystem
+    put = lambda text: control_raw(ctl, "PUT", "/v1/hosts/1/files/etc/hosts", text)
+    put("127.0.0.1 localhost\n10.9.9.9 keep\n")
+    backup = _download(fw.BackupFirmwareConfiguration().replace("*", host.name))
+    put("127.0.0.1 localhost\n10.6.6.6 changed\n")
+    # Past 00:01, when 6.7's hourly auto-backup runs (not past the 30-minute session timeout).
+    control(ctl, "POST", "/v1/clock/advance", {"by": "20m"})
+    assert control(ctl, "GET", "/v1/hosts/1")["unsaved_changes"] is False
+    assert WaitForTask(host.EnterMaintenanceMode_Task(0), si=si) == "success"
+    up = urllib.parse.urlsplit(fw.QueryFirmwareConfigUploadURL().replace("*", host.name))
+    conn = http.client.HTTPSConnection(up.hostname, up.port, context=_ctx(), timeout=15)
+    tok = base64.b64encode(("root:%s" % PASSWORD).encode()).decode()
+    conn.request("PUT", up.path, body=backup, headers={"Authorization": "Basic " + tok})
+    assert conn.getresponse().status == 200
+    conn.close()
+    call_expecting_reboot(fw.RestoreFirmwareConfiguration, force=False)
+    # vCenter sees the host go and come back.
+    deadline, seen = time.monotonic() + 30, []
+    while time.monotonic() < deadline:
+        state = host.runtime.connectionState
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        if state == "connected" and "notResponding" in seen:
+            break
+        time.sleep(0.1)
+    assert seen[-2:] == ["notResponding", "connected"], seen
+    assert host.runtime.inMaintenanceMode is True
+    text = control_raw(ctl, "GET", "/v1/hosts/1/files/etc/hosts")
+    assert "10.9.9.9 keep" in text and "changed" not in text, text
+    kinds = [e["kind"] for e in control(ctl, "GET", "/v1/events?host=1&kind=restored,booted")]
+    assert kinds[-2:] == ["restored", "booted"], kinds
+    Disconnect(si)
+
+
+def control_raw(url, method, path, body=None):
+    """A control API call with a raw text body and a raw text answer (files)."""
+    import urllib.request
+    data = None if body is None else body.encode()
+    req = urllib.request.Request(url + path, data=data, method=method)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read().decode()
+
+
 TESTS = [(name, fn) for name, fn in sorted(globals().items())
          if name.startswith("test_") and callable(fn)]
 
