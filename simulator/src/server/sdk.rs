@@ -153,10 +153,16 @@ async fn answer(
                 peer: peer.ip().to_string(),
                 user_agent: agent.clone(),
                 retry,
+                defer_forward: true,
                 ..Ctx::default()
             };
             let r = vim.call(call, &mut ctx);
             (r, ctx)
+        };
+        // A vCenter call for a host: authorized above, forwarded now without the vCenter lock.
+        let result = match &ctx.forward {
+            Some((est, now)) => crate::vim::vcenter::forward(est, *now, call).unwrap_or(result),
+            None => result,
         };
         if let (Ok(_), Some(max_wait)) = (&result, ctx.pending) {
             let waited = started.elapsed();

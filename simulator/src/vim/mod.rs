@@ -90,6 +90,11 @@ pub struct Ctx {
     /// A trusted in-process caller (vCenter forwarding to a host as `vpxuser`): no cookie, a
     /// session of this user is made or reused.
     pub system: Option<String>,
+    /// Set by the server on a vCenter: a call for a host is not forwarded under the vCenter's
+    /// lock but handed back in `forward`, for the server to forward once the lock is released
+    /// (so calls for different hosts run side by side, as in vpxd).
+    pub defer_forward: bool,
+    pub forward: Option<(Arc<vcenter::Estate>, SimTime)>,
 }
 
 /// A bundle BackupFirmwareConfiguration made, served at `/downloads/<uuid>/<file>`.
@@ -292,7 +297,11 @@ impl Vim {
             return property_collector::fetch(self, ctx, req);
         }
         if let Some(est) = self.estate.clone() {
-            if let Some(r) = vcenter::forward(self, &est, req) {
+            if ctx.defer_forward && vcenter::is_forwarded(&est, req) {
+                ctx.forward = Some((est, self.now()));
+                return Ok(None);
+            }
+            if let Some(r) = vcenter::forward(&est, self.now(), req) {
                 return r;
             }
         }

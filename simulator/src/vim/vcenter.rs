@@ -66,6 +66,7 @@ pub struct EstateHost {
 }
 
 /// Everything a vCenter endpoint fronts.
+#[derive(Debug)]
 pub struct Estate {
     pub hosts: Vec<EstateHost>,
     /// vCenter's SSO administrator.
@@ -416,10 +417,19 @@ fn host_properties(vim: &Vim, est: &Estate, i: usize) -> Data {
     d
 }
 
-/// Forwards a call on a host object to that host, as vpxd forwards to hostd.
-pub fn forward(vim: &Vim, est: &Estate, req: &Request) -> Option<Result<Option<Value>, Fault>> {
+/// Whether a call goes to a host (its object is a host's).
+pub fn is_forwarded(est: &Estate, req: &Request) -> bool {
+    to_host(est, &req.this).is_some()
+}
+
+/// Forwards a call on a host object to that host at `now`, as vpxd forwards to hostd.
+pub fn forward(
+    est: &Estate,
+    now: crate::clock::SimTime,
+    req: &Request,
+) -> Option<Result<Option<Value>, Fault>> {
     let (i, local) = to_host(est, &req.this)?;
-    let mut h = est.host(i, vim.now());
+    let mut h = est.host(i, now);
     if !h.reachable() {
         // What vpxd says of a host that stopped answering (a HostCommunication subtype).
         return Some(Err(Fault::new(
@@ -444,4 +454,84 @@ pub fn forward(vim: &Vim, est: &Estate, req: &Request) -> Option<Result<Option<V
         rewrite(v, &|r| from_host(i, r));
     }
     Some(result)
+}
+
+impl std::fmt::Debug for EstateHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EstateHost({})", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vim::ids as ha;
+
+    fn estate(n: usize) -> Estate {
+        let p = crate::profile::Profile::named("8.0U3").unwrap();
+        let hosts = (0..n)
+            .map(|i| {
+                let host = crate::HostConfig::new(p.clone())
+                    .seed(i as u64)
+                    .root_hash(crate::host::shared_root_hash("VMware1!", 0))
+                    .build()
+                    .unwrap();
+                EstateHost {
+                    vim: Arc::new(Mutex::new(Vim::new(host, Default::default()))),
+                    name: format!("127.1.0.{}", i + 1),
+                }
+            })
+            .collect();
+        Estate::new(hosts, "administrator@vsphere.local", "pw", &p)
+    }
+
+    #[test]
+    fn host_references_round_trip_and_strangers_do_not_resolve() {
+        let est = estate(70);
+        for i in [0, 1, 63, 64, 69] {
+            for (ty, id) in [
+                ("HostSystem", ha::HOST),
+                ("HostFirmwareSystem", ha::FIRMWARE_SYSTEM),
+                ("OptionManager", ha::ADV_OPTIONS),
+            ] {
+                let local = moref(ty, id);
+                let vc = from_host(i, &local);
+                assert_ne!(vc.id, local.id);
+                assert_eq!(to_host(&est, &vc), Some((i, local)), "{vc}");
+                assert_eq!(host_index_of(&vc.id), Some(i));
+            }
+            // The host's compute resource is its cluster: 64 hosts each.
+            let cr = from_host(i, &moref("ComputeResource", ha::COMPUTE_RESOURCE));
+            assert_eq!(cr.id, format!("domain-c{}", 8 + i / 64));
+            assert!(children(&est, &cr).contains(&host_ref(i)));
+        }
+        for id in [
+            "host-11",
+            "host-82",
+            "host-012",
+            "host-",
+            "host-1x",
+            "firmwareSystem-82",
+            "EsxHostAdvSettings-9",
+            "host-99999999999",
+        ] {
+            let ty = if id.starts_with("host") {
+                "HostSystem"
+            } else if id.starts_with("firmware") {
+                "HostFirmwareSystem"
+            } else {
+                "OptionManager"
+            };
+            assert_eq!(to_host(&est, &moref(ty, id)), None, "{id}");
+        }
+        assert_eq!(
+            children(&est, &moref("Folder", ids::HOST_FOLDER)).len(),
+            2,
+            "70 hosts make two clusters"
+        );
+        assert!(!exists(
+            &est,
+            &moref("ClusterComputeResource", "domain-c10")
+        ));
+    }
 }
