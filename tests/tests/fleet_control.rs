@@ -6,8 +6,8 @@
 //!
 //! The control API is driven with a small blocking HTTP/1.1 client over `std::net::TcpStream`
 //! (the test body runs on the runtime's `block_on` thread, so blocking there does not starve the
-//! fleet's tasks) and answers are read with a small JSON reader: the tests crate has no JSON
-//! dependency of its own. The vSphere side uses the harness client over TLS.
+//! fleet's tasks; raw sockets also let the tests see exactly what went over the wire), answers
+//! are read with serde_json. The vSphere side uses the harness client over TLS.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
@@ -18,199 +18,44 @@ use esxi_sim::fleet::{Fleet, FleetBuilder, Layout, Mode};
 use esxi_sim::server::faults::{Action, RuleSpec};
 use esxi_sim::soap::MoRef;
 
-// ---- a small JSON reader -----------------------------------------------------------------
+// ---- JSON answers, read with serde_json; the accessors panic with the value on a wrong type --
 
-#[derive(Clone, Debug, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
+type Json = serde_json::Value;
+
+trait Get {
+    fn str(&self) -> &str;
+    fn u64(&self) -> u64;
+    fn f64(&self) -> f64;
+    fn bool(&self) -> bool;
+    fn arr(&self) -> &[Json];
 }
 
-static NULL: Json = Json::Null;
-
-impl Json {
-    fn parse(s: &str) -> Json {
-        let mut p = JsonParser {
-            b: s.as_bytes(),
-            i: 0,
-        };
-        let v = p
-            .value()
-            .unwrap_or_else(|e| panic!("bad JSON ({e}) in {s:?}"));
-        p.ws();
-        assert_eq!(p.i, p.b.len(), "trailing data after JSON in {s:?}");
-        v
-    }
+impl Get for Json {
     fn str(&self) -> &str {
-        match self {
-            Json::Str(s) => s,
-            other => panic!("not a string: {other:?}"),
-        }
+        self.as_str()
+            .unwrap_or_else(|| panic!("not a string: {self:?}"))
     }
     fn u64(&self) -> u64 {
-        match self {
-            Json::Num(n) if *n >= 0.0 && n.fract() == 0.0 => *n as u64,
-            other => panic!("not a whole number: {other:?}"),
-        }
+        self.as_u64()
+            .unwrap_or_else(|| panic!("not a whole number: {self:?}"))
     }
     fn f64(&self) -> f64 {
-        match self {
-            Json::Num(n) => *n,
-            other => panic!("not a number: {other:?}"),
-        }
+        self.as_f64()
+            .unwrap_or_else(|| panic!("not a number: {self:?}"))
     }
     fn bool(&self) -> bool {
-        match self {
-            Json::Bool(b) => *b,
-            other => panic!("not a boolean: {other:?}"),
-        }
+        self.as_bool()
+            .unwrap_or_else(|| panic!("not a boolean: {self:?}"))
     }
     fn arr(&self) -> &[Json] {
-        match self {
-            Json::Arr(a) => a,
-            other => panic!("not an array: {other:?}"),
-        }
-    }
-    fn is_null(&self) -> bool {
-        *self == Json::Null
+        self.as_array()
+            .unwrap_or_else(|| panic!("not an array: {self:?}"))
     }
 }
 
-impl std::ops::Index<&str> for Json {
-    type Output = Json;
-    fn index(&self, k: &str) -> &Json {
-        match self {
-            Json::Obj(m) => m.iter().find(|(n, _)| n == k).map_or(&NULL, |(_, v)| v),
-            _ => &NULL,
-        }
-    }
+fn parse_json(s: &str) -> Json {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("bad JSON ({e}) in {s:?}"))
 }
-
-impl std::ops::Index<usize> for Json {
-    type Output = Json;
-    fn index(&self, i: usize) -> &Json {
-        match self {
-            Json::Arr(a) => a.get(i).unwrap_or(&NULL),
-            _ => &NULL,
-        }
-    }
-}
-
-struct JsonParser<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl JsonParser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.b.len() && self.b[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, lit: &str) -> Result<(), String> {
-        if self.b[self.i..].starts_with(lit.as_bytes()) {
-            self.i += lit.len();
-            Ok(())
-        } else {
-            Err(format!("expected {lit} at {}", self.i))
-        }
-    }
-    fn value(&mut self) -> Result<Json, String> {
-        self.ws();
-        match self.b.get(self.i).copied() {
-            Some(b'n') => self.eat("null").map(|_| Json::Null),
-            Some(b't') => self.eat("true").map(|_| Json::Bool(true)),
-            Some(b'f') => self.eat("false").map(|_| Json::Bool(false)),
-            Some(b'"') => self.string().map(Json::Str),
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.eat("]").is_ok() {
-                    return Ok(Json::Arr(items));
-                }
-                loop {
-                    items.push(self.value()?);
-                    self.ws();
-                    if self.eat(",").is_err() {
-                        self.eat("]")?;
-                        return Ok(Json::Arr(items));
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.i += 1;
-                let mut fields = Vec::new();
-                self.ws();
-                if self.eat("}").is_ok() {
-                    return Ok(Json::Obj(fields));
-                }
-                loop {
-                    self.ws();
-                    let k = self.string()?;
-                    self.ws();
-                    self.eat(":")?;
-                    fields.push((k, self.value()?));
-                    self.ws();
-                    if self.eat(",").is_err() {
-                        self.eat("}")?;
-                        return Ok(Json::Obj(fields));
-                    }
-                }
-            }
-            Some(c) if c == b'-' || c.is_ascii_digit() => {
-                let start = self.i;
-                while self.i < self.b.len() && b"+-.eE0123456789".contains(&self.b[self.i]) {
-                    self.i += 1;
-                }
-                let s = std::str::from_utf8(&self.b[start..self.i]).unwrap();
-                s.parse()
-                    .map(Json::Num)
-                    .map_err(|e| format!("number {s}: {e}"))
-            }
-            other => Err(format!("unexpected {other:?} at {}", self.i)),
-        }
-    }
-    fn string(&mut self) -> Result<String, String> {
-        self.eat("\"")?;
-        let mut out = Vec::new();
-        loop {
-            let c = *self.b.get(self.i).ok_or("unterminated string")?;
-            self.i += 1;
-            match c {
-                b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
-                b'\\' => {
-                    let e = *self.b.get(self.i).ok_or("unterminated escape")?;
-                    self.i += 1;
-                    let ch = match e {
-                        b'n' => '\n',
-                        b't' => '\t',
-                        b'r' => '\r',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'u' => {
-                            let hex = std::str::from_utf8(&self.b[self.i..self.i + 4])
-                                .map_err(|e| e.to_string())?;
-                            self.i += 4;
-                            let n = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
-                            char::from_u32(n).unwrap_or('\u{fffd}')
-                        }
-                        other => other as char,
-                    };
-                    let mut buf = [0; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                }
-                c => out.push(c),
-            }
-        }
-    }
-}
-
-// ---- a small HTTP/1.1 client for the control API -----------------------------------------
 
 struct Resp {
     status: u16,
@@ -223,7 +68,7 @@ impl Resp {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     fn json(&self) -> Json {
-        Json::parse(&self.text())
+        parse_json(&self.text())
     }
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -246,7 +91,7 @@ impl Resp {
             self.text()
         );
         match &j {
-            Json::Obj(fields) => assert_eq!(fields.len(), 1, "only `error`: {}", self.text()),
+            Json::Object(fields) => assert_eq!(fields.len(), 1, "only `error`: {}", self.text()),
             other => panic!("error answers are objects: {other:?}"),
         }
         j["error"].str().to_string()
@@ -447,7 +292,7 @@ impl Sse {
             .trim()
             .strip_prefix("data: ")
             .unwrap_or_else(|| panic!("no data line: {data:?}"));
-        (id, Json::parse(data))
+        (id, parse_json(data))
     }
     /// Everything that arrives within `d` (for "nothing more came").
     fn drain(&mut self, d: Duration) -> String {
