@@ -265,3 +265,33 @@ fn a_torn_write_waits_for_a_save_that_writes() {
     assert!(!h.flash_faults().torn_next_write);
     assert!(h.bootbank().unwrap().corrupt_reason().is_some());
 }
+
+/// The host remembers its last save itself: two days of failing auto-backups (288 save-failed
+/// events, more than the event log keeps) do not lose it, and a reboot keeps it.
+#[test]
+fn the_last_save_outlives_the_event_log() {
+    let mut h = host("8.0U3", 2);
+    h.write_file("/etc/hosts", "10.0.0.1 nas\n").unwrap();
+    h.advance(TICK);
+    let saved = h.last_save().expect("the auto-backup saved");
+    assert!(
+        saved > esxi_sim::clock::DEFAULT_EPOCH,
+        "after the install save at t0"
+    );
+    h.set_flash_faults(faults(true, false, false));
+    h.write_file("/etc/hosts", "10.0.0.2 nas\n").unwrap();
+    h.advance(Duration::from_secs(2 * 86_400));
+    assert!(
+        !h.events()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Saved { .. })),
+        "the save should have left the event log"
+    );
+    assert_eq!(h.last_save(), Some(saved));
+    h.reboot(RebootKind::Forced, "test").unwrap();
+    h.wait_until_running();
+    assert_eq!(h.last_save(), Some(saved));
+    h.set_flash_faults(FlashFaults::default());
+    h.set_stateless(true);
+    assert_eq!(h.last_save(), None, "no boot bank, no save");
+}

@@ -594,12 +594,7 @@ pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
     let v = state.lock(h);
     let host = &v.host;
     let writes = host.bootbank_writes();
-    let last_save = host
-        .events()
-        .iter()
-        .rev()
-        .find(|e| matches!(e.kind, crate::host::EventKind::Saved { .. }))
-        .map(|e| e.at.to_rfc3339());
+    let last_save = host.last_save().map(|t| t.to_rfc3339());
     HostState {
         index: h.index,
         id: h.vcenter_id(),

@@ -242,6 +242,8 @@ pub struct Host {
     pub(crate) boots: u32,
     /// When the running system finished booting (HostRuntimeInfo.bootTime).
     pub(crate) booted_at: SimTime,
+    /// When backup.sh last wrote state.tgz (kept across reboots: it is the bank's).
+    pub(crate) last_save: Option<SimTime>,
     pub(crate) events: EventLog,
     /// The boot device's faults: hardware, so not reset by crashes or reboots.
     pub(crate) flash: FlashFaults,
@@ -297,6 +299,7 @@ impl Host {
             rng: Rng::fork(cfg.seed, "runtime"),
             boots: 0,
             booted_at: cfg.start,
+            last_save: None,
             events: EventLog::new(cfg.event_capacity),
             flash: FlashFaults::default(),
         };
@@ -358,6 +361,11 @@ impl Host {
     /// When the running system booted; None while off or booting.
     pub fn last_boot(&self) -> Option<SimTime> {
         (self.power == PowerState::On).then_some(self.booted_at)
+    }
+    /// When backup.sh last wrote state.tgz (None on a stateless host, or before the first
+    /// save onto a new boot bank).
+    pub fn last_save(&self) -> Option<SimTime> {
+        self.last_save
     }
     pub fn next_auto_backup(&self) -> Option<SimTime> {
         self.next_auto
@@ -674,7 +682,10 @@ impl Host {
     /// Makes the host stateless (no boot bank) or gives it an empty boot bank back.
     pub fn set_stateless(&mut self, stateless: bool) {
         match (stateless, self.banks.is_some()) {
-            (true, true) => self.banks = None,
+            (true, true) => {
+                self.banks = None;
+                self.last_save = None;
+            }
             (false, false) => self.banks = Some(Box::new(BootBanks::new(&self.profile))),
             _ => return,
         }

@@ -89,12 +89,15 @@ impl Host {
     pub fn backup_sh(&mut self, by: SaveTrigger) -> Result<SaveReport, SaveError> {
         let result = self.backup_sh_inner(by);
         match &result {
-            Ok(r) if r.written => self.log(EventKind::Saved {
-                by,
-                changed: (by == SaveTrigger::AutoBackup).then_some(r.changed),
-                files: r.files,
-                bytes: r.bytes,
-            }),
+            Ok(r) if r.written => {
+                self.last_save = Some(self.now);
+                self.log(EventKind::Saved {
+                    by,
+                    changed: (by == SaveTrigger::AutoBackup).then_some(r.changed),
+                    files: r.files,
+                    bytes: r.bytes,
+                })
+            }
             Ok(_) => {}
             Err(SaveError::PowerLost) => {} // power_cut logged it
             Err(e) => self.log(EventKind::SaveFailed {
