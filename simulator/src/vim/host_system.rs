@@ -113,34 +113,71 @@ fn summary(vim: &Vim) -> Data {
 }
 
 pub fn properties(vim: &Vim) -> Data {
+    properties_only(vim, None)
+}
+
+/// The properties named in `wanted` (top-level names; None: all). A collector asking for
+/// `name` and `runtime` of ten thousand hosts need not build each one's summary and hardware.
+pub fn properties_only(vim: &Vim, wanted: Option<&[&str]>) -> Data {
+    let want = |n: &str| wanted.is_none_or(|w| w.contains(&n));
     let host_ref = moref("HostSystem", ids::HOST);
-    let recent = super::task::recent(vim);
-    Data::new("HostSystem")
-        .with("parent", moref("ComputeResource", ids::COMPUTE_RESOURCE))
-        .with("overallStatus", "green")
-        .with("configStatus", "gray")
-        .with("name", vim.host.hostname())
-        .with("recentTask", Value::refs(recent))
-        .with("runtime", runtime(vim))
-        .with("summary", summary(vim))
-        .with("hardware", hardware(vim))
-        .with("configManagerEnabled", true)
-        .with(
-            "configManager",
-            Data::new("HostConfigManager")
-                .with("advancedOption", moref("OptionManager", ids::ADV_OPTIONS))
-                .with(
-                    "firmwareSystem",
-                    moref("HostFirmwareSystem", ids::FIRMWARE_SYSTEM),
-                ),
-        )
-        .with(
-            "config",
-            Data::new("HostConfigInfo")
-                .with("host", host_ref)
-                .with("product", about(vim.host.profile())),
-        )
-        .with("vm", Value::refs([]))
-        .with("datastore", Value::refs([]))
-        .with("network", Value::refs([]))
+    let mut d = Data::new("HostSystem");
+    let mut add = |name: &'static str, v: &dyn Fn() -> Value| {
+        if want(name) {
+            d.fields.push((name, v()));
+        }
+    };
+    add("parent", &|| {
+        moref("ComputeResource", ids::COMPUTE_RESOURCE).into()
+    });
+    add("overallStatus", &|| "green".into());
+    add("configStatus", &|| "gray".into());
+    add("name", &|| vim.host.hostname().into());
+    add("recentTask", &|| Value::refs(super::task::recent(vim)));
+    add("runtime", &|| runtime(vim).into());
+    add("summary", &|| summary(vim).into());
+    add("hardware", &|| hardware(vim).into());
+    add("configManagerEnabled", &|| true.into());
+    add("configManager", &|| {
+        Data::new("HostConfigManager")
+            .with("advancedOption", moref("OptionManager", ids::ADV_OPTIONS))
+            .with(
+                "firmwareSystem",
+                moref("HostFirmwareSystem", ids::FIRMWARE_SYSTEM),
+            )
+            .into()
+    });
+    add("config", &|| {
+        Data::new("HostConfigInfo")
+            .with("host", host_ref.clone())
+            .with("product", about(vim.host.profile()))
+            .into()
+    });
+    add("vm", &|| Value::refs([]));
+    add("datastore", &|| Value::refs([]));
+    add("network", &|| Value::refs([]));
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_wanted_properties_are_built_and_they_equal_the_full_ones() {
+        let host = crate::HostConfig::new(crate::Profile::named("7.0U3").unwrap())
+            .seed(3)
+            .build()
+            .unwrap();
+        let vim = Vim::new(host, Default::default());
+        let full = properties(&vim);
+        let some = properties_only(&vim, Some(&["runtime", "name", "config", "nonesuch"]));
+        let names: Vec<&str> = some.fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, ["name", "runtime", "config"]);
+        for (k, v) in &some.fields {
+            assert_eq!(Some(v), full.get(k), "{k}");
+        }
+        assert_eq!(properties_only(&vim, Some(&[])).fields.len(), 0);
+        assert_eq!(properties_only(&vim, None), full);
+    }
 }

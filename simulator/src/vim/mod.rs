@@ -345,6 +345,17 @@ impl Vim {
 
     /// Every property of an object, as a data object of the object's type.
     pub fn properties(&self, obj: &MoRef, session: Option<&str>) -> Option<Data> {
+        self.properties_only(obj, session, None)
+    }
+
+    /// The properties of an object a collector asked for: `wanted` names top-level properties
+    /// (None: all). Objects that are cheap to build may return more than asked.
+    pub fn properties_only(
+        &self,
+        obj: &MoRef,
+        session: Option<&str>,
+        wanted: Option<&[&str]>,
+    ) -> Option<Data> {
         if !self.exists(obj, session) {
             return None;
         }
@@ -359,7 +370,7 @@ impl Vim {
                     | "OptionManager"
                     | "Task"
             ) {
-                return vcenter::properties(self, est, obj);
+                return vcenter::properties(self, est, obj, wanted);
             }
         }
         Some(match obj.ty.as_str() {
@@ -370,7 +381,7 @@ impl Vim {
             "ViewManager" => view_manager::properties(self, session),
             "ContainerView" => view_manager::view_properties(self, &obj.id)?,
             "Folder" | "Datacenter" | "ComputeResource" => inventory::properties(self, obj)?,
-            "HostSystem" => host_system::properties(self),
+            "HostSystem" => host_system::properties_only(self, wanted),
             "HostFirmwareSystem" => Data::new("HostFirmwareSystem"),
             "TaskManager" => task::manager_properties(self),
             "Task" => task::properties(self, &obj.id)?,

@@ -274,7 +274,18 @@ fn object_props(
     if specs.is_empty() {
         return None;
     }
-    let root = Value::Data(vim.properties(obj, session)?);
+    // Build only the top-level properties asked for, unless some spec wants them all.
+    let wanted: Option<Vec<&str>> = (!specs.iter().any(|s| s.all)).then(|| {
+        let mut w: Vec<&str> = specs
+            .iter()
+            .flat_map(|s| s.paths.iter())
+            .map(|p| p.split('.').next().unwrap_or(p))
+            .collect();
+        w.sort_unstable();
+        w.dedup();
+        w
+    });
+    let root = Value::Data(vim.properties_only(obj, session, wanted.as_deref())?);
     let Value::Data(data) = &root else {
         unreachable!("built as data just above")
     };

@@ -316,7 +316,7 @@ fn cluster_hosts(est: &Estate, k: usize) -> std::ops::Range<usize> {
     k * CLUSTER_SIZE..((k + 1) * CLUSTER_SIZE).min(est.hosts.len())
 }
 
-pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef) -> Option<Data> {
+pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>) -> Option<Data> {
     let entity = |ty: &'static str, name: &str, parent: Option<MoRef>| {
         Data::new(ty)
             .opt("parent", parent)
@@ -371,7 +371,7 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef) -> Option<Data> {
         }
         ("HostSystem", _) => {
             let (i, _) = to_host(est, obj)?;
-            host_properties(vim, est, i)
+            host_properties(vim, est, i, wanted)
         }
         ("HostFirmwareSystem", _) => {
             to_host(est, obj)?;
@@ -392,16 +392,18 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef) -> Option<Data> {
 
 /// A host as vCenter shows it: hostd's answer in vCenter ids, named by address, with the
 /// connection state vpxd keeps.
-fn host_properties(vim: &Vim, est: &Estate, i: usize) -> Data {
+fn host_properties(vim: &Vim, est: &Estate, i: usize, wanted: Option<&[&str]>) -> Data {
     let h = est.host(i, vim.now());
-    let mut d = host_system::properties(&h);
+    let mut d = host_system::properties_only(&h, wanted);
     let reachable = h.reachable();
     drop(h);
     d.fields
         .iter_mut()
         .for_each(|(_, v)| rewrite(v, &|r| from_host(i, r)));
     let name = Value::from(est.hosts[i].name.as_str());
-    set(&mut d, "name", name.clone());
+    if d.get("name").is_some() {
+        set(&mut d, "name", name.clone());
+    }
     if let Some(cfg) = field(&mut d, "summary").and_then(|s| field(s, "config")) {
         set(cfg, "name", name);
     }
