@@ -904,16 +904,18 @@ def connected_esxi_hosts(si, page=2):
     return found, pages
 
 
-def _download(url, timeout=15):
+def _download(url, timeout=15, context=None):
     import urllib.request
-    with urllib.request.urlopen(url, context=_ctx(), timeout=timeout) as r:
+    with urllib.request.urlopen(url, context=context or _ctx(), timeout=timeout) as r:
         return r.read()
 
 
 def test_16_vcenter_estate_backup():
     srv, port, ctl = start_fleet(hosts=5)
+    # Verified TLS throughout: the fleet CA vouches for the vCenter and every host.
+    verified = ssl.create_default_context(cadata=control_raw(ctl, "GET", "/v1/ca.pem"))
     si = SmartConnect(host=HOST, port=port, user=VC_USER, pwd=VC_PASSWORD,
-                      disableSslCertValidation=True, httpConnectionTimeout=15)
+                      sslContext=verified, httpConnectionTimeout=15)
     about = si.RetrieveContent().about
     assert about.apiType == "VirtualCenter" and about.productLineId == "vpx", about
     hosts, pages = connected_esxi_hosts(si)
@@ -925,7 +927,7 @@ def test_16_vcenter_estate_backup():
         # As Ansible's vmware_cfg_backup: the URL's `*` becomes the host's name in vCenter.
         url = h.configManager.firmwareSystem.BackupFirmwareConfiguration()
         assert "*" in url, url
-        data = _download(url.replace("*", name))
+        data = _download(url.replace("*", name), context=verified)
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as t:
             manifest = t.extractfile("Manifest.txt").read().decode()
         assert state["uuid"].upper() in manifest, (state["uuid"], manifest)

@@ -1504,3 +1504,45 @@ fn a_blocking_fleet_serves_until_dropped() {
         "control API still open"
     );
 }
+
+/// Every endpoint's certificate chains to the fleet CA: a client that trusts it verifies the
+/// hosts (by address) and the vCenter, and one that trusts another CA is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_verify_against_the_fleet_ca() {
+    let (fleet, ctl) = start(
+        builder()
+            .hosts(2)
+            .mode(Mode::VCenter)
+            .layout(Layout::Addresses {
+                first: Ipv4Addr::new(127, 78, 0, 1),
+                port: 0,
+            }),
+    )
+    .await;
+    let pem = ctl.call("GET", "/v1/ca.pem", "");
+    assert_eq!(pem.status, 200);
+    assert_eq!(pem.text(), fleet.ca_pem().unwrap());
+    assert!(pem.text().starts_with("-----BEGIN CERTIFICATE-----"));
+    let trust = Trust::Roots(pem.text().into_bytes());
+    for url in [
+        fleet.hosts()[0].url.clone(),
+        fleet.hosts()[1].url.clone(),
+        fleet.vcenter_url().unwrap(),
+    ] {
+        let mut c = Client::new(&url, trust.clone()).unwrap();
+        c.service_content()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    // Another fleet's CA does not vouch for these hosts.
+    let (other, _) = start(builder().hosts(1)).await;
+    let stranger = Trust::Roots(other.ca_pem().unwrap().as_bytes().to_vec());
+    let mut c = Client::new(&fleet.hosts()[0].url, stranger).unwrap();
+    let e = c.service_content().await.unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    // Plain HTTP has no CA.
+    let (plain, plain_ctl) = start(builder().plain_http()).await;
+    assert!(plain.ca_pem().is_none());
+    plain_ctl.call("GET", "/v1/ca.pem", "").error(404);
+    fleet.shutdown().await;
+}

@@ -230,6 +230,14 @@ async fn route(
             state.collect_faults();
             r
         }
+        ("GET", ["v1", "ca.pem"]) => match &state.ca_pem {
+            Some(pem) => Ok(respond(
+                StatusCode::OK,
+                "application/x-pem-file",
+                Bytes::from(pem.clone()),
+            )),
+            None => Err(Error::not_found("the fleet serves plain HTTP: no CA")),
+        },
         ("GET", ["v1", "clock"]) => Ok(ok(&clock(state))),
         ("POST", ["v1", "clock", "advance"]) => {
             let a: Advance = parse_json(&body)?;

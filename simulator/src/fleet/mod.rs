@@ -320,6 +320,9 @@ pub struct FleetState {
     pub clock: Arc<Mutex<RealTimeClock>>,
     pub faults: Arc<FaultSet>,
     pub log: FleetLog,
+    /// The fleet CA's certificate (PEM) that every endpoint's certificate chains to (None over
+    /// plain HTTP).
+    pub ca_pem: Option<String>,
     /// Per host with slow flash: the delay and the fault rules that apply it.
     pub slow_flash: Mutex<std::collections::HashMap<usize, (String, Vec<u64>)>>,
 }
@@ -583,6 +586,7 @@ impl Fleet {
             clock,
             faults,
             log: FleetLog::new(100_000),
+            ca_pem: key.as_ref().map(|k| k.ca_pem().to_string()),
             slow_flash: Mutex::new(std::collections::HashMap::new()),
         });
         state.collect_events();
@@ -609,6 +613,10 @@ impl Fleet {
     pub fn vcenter_url(&self) -> Option<String> {
         let scheme = if self.state.cfg.tls { "https" } else { "http" };
         self.state.vcenter_addr.map(|a| sdk_url(scheme, a))
+    }
+    /// The CA certificate (PEM) to trust for verifying every host and the vCenter.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.state.ca_pem.as_deref()
     }
     pub fn control_url(&self) -> Option<String> {
         self.control_addr.map(|a| format!("http://{a}"))

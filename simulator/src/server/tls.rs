@@ -94,18 +94,76 @@ fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<ServerConfig>, String
     Ok(Arc::new(cfg))
 }
 
-/// One key pair for every host of a fleet: making a key per host would cost more than the
-/// host itself. Each host still gets its own certificate (its own names), made on first use.
+/// The fleet's certificate authority: one CA and one leaf key pair for every host (making a key
+/// per host would cost more than the host itself). Each host still gets its own certificate,
+/// for its own names and address, signed by the CA and made on its first connection, so a
+/// client that trusts the CA (`GET /v1/ca.pem`, `serve --ca-out`) verifies every host.
 pub struct SharedKey {
-    pem: String,
+    ca_params: rcgen::CertificateParams,
+    ca_key: rcgen::KeyPair,
+    ca_pem: String,
+    leaf_pem: String,
 }
 
 impl SharedKey {
     pub fn generate() -> Result<SharedKey, String> {
-        let key = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;
+        let ca_key = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| format!("CA parameters: {e}"))?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "esxi-sim");
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "esxi-sim fleet CA");
+        let ca = ca_params
+            .self_signed(&ca_key)
+            .map_err(|e| format!("signing the CA: {e}"))?;
+        let leaf = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;
         Ok(SharedKey {
-            pem: key.serialize_pem(),
+            ca_pem: ca.pem(),
+            ca_params,
+            ca_key,
+            leaf_pem: leaf.serialize_pem(),
         })
+    }
+
+    /// The CA certificate (PEM) a client trusts to verify every host of the fleet.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A host's certificate chain (leaf, CA) and the leaf key, PEM.
+    fn host_cert(&self, names: &[String], ips: &[IpAddr]) -> Result<(String, String), String> {
+        let leaf =
+            rcgen::KeyPair::from_pem(&self.leaf_pem).map_err(|e| format!("the fleet key: {e}"))?;
+        let mut sans: Vec<String> = names.to_vec();
+        sans.extend(ips.iter().map(|i| i.to_string()));
+        sans.sort();
+        sans.dedup();
+        let mut params =
+            rcgen::CertificateParams::new(sans).map_err(|e| format!("certificate names: {e}"))?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "VMware, Inc.");
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            names.get(1).or(names.first()).cloned().unwrap_or_default(),
+        );
+        let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
+        let cert = params
+            .signed_by(&leaf, &issuer)
+            .map_err(|e| format!("signing the certificate: {e}"))?;
+        Ok((
+            format!("{}{}", cert.pem(), self.ca_pem),
+            leaf.serialize_pem(),
+        ))
     }
 }
 
@@ -155,9 +213,7 @@ impl Acceptor {
                 let cfg = match &self.source {
                     Source::Given(src) => server_config(src, &self.names, &self.ips)?,
                     Source::Shared(key) => {
-                        let kp = rcgen::KeyPair::from_pem(&key.pem)
-                            .map_err(|e| format!("the fleet key: {e}"))?;
-                        let (c, k) = self_signed_with(&kp, &self.names, &self.ips)?;
+                        let (c, k) = key.host_cert(&self.names, &self.ips)?;
                         from_pem(c.as_bytes(), k.as_bytes())?
                     }
                 };

@@ -107,6 +107,8 @@ enum Cmd {
     Reinstall {
         host: String,
     },
+    /// The fleet CA's certificate (PEM), to verify the hosts and the vCenter with.
+    Ca,
     /// The virtual clock.
     Clock,
     /// Move the clock forward (running every save due on the way): `1h`, `30d`.
@@ -267,6 +269,7 @@ pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Cmd::Reinstall { host } => c.print("POST", &host_path(&host, "/reinstall"), None),
+        Cmd::Ca => c.print("GET", "/v1/ca.pem", None),
         Cmd::Clock => c.print("GET", "/v1/clock", None),
         Cmd::Advance { by } => {
             let body = serde_json::json!({ "by": by }).to_string();

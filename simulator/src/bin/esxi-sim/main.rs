@@ -146,6 +146,10 @@ struct ServeArgs {
     /// Write the fleet's hosts (index, name, url) to this file as JSON.
     #[arg(long, help_heading = "Fleets")]
     hosts_file: Option<std::path::PathBuf>,
+    /// Write the fleet CA's certificate (PEM) here: every host's and the vCenter's certificate
+    /// chains to it, so clients can verify them (also GET /v1/ca.pem).
+    #[arg(long, help_heading = "Fleets")]
+    ca_out: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {
@@ -157,6 +161,7 @@ impl ServeArgs {
             || self.addresses.is_some()
             || self.ports.is_some()
             || self.control.is_some()
+            || self.ca_out.is_some()
     }
 }
 
@@ -281,6 +286,9 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     rt.block_on(async move {
         let started = std::time::Instant::now();
         let fleet = Fleet::start(cfg).await?;
+        if let (Some(path), Some(pem)) = (&a.ca_out, fleet.ca_pem()) {
+            std::fs::write(path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         if let Some(path) = &a.hosts_file {
             let list: Vec<serde_json::Value> = fleet
                 .hosts()
