@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use esxi_sim::fleet::control::encode;
 use esxi_sim::host::RebootKind;
 use esxi_sim::server::Shared;
 use hyper::Method;
@@ -113,17 +114,6 @@ impl Control {
 fn authority(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A point in a host's history: state saves and events so far.

@@ -393,21 +393,11 @@ async fn host_route(
         }
         ("POST", ["corrupt-state-tgz"]) => with(&mut |v| Ok(v.host.corrupt_state_tgz()?)),
         ("POST", ["reboot"]) => {
-            let r: Reboot = parse_json_or_default(&body)?;
-            let kind = if r.force {
-                RebootKind::Forced
-            } else {
-                RebootKind::Graceful
-            };
+            let kind = parse_json_or_default::<Reboot>(&body)?.kind();
             with(&mut |v| Ok(v.host.reboot(kind, "control API")?))
         }
         ("POST", ["shutdown"]) => {
-            let r: Reboot = parse_json_or_default(&body)?;
-            let kind = if r.force {
-                RebootKind::Forced
-            } else {
-                RebootKind::Graceful
-            };
+            let kind = parse_json_or_default::<Reboot>(&body)?.kind();
             with(&mut |v| Ok(v.host.shutdown(kind)?))
         }
         ("PUT", ["stateless"]) => {
@@ -502,6 +492,16 @@ fn now() -> String {
 struct Reboot {
     #[serde(default)]
     force: bool,
+}
+
+impl Reboot {
+    fn kind(&self) -> RebootKind {
+        if self.force {
+            RebootKind::Forced
+        } else {
+            RebootKind::Graceful
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -765,6 +765,19 @@ fn parse_query(q: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Percent-encodes a path segment or query value (all but RFC 3986's unreserved characters), as
+/// `esxi-sim ctl` and the harness name hosts and files in control API paths.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `%2F` → `/` (a path segment); invalid escapes stay as they are.
 fn percent_decode(s: &str) -> String {
     decode(s, false)
@@ -807,6 +820,10 @@ mod tests {
     #[test]
     fn percent_decoding_is_lenient() {
         assert_eq!(percent_decode("etc%2Fhosts"), "etc/hosts");
+        for s in ["etc/hosts", "a b+c%", "esx-01.lab", "ünï"] {
+            assert_eq!(percent_decode(&encode(s)), s);
+        }
+        assert_eq!(encode("etc/hosts"), "etc%2Fhosts");
         assert_eq!(percent_decode("a+b"), "a+b");
         assert_eq!(query_decode("a+b"), "a b");
         assert_eq!(percent_decode("100%"), "100%");

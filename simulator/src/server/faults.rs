@@ -191,8 +191,7 @@ impl FaultSet {
         self.lock().rules.clear();
     }
 
-    /// Whether any rule is set (a lock-free fast path would need an atomic; rules are rare and
-    /// this lock is uncontended when there are none).
+    /// Whether no rule is set.
     pub fn is_empty(&self) -> bool {
         self.lock().rules.is_empty()
     }

@@ -22,15 +22,20 @@ pub enum CertSource {
 /// A self-signed certificate and its key (PEM), for the names and addresses given.
 pub fn self_signed(names: &[String], ips: &[IpAddr]) -> Result<(String, String), String> {
     let key = rcgen::KeyPair::generate().map_err(|e| format!("generating a key: {e}"))?;
-    self_signed_with(&key, names, ips)
+    let cn = names.first().cloned().unwrap_or_default();
+    let cert = endpoint_params(names, ips, cn)?
+        .self_signed(&key)
+        .map_err(|e| format!("signing the certificate: {e}"))?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// A self-signed certificate over an existing key.
-pub fn self_signed_with(
-    key: &rcgen::KeyPair,
+/// An endpoint certificate's parameters: the names and addresses as SANs, and the subject a
+/// freshly installed ESXi presents.
+fn endpoint_params(
     names: &[String],
     ips: &[IpAddr],
-) -> Result<(String, String), String> {
+    common_name: String,
+) -> Result<rcgen::CertificateParams, String> {
     let mut sans: Vec<String> = names.to_vec();
     sans.extend(ips.iter().map(|i| i.to_string()));
     sans.sort();
@@ -40,14 +45,10 @@ pub fn self_signed_with(
     params
         .distinguished_name
         .push(rcgen::DnType::OrganizationName, "VMware, Inc.");
-    params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        names.first().cloned().unwrap_or_default(),
-    );
-    let cert = params
-        .self_signed(key)
-        .map_err(|e| format!("signing the certificate: {e}"))?;
-    Ok((cert.pem(), key.serialize_pem()))
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    Ok(params)
 }
 
 fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
@@ -102,7 +103,7 @@ pub struct SharedKey {
     ca_params: rcgen::CertificateParams,
     ca_key: rcgen::KeyPair,
     ca_pem: String,
-    leaf_pem: String,
+    leaf: rcgen::KeyPair,
 }
 
 impl SharedKey {
@@ -130,7 +131,7 @@ impl SharedKey {
             ca_pem: ca.pem(),
             ca_params,
             ca_key,
-            leaf_pem: leaf.serialize_pem(),
+            leaf,
         })
     }
 
@@ -141,28 +142,15 @@ impl SharedKey {
 
     /// A host's certificate chain (leaf, CA) and the leaf key, PEM.
     fn host_cert(&self, names: &[String], ips: &[IpAddr]) -> Result<(String, String), String> {
-        let leaf =
-            rcgen::KeyPair::from_pem(&self.leaf_pem).map_err(|e| format!("the fleet key: {e}"))?;
-        let mut sans: Vec<String> = names.to_vec();
-        sans.extend(ips.iter().map(|i| i.to_string()));
-        sans.sort();
-        sans.dedup();
-        let mut params =
-            rcgen::CertificateParams::new(sans).map_err(|e| format!("certificate names: {e}"))?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "VMware, Inc.");
-        params.distinguished_name.push(
-            rcgen::DnType::CommonName,
-            names.get(1).or(names.first()).cloned().unwrap_or_default(),
-        );
+        let cn = names.get(1).or(names.first()).cloned().unwrap_or_default();
+        let params = endpoint_params(names, ips, cn)?;
         let issuer = rcgen::Issuer::from_params(&self.ca_params, &self.ca_key);
         let cert = params
-            .signed_by(&leaf, &issuer)
+            .signed_by(&self.leaf, &issuer)
             .map_err(|e| format!("signing the certificate: {e}"))?;
         Ok((
             format!("{}{}", cert.pem(), self.ca_pem),
-            leaf.serialize_pem(),
+            self.leaf.serialize_pem(),
         ))
     }
 }

@@ -9,40 +9,65 @@ fn no_refs() -> Value {
     Value::refs([])
 }
 
+/// A datacenter's folders by id, in inventory order: vm, host, datastore, network.
+pub(crate) type Folders = [&'static str; 4];
+
+const FOLDERS: Folders = [
+    ids::VM_FOLDER,
+    ids::HOST_FOLDER,
+    ids::DATASTORE_FOLDER,
+    ids::NETWORK_FOLDER,
+];
+
+pub(crate) fn folder_refs(f: &Folders) -> Vec<MoRef> {
+    f.iter().map(|id| moref("Folder", id)).collect()
+}
+
+/// What every managed entity shows (a host's and a vCenter's inventory alike).
+pub(crate) fn entity(ty: &'static str, name: &str, parent: Option<MoRef>) -> Data {
+    Data::new(ty)
+        .opt("parent", parent)
+        .with("overallStatus", "green")
+        .with("configStatus", "gray")
+        .with("name", name)
+}
+
+/// A datacenter with its four folders and no datastores or networks.
+pub(crate) fn datacenter(name: &str, parent: MoRef, f: &Folders) -> Data {
+    entity("Datacenter", name, Some(parent))
+        .with("vmFolder", moref("Folder", f[0]))
+        .with("hostFolder", moref("Folder", f[1]))
+        .with("datastore", no_refs())
+        .with("datastoreFolder", moref("Folder", f[2]))
+        .with("network", no_refs())
+        .with("networkFolder", moref("Folder", f[3]))
+}
+
+/// A compute resource (or cluster) of hosts, with no datastores or networks.
+pub(crate) fn compute_resource(
+    ty: &'static str,
+    name: &str,
+    parent: MoRef,
+    hosts: Vec<MoRef>,
+) -> Data {
+    entity(ty, name, Some(parent))
+        .with("host", Value::refs(hosts))
+        .with("datastore", no_refs())
+        .with("network", no_refs())
+}
+
 /// The direct children of a container, in inventory order.
 pub fn children(obj: &MoRef) -> Vec<MoRef> {
     match (obj.ty.as_str(), obj.id.as_str()) {
         ("Folder", ids::ROOT_FOLDER) => vec![moref("Datacenter", ids::DATACENTER)],
-        ("Datacenter", ids::DATACENTER) => vec![
-            moref("Folder", ids::VM_FOLDER),
-            moref("Folder", ids::HOST_FOLDER),
-            moref("Folder", ids::DATASTORE_FOLDER),
-            moref("Folder", ids::NETWORK_FOLDER),
-        ],
+        ("Datacenter", ids::DATACENTER) => folder_refs(&FOLDERS),
         ("Folder", ids::HOST_FOLDER) => vec![moref("ComputeResource", ids::COMPUTE_RESOURCE)],
         ("ComputeResource", ids::COMPUTE_RESOURCE) => vec![moref("HostSystem", ids::HOST)],
         _ => Vec::new(),
     }
 }
 
-/// Every object below a container (a container view's contents).
-pub fn descendants(obj: &MoRef, recursive: bool, out: &mut Vec<MoRef>) {
-    for c in children(obj) {
-        out.push(c.clone());
-        if recursive {
-            descendants(&c, true, out);
-        }
-    }
-}
-
 pub fn properties(vim: &Vim, obj: &MoRef) -> Option<Data> {
-    let entity = |ty: &'static str, name: &str, parent: Option<MoRef>| {
-        Data::new(ty)
-            .opt("parent", parent)
-            .with("overallStatus", "green")
-            .with("configStatus", "gray")
-            .with("name", name)
-    };
     let root = || moref("Folder", ids::ROOT_FOLDER);
     let dc = || moref("Datacenter", ids::DATACENTER);
     Some(match (obj.ty.as_str(), obj.id.as_str()) {
@@ -63,21 +88,13 @@ pub fn properties(vim: &Vim, obj: &MoRef) -> Option<Data> {
                 .with("childType", Value::strings([child_type.to_string()]))
                 .with("childEntity", Value::refs(children(obj)))
         }
-        ("Datacenter", ids::DATACENTER) => entity("Datacenter", "ha-datacenter", Some(root()))
-            .with("vmFolder", moref("Folder", ids::VM_FOLDER))
-            .with("hostFolder", moref("Folder", ids::HOST_FOLDER))
-            .with("datastore", no_refs())
-            .with("datastoreFolder", moref("Folder", ids::DATASTORE_FOLDER))
-            .with("network", no_refs())
-            .with("networkFolder", moref("Folder", ids::NETWORK_FOLDER)),
-        ("ComputeResource", ids::COMPUTE_RESOURCE) => entity(
+        ("Datacenter", ids::DATACENTER) => datacenter("ha-datacenter", root(), &FOLDERS),
+        ("ComputeResource", ids::COMPUTE_RESOURCE) => compute_resource(
             "ComputeResource",
             &vim.host.hostname(),
-            Some(moref("Folder", ids::HOST_FOLDER)),
-        )
-        .with("host", Value::refs(children(obj)))
-        .with("datastore", no_refs())
-        .with("network", no_refs()),
+            moref("Folder", ids::HOST_FOLDER),
+            children(obj),
+        ),
         _ => return None,
     })
 }

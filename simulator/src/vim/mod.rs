@@ -321,23 +321,19 @@ impl Vim {
 
     /// Whether an object exists (per-session objects only for their owner).
     pub fn exists(&self, obj: &MoRef, session: Option<&str>) -> bool {
-        let estate = self.estate.as_deref();
-        match obj.ty.as_str() {
-            "PropertyFilter" | "ContainerView" => {}
-            _ if estate.is_some() => return estate.is_some_and(|e| vcenter::exists(e, obj)),
-            _ => {}
-        }
-        match obj.ty.as_str() {
-            "Task" => self.tasks.values().any(|t| t.id == obj.id),
-            "PropertyFilter" => self
+        match (obj.ty.as_str(), &self.estate) {
+            ("PropertyFilter", _) => self
                 .filters
                 .get(&obj.id)
                 .is_some_and(|f| Some(f.session.as_str()) == session),
-            "ContainerView" => self
+            ("ContainerView", _) => self
                 .views
                 .get(&obj.id)
                 .is_some_and(|v| Some(v.session.as_str()) == session),
-            _ => ids::STATIC
+            // A vCenter's inventory, managers and (its hosts') tasks.
+            (_, Some(e)) => vcenter::exists(e, obj),
+            ("Task", None) => self.tasks.values().any(|t| t.id == obj.id),
+            (_, None) => ids::STATIC
                 .iter()
                 .any(|(t, id)| *t == obj.ty && *id == obj.id),
         }

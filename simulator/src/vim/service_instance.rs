@@ -32,7 +32,7 @@ pub fn about(p: &Profile) -> Data {
 }
 
 /// The license product version: the major version with `.0` (`6.0` for every 6.x).
-fn license_version(p: &Profile) -> String {
+pub(crate) fn license_version(p: &Profile) -> String {
     let major = p.version.split('.').next().unwrap_or("6");
     format!("{major}.0")
 }

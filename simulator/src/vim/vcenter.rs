@@ -19,7 +19,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{host_system, moref, Ctx, Vim};
+use super::{host_system, inventory, moref, Ctx, Vim};
 use crate::profile::Profile;
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
@@ -35,6 +35,10 @@ pub mod ids {
     pub const SESSION_MANAGER: &str = "SessionManager";
     pub const TASK_MANAGER: &str = "TaskManager";
     pub const VIEW_MANAGER: &str = "ViewManager";
+
+    /// The datacenter's folders (vm, host, datastore, network).
+    pub const FOLDERS: crate::vim::inventory::Folders =
+        [VM_FOLDER, HOST_FOLDER, DATASTORE_FOLDER, NETWORK_FOLDER];
 
     pub const STATIC: &[(&str, &str)] = &[
         ("ServiceInstance", "ServiceInstance"),
@@ -137,7 +141,10 @@ fn about(p: &Profile) -> Data {
         .with("apiVersion", p.api_version.as_str())
         .with("instanceUuid", "4c4c4544-0053-5a10-8047-b4c04f4a5331")
         .with("licenseProductName", "VMware VirtualCenter Server")
-        .with("licenseProductVersion", format!("{major}.0"))
+        .with(
+            "licenseProductVersion",
+            super::service_instance::license_version(p),
+        )
 }
 
 /// ServiceContent of a vCenter (only the managers this simulator serves).
@@ -297,12 +304,7 @@ pub fn exists(est: &Estate, obj: &MoRef) -> bool {
 pub fn children(est: &Estate, obj: &MoRef) -> Vec<MoRef> {
     match (obj.ty.as_str(), obj.id.as_str()) {
         ("Folder", ids::ROOT_FOLDER) => vec![moref("Datacenter", ids::DATACENTER)],
-        ("Datacenter", ids::DATACENTER) => vec![
-            moref("Folder", ids::VM_FOLDER),
-            moref("Folder", ids::HOST_FOLDER),
-            moref("Folder", ids::DATASTORE_FOLDER),
-            moref("Folder", ids::NETWORK_FOLDER),
-        ],
+        ("Datacenter", ids::DATACENTER) => inventory::folder_refs(&ids::FOLDERS),
         ("Folder", ids::HOST_FOLDER) => (0..est.clusters()).map(cluster_ref).collect(),
         ("ClusterComputeResource", id) => match cluster_index(est, id) {
             Some(k) => cluster_hosts(est, k).map(host_ref).collect(),
@@ -317,13 +319,7 @@ fn cluster_hosts(est: &Estate, k: usize) -> std::ops::Range<usize> {
 }
 
 pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>) -> Option<Data> {
-    let entity = |ty: &'static str, name: &str, parent: Option<MoRef>| {
-        Data::new(ty)
-            .opt("parent", parent)
-            .with("overallStatus", "green")
-            .with("configStatus", "gray")
-            .with("name", name)
-    };
+    use inventory::entity;
     let dc = || moref("Datacenter", ids::DATACENTER);
     Some(match (obj.ty.as_str(), obj.id.as_str()) {
         ("Folder", ids::ROOT_FOLDER) => entity("Folder", "Datacenters", None)
@@ -347,27 +343,19 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>)
                 )
                 .with("childEntity", Value::refs(children(est, obj)))
         }
-        ("Datacenter", ids::DATACENTER) => entity(
-            "Datacenter",
+        ("Datacenter", ids::DATACENTER) => inventory::datacenter(
             &est.datacenter_name,
-            Some(moref("Folder", ids::ROOT_FOLDER)),
-        )
-        .with("vmFolder", moref("Folder", ids::VM_FOLDER))
-        .with("hostFolder", moref("Folder", ids::HOST_FOLDER))
-        .with("datastore", Value::refs([]))
-        .with("datastoreFolder", moref("Folder", ids::DATASTORE_FOLDER))
-        .with("network", Value::refs([]))
-        .with("networkFolder", moref("Folder", ids::NETWORK_FOLDER)),
+            moref("Folder", ids::ROOT_FOLDER),
+            &ids::FOLDERS,
+        ),
         ("ClusterComputeResource", id) => {
             let k = cluster_index(est, id)?;
-            entity(
+            inventory::compute_resource(
                 "ClusterComputeResource",
                 &format!("Cluster-{}", k + 1),
-                Some(moref("Folder", ids::HOST_FOLDER)),
+                moref("Folder", ids::HOST_FOLDER),
+                children(est, obj),
             )
-            .with("host", Value::refs(children(est, obj)))
-            .with("datastore", Value::refs([]))
-            .with("network", Value::refs([]))
         }
         ("HostSystem", _) => {
             let (i, _) = to_host(est, obj)?;

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use esxi_sim::fleet::control::encode;
 
 #[derive(Args)]
 pub struct CtlArgs {
@@ -311,17 +312,6 @@ pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
         Cmd::FaultRm { id } if id == "all" => c.print("DELETE", "/v1/faults", None),
         Cmd::FaultRm { id } => c.print("DELETE", &format!("/v1/faults/{}", enc(&id)), None),
     }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 struct Client {
