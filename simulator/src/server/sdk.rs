@@ -160,8 +160,11 @@ async fn answer(
             (r, ctx)
         };
         // A vCenter call for a host: authorized above, forwarded now without the vCenter lock.
+        // Its object may have gone in between (a host task of a reinstalled host): not found,
+        // never the empty success the deferral left in `result`.
         let result = match &ctx.forward {
-            Some((est, now)) => crate::vim::vcenter::forward(est, *now, call).unwrap_or(result),
+            Some((est, now)) => crate::vim::vcenter::forward(est, *now, call)
+                .unwrap_or_else(|| Err(crate::vim::not_found(&call.this))),
             None => result,
         };
         if let (Ok(_), Some(max_wait)) = (&result, ctx.pending) {
