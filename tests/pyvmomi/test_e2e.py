@@ -96,15 +96,9 @@ def _drain(stream):
         pass
 
 
-def start_server(profile="6.7U3", seed=1, uuid=None, hostname=None, password=PASSWORD,
-                 boot_time=BOOT_TIME, ready_timeout=20.0):
-    """Starts `esxi-sim serve` on an OS-chosen port; returns (Server, port)."""
-    args = [ESXI_SIM_BIN, "serve", "--listen", HOST + ":0", "--profile", profile,
-            "--password", password, "--seed", str(seed), "--boot-time", boot_time]
-    if hostname:
-        args += ["--hostname", hostname]
-    if uuid:
-        args += ["--uuid", uuid]
+def _spawn(args, ready_timeout, ready):
+    """Runs an `esxi-sim serve` command line until `ready(stdout so far)` holds; returns
+    (Server, stdout text). Its stderr goes to a file shown on failure; stdout is drained after."""
     fd, log_path = tempfile.mkstemp(prefix="esxi-sim-", suffix=".stderr")
     log = os.fdopen(fd, "wb")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
@@ -115,7 +109,7 @@ def start_server(profile="6.7U3", seed=1, uuid=None, hostname=None, password=PAS
     _TEST_PROCS.append(srv)
     deadline = time.monotonic() + ready_timeout
     buf = b""
-    while b"\n" not in buf:
+    while not ready(buf):
         left = deadline - time.monotonic()
         if left <= 0:
             raise AssertionError("esxi-sim printed no ready line within %.0fs: %s"
@@ -128,12 +122,25 @@ def start_server(profile="6.7U3", seed=1, uuid=None, hostname=None, password=PAS
                 raise AssertionError("esxi-sim exited (rc=%s) before ready: %s (stderr below)"
                                      % (proc.returncode, " ".join(args)))
             buf += chunk
-    line = buf.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    # Keep draining stdout so that a chatty server can never block on a full pipe.
+    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
+    return srv, buf.decode("utf-8", "replace")
+
+
+def start_server(profile="6.7U3", seed=1, uuid=None, hostname=None, password=PASSWORD,
+                 boot_time=BOOT_TIME, ready_timeout=20.0):
+    """Starts `esxi-sim serve` on an OS-chosen port; returns (Server, port)."""
+    args = [ESXI_SIM_BIN, "serve", "--listen", HOST + ":0", "--profile", profile,
+            "--password", password, "--seed", str(seed), "--boot-time", boot_time]
+    if hostname:
+        args += ["--hostname", hostname]
+    if uuid:
+        args += ["--uuid", uuid]
+    srv, out = _spawn(args, ready_timeout, lambda buf: b"\n" in buf)
+    line = out.split("\n", 1)[0].strip()
     m = re.fullmatch(r"ready: https://127\.0\.0\.1:(\d+)/sdk", line)
     assert m, "unexpected first stdout line %r (want 'ready: https://127.0.0.1:PORT/sdk')" % line
     srv.port = int(m.group(1))
-    # Keep draining stdout so that a chatty server can never block on a full pipe.
-    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
     return srv, srv.port
 
 
@@ -839,32 +846,13 @@ def start_fleet(hosts=4, extra=(), ready_timeout=30.0):
             "--listen", HOST + ":0", "--addresses", "127.1.0.1", "--host-port", "0",
             "--control", HOST + ":0", "--password", PASSWORD, "--seed", "3",
             "--boot-time", BOOT_TIME, "--vcenter-password", VC_PASSWORD] + list(extra)
-    fd, log_path = tempfile.mkstemp(prefix="esxi-sim-", suffix=".stderr")
-    log = os.fdopen(fd, "wb")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                            cwd=REPO)
-    log.close()
-    srv = Server(proc, None, log_path, args)
-    _ALL_PROCS.append(srv)
-    _TEST_PROCS.append(srv)
-    deadline = time.monotonic() + ready_timeout
-    buf = b""
-    while b"ready: " not in buf or not buf.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError("no ready line within %.0fs: %r" % (ready_timeout, buf))
-        r, _, _ = select.select([proc.stdout], [], [], min(left, 0.2))
-        if r:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                raise AssertionError("esxi-sim exited before ready: %r" % buf)
-            buf += chunk
-    text = buf.decode()
+    # A fleet prints its control, host and timing lines first; `ready:` comes last.
+    srv, text = _spawn(args, ready_timeout,
+                       lambda buf: re.search(rb"^ready: .*\n", buf, re.M) is not None)
     control = re.search(r"^control: (http://\S+)$", text, re.M).group(1)
     m = re.search(r"^ready: https://127\.0\.0\.1:(\d+)/sdk$", text, re.M)
     assert m, text
     srv.port = int(m.group(1))
-    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
     return srv, srv.port, control
 
 

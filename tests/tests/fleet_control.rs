@@ -361,6 +361,13 @@ async fn backup_url(c: &mut Client, fw: &MoRef) -> Result<String, ClientError> {
     Ok(returnval(&r)?.text.trim().to_string())
 }
 
+/// A future's answer and how long it took (wall time).
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let t = Instant::now();
+    let r = f.await;
+    (r, t.elapsed())
+}
+
 fn tar_members(tgz: &[u8]) -> Vec<String> {
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
     ar.entries()
@@ -1133,20 +1140,12 @@ async fn delay_and_timeout_rules_hold_the_answer() {
             "max_count":1,"action":{"type":"delay"}}"#,
     );
     let mut c = client(&fleet.hosts()[0].url);
-    let t = Instant::now();
-    c.service_content().await.unwrap();
-    assert!(
-        t.elapsed() >= Duration::from_millis(400),
-        "{:?}",
-        t.elapsed()
-    );
-    let t = Instant::now();
-    c.service_content().await.unwrap();
-    assert!(
-        t.elapsed() < Duration::from_millis(400),
-        "{:?}",
-        t.elapsed()
-    );
+    let (r, took) = timed(c.service_content()).await;
+    r.unwrap();
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    let (r, took) = timed(c.service_content()).await;
+    r.unwrap();
+    assert!(took < Duration::from_millis(400), "{took:?}");
 
     // A timeout answers nothing: the client gives up.
     ctl.call("DELETE", "/v1/faults", "").expect(200);
@@ -1154,12 +1153,12 @@ async fn delay_and_timeout_rules_hold_the_answer() {
         r#"{"method":"RetrieveServiceContent","max_count":1,"action":{"type":"timeout"}}"#,
     );
     c.timeout = Duration::from_millis(500);
-    let t = Instant::now();
-    match c.service_content().await {
+    let (r, took) = timed(c.service_content()).await;
+    match r {
         Err(ClientError::Io(m)) => assert!(m.contains("no answer in time"), "{m}"),
         other => panic!("expected no answer, got {other:?}"),
     }
-    assert!(t.elapsed() >= Duration::from_millis(500));
+    assert!(took >= Duration::from_millis(500));
     c.service_content().await.unwrap();
     // A delay with a fault: the fault comes after the delay.
     ctl.add_rule(
@@ -1167,10 +1166,9 @@ async fn delay_and_timeout_rules_hold_the_answer() {
             "action":{"type":"fault","fault":"HostCommunication"}}"#,
     );
     c.timeout = Duration::from_secs(10);
-    let t = Instant::now();
-    let e = c.service_content().await.unwrap_err();
-    assert_eq!(e.fault_type(), Some("HostCommunication"));
-    assert!(t.elapsed() >= Duration::from_millis(300));
+    let (r, took) = timed(c.service_content()).await;
+    assert_eq!(r.unwrap_err().fault_type(), Some("HostCommunication"));
+    assert!(took >= Duration::from_millis(300));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1420,51 +1418,24 @@ async fn flash_faults_fail_saves_tear_state_tgz_and_slow_the_savers() {
     assert_eq!(f["slow"].str(), "400ms");
     assert_eq!(ctl.get("/v1/faults").arr().len(), 1);
     let mut c = login(&url).await;
-    let t = std::time::Instant::now();
-    c.call(&firmware(), "SyncFirmwareConfiguration", "")
-        .await
-        .unwrap();
-    assert!(
-        t.elapsed() >= Duration::from_millis(400),
-        "{:?}",
-        t.elapsed()
-    );
-    let t = std::time::Instant::now();
-    c.service_content().await.unwrap();
-    assert!(
-        t.elapsed() < Duration::from_millis(300),
-        "{:?}",
-        t.elapsed()
-    );
+    let (r, took) = timed(c.call(&firmware(), "SyncFirmwareConfiguration", "")).await;
+    r.unwrap();
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    let (r, took) = timed(c.service_content()).await;
+    r.unwrap();
+    assert!(took < Duration::from_millis(300), "{took:?}");
     let mut vc = client(&fleet.vcenter_url().unwrap());
     vc.login("administrator@vsphere.local", "VMware1!")
         .await
         .unwrap();
-    let t = std::time::Instant::now();
-    backup_url(
-        &mut vc,
-        &MoRef::new("HostFirmwareSystem", "firmwareSystem-13"),
-    )
-    .await
-    .unwrap();
-    assert!(
-        t.elapsed() >= Duration::from_millis(400),
-        "{:?}",
-        t.elapsed()
-    );
+    let fw = |n: u32| MoRef::new("HostFirmwareSystem", format!("firmwareSystem-{n}"));
+    let (r, took) = timed(backup_url(&mut vc, &fw(13))).await;
+    r.unwrap();
+    assert!(took >= Duration::from_millis(400), "{took:?}");
     // Host 0 is not slow.
-    let t = std::time::Instant::now();
-    backup_url(
-        &mut vc,
-        &MoRef::new("HostFirmwareSystem", "firmwareSystem-12"),
-    )
-    .await
-    .unwrap();
-    assert!(
-        t.elapsed() < Duration::from_millis(300),
-        "{:?}",
-        t.elapsed()
-    );
+    let (r, took) = timed(backup_url(&mut vc, &fw(12))).await;
+    r.unwrap();
+    assert!(took < Duration::from_millis(300), "{took:?}");
     let f = ctl.put("/v1/hosts/1/flash", r#"{"slow":null}"#);
     assert!(f["slow"].is_null());
     assert!(ctl.get("/v1/faults").arr().is_empty());

@@ -35,6 +35,17 @@ fn suite() -> Vec<Scenario> {
         .collect()
 }
 
+/// A served host as `--target` names it (root, any certificate), with or without a control API.
+fn remote(url: impl Into<String>, control: Option<(String, Option<String>)>) -> TargetSpec {
+    TargetSpec::Remote {
+        url: url.into(),
+        user: "root".into(),
+        password: PASSWORD.into(),
+        trust: Trust::Any,
+        control,
+    }
+}
+
 fn opts(target: TargetSpec) -> RunOptions {
     RunOptions {
         target,
@@ -119,13 +130,7 @@ async fn junit_has_one_testcase_per_run_and_failures_carry_the_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portable_suite_passes_against_a_served_host() {
     let ts = start_with(host("6.7U3", 5), |_| {}).await;
-    let o = opts(TargetSpec::Remote {
-        url: ts.url.clone(),
-        user: "root".into(),
-        password: PASSWORD.into(),
-        trust: Trust::Any,
-        control: None,
-    });
+    let o = opts(remote(ts.url.clone(), None));
     let (mut passed, mut skipped) = (0, 0);
     for sc in suite() {
         let r = run_case(&sc, "target", &o).await;
@@ -160,13 +165,10 @@ async fn the_whole_suite_passes_against_a_fleet_host_through_its_control_api() {
         .await
         .unwrap();
     let host = &fleet.hosts()[1];
-    let o = opts(TargetSpec::Remote {
-        url: host.url.clone(),
-        user: "root".into(),
-        password: PASSWORD.into(),
-        trust: Trust::Any,
-        control: Some((fleet.control_url().unwrap(), Some("t0ken".into()))),
-    });
+    let o = opts(remote(
+        host.url.clone(),
+        Some((fleet.control_url().unwrap(), Some("t0ken".into()))),
+    ));
     let mut ran = Vec::new();
     for sc in suite() {
         let r = run_case(&sc, "target", &o).await;
@@ -180,27 +182,21 @@ async fn the_whole_suite_passes_against_a_fleet_host_through_its_control_api() {
     fleet.with_host(0, |v| {
         assert_eq!(v.host.bootbank_writes().state_saves, 1);
     });
-    // A wrong control URL is a clear failure, not a skip.
-    let bad = opts(TargetSpec::Remote {
-        url: "https://127.0.0.1:1/sdk".into(),
-        user: "root".into(),
-        password: PASSWORD.into(),
-        trust: Trust::Any,
-        control: Some((fleet.control_url().unwrap(), Some("t0ken".into()))),
-    });
+    // A target the control API does not serve is a clear failure, not a skip.
+    let bad = opts(remote(
+        "https://127.0.0.1:1/sdk",
+        Some((fleet.control_url().unwrap(), Some("t0ken".into()))),
+    ));
     let r = run_case(&suite()[0], "target", &bad).await;
     match r.outcome {
         Outcome::Failed(f) => assert!(f.seen.contains("serves no host at"), "{f:?}"),
         other => panic!("{other:?}"),
     }
     // So is a wrong token.
-    let wrong = opts(TargetSpec::Remote {
-        url: host.url.clone(),
-        user: "root".into(),
-        password: PASSWORD.into(),
-        trust: Trust::Any,
-        control: Some((fleet.control_url().unwrap(), Some("nope".into()))),
-    });
+    let wrong = opts(remote(
+        host.url.clone(),
+        Some((fleet.control_url().unwrap(), Some("nope".into()))),
+    ));
     match run_case(&suite()[0], "target", &wrong).await.outcome {
         Outcome::Failed(f) => assert!(f.seen.contains("HTTP 401"), "{f:?}"),
         other => panic!("{other:?}"),
