@@ -535,11 +535,10 @@ impl Fleet {
         for (i, (config, host)) in hosts.into_iter().enumerate() {
             let listen = address_of(&cfg.layout, i)?;
             let hostname = host.hostname();
-            let mut sc = server_config(&cfg, listen);
-            sc.vim.session_timeout = cfg.session_timeout;
+            let sc = server_config(&cfg, listen);
             let label = match cfg.layout {
-                Layout::Addresses { .. } => listen.ip().to_string(),
-                Layout::Ports { .. } => String::new(),
+                Layout::Addresses { .. } => Some(listen.ip().to_string()),
+                Layout::Ports { .. } => None,
             };
             let ep = Endpoint {
                 vim: Arc::new(Mutex::new(Vim::new(host, sc.vim.clone()))),
@@ -785,7 +784,7 @@ async fn start_vcenter(
         ))),
         clock: clock.clone(),
         faults: faults.clone(),
-        label: "vcenter".into(),
+        label: Some("vcenter".into()),
         index: None,
         names: vec!["localhost".into(), "vcenter".into()],
     };

@@ -130,7 +130,9 @@ pub struct Endpoint {
     pub vim: Arc<Mutex<Vim>>,
     pub clock: Arc<Mutex<RealTimeClock>>,
     pub faults: Arc<FaultSet>,
-    pub label: String,
+    /// How rules and logs name the endpoint; None: its bound address and port (what tells apart
+    /// the hosts of a ports-layout fleet, whose ports are known only once bound).
+    pub label: Option<String>,
     pub index: Option<usize>,
     /// The certificate's names (the host name, `localhost`).
     pub names: Vec<String>,
@@ -162,7 +164,7 @@ impl Server {
             vim: Arc::new(Mutex::new(Vim::new(host, cfg.vim.clone()))),
             clock: Arc::new(Mutex::new(RealTimeClock::new(start, cfg.clock_speed))),
             faults: Arc::new(FaultSet::new(seed)),
-            label: "host".into(),
+            label: Some("host".into()),
             index: None,
             names,
         };
@@ -227,12 +229,7 @@ impl Server {
             vim: ep.vim,
             clock: ep.clock,
             faults: ep.faults,
-            // A host of a ports-layout fleet is named by its address and port.
-            label: if ep.label.is_empty() {
-                addr.to_string()
-            } else {
-                ep.label
-            },
+            label: ep.label.unwrap_or_else(|| addr.to_string()),
             index: ep.index,
             scheme,
             port: addr.port(),
