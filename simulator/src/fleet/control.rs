@@ -536,7 +536,12 @@ pub struct FlashState {
 }
 
 fn flash_state(state: &FleetState, h: &FleetHost) -> FlashState {
-    let f = state.lock(h).host.flash_faults().clone();
+    flash_of(state, h, &state.lock(h))
+}
+
+/// A host's flash faults, from a lock already held.
+fn flash_of(state: &FleetState, h: &FleetHost, v: &Vim) -> FlashState {
+    let f = v.host.flash_faults();
     FlashState {
         read_only: f.read_only,
         full: f.full,
@@ -598,8 +603,8 @@ pub struct HostState {
 }
 
 pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
-    let flash = flash_state(state, h);
     let v = state.lock(h);
+    let flash = flash_of(state, h, &v);
     let host = &v.host;
     let writes = host.bootbank_writes();
     let last_save = host.last_save().map(|t| t.to_rfc3339());
