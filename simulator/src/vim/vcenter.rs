@@ -3,14 +3,15 @@
 //! The vCenter's own objects (sessions, the property collector, views) are the ordinary ones of
 //! [`Vim`]; what differs is the inventory and where host calls go:
 //!
-//! - ids are vCenter's: `group-d1` (root folder) → `datacenter-3` → `group-h5` (host folder) →
+//! - ids are vCenter's (facts section 3: per-host ids such as `host-16`, `firmwareSystem-16`;
+//!   `apiType` "VirtualCenter"): `group-d1` (root folder) → `datacenter-3` → `group-h5` (host folder) →
 //!   clusters `domain-c8`, `domain-c9`, ... (64 hosts each, vSphere 7's cluster maximum) →
 //!   `host-12`, `host-13`, ...; a host's firmware system is `firmwareSystem-12`, its advanced
 //!   options `EsxHostAdvSettings-12`, its tasks `task-12-101`;
-//! - a host's `name` is its address, as a host added to vCenter by IP shows (Ansible downloads
-//!   bundles from `host.name`);
+//! - a host's `name` is its address, as a host added to vCenter by IP shows (Ansible's
+//!   vmware_cfg_backup, facts section 5, replaces the URL's `*` with `host.name`);
 //! - every call on a host object is forwarded to that host's own API state as vpxd forwards
-//!   to hostd (under the host's own lock), and the references in the answer are rewritten into
+//!   to hostd (under the host's lock, after the vCenter's is released), and the references in the answer are rewritten into
 //!   vCenter ids. So BackupFirmwareConfiguration through vCenter returns the host's
 //!   `http://*/downloads/...` URL, and the bundle is fetched from the host's own endpoint.
 //!
@@ -102,7 +103,9 @@ impl Estate {
 }
 
 /// The vCenter's `about`, for the newest build it manages (a vCenter is always at least as new
-/// as its hosts). Builds are those of the vCenter release of the same update level.
+/// as its hosts). Builds are those of the vCenter GA release of the same update level, from
+/// VMware's release notes [unconfirmed here: not in the facts file]; no client we know of
+/// reads them.
 fn about(p: &Profile) -> Data {
     let mut parts = p.version.split('.');
     let major = parts.next().unwrap_or("8");
