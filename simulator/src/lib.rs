@@ -11,7 +11,10 @@
 //!
 //! - [`clock`]: virtual time. The model never reads the wall clock; [`clock::SimTime`] moves only
 //!   when a caller advances it. [`clock::RealTimeClock`] maps wall time onto it for interactive use.
-//! - [`rng`]: the only randomness, a seeded SplitMix64. Same seed, same host, same failures.
+//! - [`rng`]: the model's only randomness, a seeded SplitMix64. Same seed, same host, same
+//!   failures.
+//! - [`secret`]: what is *not* the model's: session cookies, download ids and the control token
+//!   come from the OS's CSPRNG, so a seed reproduces behaviour but never a secret.
 //! - [`profile`]: ESXi builds (`6.7U3`, `8.0U3`, ...) from the embedded `profiles.toml`: version,
 //!   build, API versions, release level, auto-backup schedule, sync rate limit.
 //! - [`host`]: one host as a pure state machine, one concept per file:
@@ -73,6 +76,7 @@ pub mod fleet;
 pub mod host;
 pub mod profile;
 pub mod rng;
+pub mod secret;
 pub mod server;
 pub mod soap;
 pub mod vim;

@@ -11,6 +11,7 @@
 //! dropped without a response, as clients of a rebooting host see.
 
 pub mod faults;
+pub mod hashing;
 pub mod sdk;
 pub mod tls;
 pub mod transfer;
@@ -96,6 +97,8 @@ pub struct Shared {
     pub cfg: ServerConfig,
     pub scheme: &'static str,
     pub port: u16,
+    /// This endpoint's share of the password hashing pool ([`hashing`]).
+    pub hash_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -234,6 +237,7 @@ impl Server {
             scheme,
             port: addr.port(),
             cfg,
+            hash_slots: hashing::endpoint_slots(),
         });
         Ok(Server {
             addr,

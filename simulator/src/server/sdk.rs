@@ -142,6 +142,7 @@ async fn answer(
 ) -> Result<Resp, HostDown> {
     let started = Instant::now();
     let mut retry = false;
+    let mut verified = None;
     loop {
         let (result, ctx) = {
             let mut vim = shared.lock();
@@ -154,11 +155,20 @@ async fn answer(
                 user_agent: agent.clone(),
                 retry,
                 defer_forward: true,
+                offload_hashing: true,
+                verified: verified.take(),
                 ..Ctx::default()
             };
             let r = vim.call(call, &mut ctx);
             (r, ctx)
         };
+        // A login's password hash: checked off the lock and the async workers, then the call
+        // is made again with the outcome.
+        if let Some(check) = ctx.verify {
+            let ok = super::hashing::verify(&shared.hash_slots, check.clone()).await;
+            verified = Some((check, ok));
+            continue;
+        }
         // A vCenter call for a host: authorized above, forwarded now without the vCenter lock.
         // Its object may have gone in between (a host task of a reinstalled host): not found,
         // never the empty success the deferral left in `result`.

@@ -14,7 +14,7 @@ use super::faults::{Action, Hit};
 use super::sdk::apply_before;
 use super::sdk::read_body;
 use super::{text, Body, HostDown, Resp, Shared};
-use crate::vim::{UploadAuth, UploadError};
+use crate::vim::{Ctx, UploadAuth, UploadError};
 
 pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDown> {
     // Fault rules name the transfers as pseudo-methods `Download` and `Upload`.
@@ -125,14 +125,27 @@ async fn upload(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDow
         (None, Some(t)) => UploadAuth::Cookie(t),
         (None, None) => return Ok(unauthorized()),
     };
-    // Credentials are checked before a possibly large body is read.
-    {
-        let mut vim = shared.lock();
-        if !vim.reachable() {
-            return Err(HostDown);
-        }
-        if !vim.authorize_upload(auth) {
-            return Ok(unauthorized());
+    // Credentials are checked before a possibly large body is read; a password hash off the
+    // lock (see [`super::hashing`]).
+    let mut ctx = Ctx {
+        offload_hashing: true,
+        ..Ctx::default()
+    };
+    loop {
+        let allowed = {
+            let mut vim = shared.lock();
+            if !vim.reachable() {
+                return Err(HostDown);
+            }
+            vim.authorize_upload(auth, &mut ctx)
+        };
+        match (allowed, ctx.verify.take()) {
+            (Some(true), _) => break,
+            (None, Some(check)) => {
+                let ok = super::hashing::verify(&shared.hash_slots, check.clone()).await;
+                ctx.verified = Some((check, ok));
+            }
+            _ => return Ok(unauthorized()),
         }
     }
     let body = match read_body(req, shared.cfg.max_upload, shared.cfg.body_timeout).await {

@@ -9,13 +9,14 @@ use super::{
 use crate::bundle::BundleError;
 use crate::host::etc::Bytes;
 use crate::host::HostError;
+use crate::secret;
 use crate::soap::{Fault, Request, Value};
 
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "BackupFirmwareConfiguration" => {
             let bundle = vim.host.backup_bundle().map_err(host_fault)?;
-            let uuid = vim.vmware_uuid();
+            let uuid = secret::vmware_uuid();
             let url = format!(
                 "{}/downloads/{uuid}/{}",
                 vim.cfg.url_prefix, bundle.file_name
@@ -70,12 +71,13 @@ impl Vim {
     }
 
     /// Whether a `PUT /tmp/configBundle.tgz` may proceed: HTTP Basic auth against the host's
-    /// own `/etc/shadow`, or a live session cookie. Asked before the body is read.
-    pub fn authorize_upload(&mut self, auth: UploadAuth<'_>) -> bool {
+    /// own `/etc/shadow`, or a live session cookie. Asked before the body is read. None: the
+    /// password hash to check is in `ctx.verify` (see [`Vim::credentials_ok`]).
+    pub fn authorize_upload(&mut self, auth: UploadAuth<'_>, ctx: &mut Ctx) -> Option<bool> {
         match auth {
-            UploadAuth::Basic { user, password } => self.host.check_password(user, password),
-            UploadAuth::Cookie(token) => super::session_manager::touch(self, token).is_some(),
-            UploadAuth::None => false,
+            UploadAuth::Basic { user, password } => self.credentials_ok(ctx, user, password),
+            UploadAuth::Cookie(token) => Some(super::session_manager::touch(self, token).is_some()),
+            UploadAuth::None => Some(false),
         }
     }
 

@@ -42,10 +42,9 @@ use std::time::Duration;
 use crate::clock::SimTime;
 use crate::host::etc::Bytes;
 use crate::host::{Host, HostError};
-use crate::rng::Rng;
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
-pub use session_manager::{token_from_cookie, Session};
+pub use session_manager::{token_from_cookie, PasswordCheck, Session};
 
 /// Settings of the API layer (the host model has its own).
 #[derive(Clone, Debug)]
@@ -95,6 +94,12 @@ pub struct Ctx {
     /// (so calls for different hosts run side by side, as in vpxd).
     pub defer_forward: bool,
     pub forward: Option<(Arc<vcenter::Estate>, SimTime)>,
+    /// Set by the server: a password hash is not checked under the host's lock but handed back
+    /// in `verify`, for the server to check on its bounded pool and call again with the outcome
+    /// in `verified` (a slow hash then delays that login only: issue 12).
+    pub offload_hashing: bool,
+    pub verify: Option<PasswordCheck>,
+    pub verified: Option<(PasswordCheck, bool)>,
 }
 
 /// A bundle BackupFirmwareConfiguration made, served at `/downloads/<uuid>/<file>`.
@@ -106,6 +111,7 @@ pub struct Download {
 }
 
 /// How an upload proved who sent it.
+#[derive(Clone, Copy)]
 pub enum UploadAuth<'a> {
     Basic { user: &'a str, password: &'a str },
     Cookie(&'a str),
@@ -130,7 +136,6 @@ pub struct Vim {
     pub(crate) pages: HashMap<String, property_collector::Page>,
     pub(crate) views: BTreeMap<String, view_manager::View>,
     pub(crate) downloads: HashMap<String, Download>,
-    pub(crate) rng: Rng,
     pub(crate) seq: u64,
     seen_boots: u32,
     /// Set on a vCenter endpoint: the hosts it fronts. `host` is then the appliance's own
@@ -143,7 +148,6 @@ pub struct Vim {
 
 impl Vim {
     pub fn new(host: Host, cfg: VimConfig) -> Vim {
-        let seed = host.identity().seed;
         Vim {
             seen_boots: host.boots(),
             host,
@@ -156,7 +160,6 @@ impl Vim {
             pages: HashMap::new(),
             views: BTreeMap::new(),
             downloads: HashMap::new(),
-            rng: Rng::fork(seed, "vim"),
             seq: 0,
             estate: None,
             link_down_until: None,
@@ -184,12 +187,11 @@ impl Vim {
     }
 
     /// Whether a user name and password open a session here: the host's `/etc/shadow`, or the
-    /// vCenter's SSO administrator.
+    /// vCenter's SSO administrator. Hashing runs here, inline; the server uses
+    /// [`Vim::credentials_ok`] instead, which can hand it off.
     pub fn check_login(&self, user: &str, password: &str) -> bool {
-        match &self.estate {
-            Some(e) => user.eq_ignore_ascii_case(&e.user) && password == e.password,
-            None => self.host.check_password(user, password),
-        }
+        let mut ctx = Ctx::default();
+        self.credentials_ok(&mut ctx, user, password) == Some(true)
     }
 
     /// Every object below a container, in inventory order (a container view's contents).
@@ -251,24 +253,6 @@ impl Vim {
             self.downloads.clear();
             self.seen_boots = self.host.boots();
         }
-    }
-
-    /// A fresh identifier from the seeded generator: `len` lowercase hex digits.
-    pub(crate) fn hex(&mut self, len: usize) -> String {
-        self.rng.string(b"0123456789abcdef", len)
-    }
-
-    /// A VMware-style uuid (`52xxxxxx-xxxx-...`), as hostd makes for downloads and sessions.
-    pub(crate) fn vmware_uuid(&mut self) -> String {
-        let h = self.hex(30);
-        format!(
-            "52{}-{}-{}-{}-{}",
-            &h[0..6],
-            &h[6..10],
-            &h[10..14],
-            &h[14..18],
-            &h[18..30]
-        )
     }
 
     /// Answers one call. The session cookie's token is in `ctx.token`.

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::{bad_param, is_a, method_not_found, moref, not_found, required, Ctx, Vim};
+use crate::secret;
 use crate::soap::{
     parse_bool, parse_int, parse_moref, Data, Element, Fault, MoRef, Request, Value,
 };
@@ -382,12 +383,13 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
         }
         ("PropertyCollector", "ContinueRetrievePropertiesEx") => {
             let token = required(req, "token")?.text.trim().to_string();
-            match vim.pages.remove(&token) {
-                Some(p) if p.session == session => {
-                    let max = p.max;
-                    Ok(page(vim, &session, p.rest, max))
+            // Only the session that made a token can continue (or end) it.
+            match vim.pages.get(&token).filter(|p| p.session == session) {
+                Some(_) => {
+                    let p = vim.pages.remove(&token).expect("found above");
+                    Ok(page(vim, &session, p.rest, p.max))
                 }
-                _ => Err(Fault::invalid_argument(
+                None => Err(Fault::invalid_argument(
                     format!("unknown or finished retrieval token '{token}'"),
                     Some("token"),
                 )),
@@ -395,7 +397,9 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
         }
         ("PropertyCollector", "CancelRetrievePropertiesEx") => {
             let token = required(req, "token")?.text.trim().to_string();
-            vim.pages.remove(&token);
+            if vim.pages.get(&token).is_some_and(|p| p.session == session) {
+                vim.pages.remove(&token);
+            }
             Ok(None)
         }
         ("PropertyCollector", "CreateFilter") => {
@@ -483,7 +487,7 @@ fn page(vim: &mut Vim, session: &str, mut items: Vec<Data>, max: usize) -> Optio
     let token = if rest.is_empty() {
         None
     } else {
-        let t = vim.hex(16);
+        let t = secret::hex(16);
         vim.pages.insert(
             t.clone(),
             Page {
