@@ -31,6 +31,8 @@ struct Sim {
     child: Child,
     vcenter: String,
     control: String,
+    /// The control API's bearer token (`control-token:` line).
+    token: String,
     started_ms: f64,
 }
 
@@ -84,6 +86,7 @@ fn start(bin: &str, hosts: usize) -> Sim {
     let mut out = BufReader::new(child.stdout.take().expect("piped"));
     let mut line = String::new();
     let mut control = String::new();
+    let mut token = String::new();
     let vcenter = loop {
         line.clear();
         if out.read_line(&mut line).unwrap_or(0) == 0 {
@@ -91,6 +94,9 @@ fn start(bin: &str, hosts: usize) -> Sim {
         }
         if let Some(u) = line.trim().strip_prefix("control: ") {
             control = u.to_string();
+        }
+        if let Some(t) = line.trim().strip_prefix("control-token: ") {
+            token = t.to_string();
         }
         if let Some(u) = line.trim().strip_prefix("ready: ") {
             break u.to_string();
@@ -102,6 +108,7 @@ fn start(bin: &str, hosts: usize) -> Sim {
         child,
         vcenter,
         control,
+        token,
         started_ms,
     }
 }
@@ -201,15 +208,28 @@ async fn backup_estate(url: &str, count: usize, clients: usize) -> Result<usize,
 
 /// 30 days, hour by hour: 1% of hosts (seeded choice) get a new /etc/hosts, then the clock
 /// moves an hour and every save due runs. Returns the saves the fleet logged.
-async fn thirty_days(control: &str, hosts: usize) -> Result<(usize, f64, f64), ClientError> {
+async fn thirty_days(
+    control: &str,
+    token: &str,
+    hosts: usize,
+) -> Result<(usize, f64, f64), ClientError> {
     use hyper::Method;
+    let auth = ("authorization", format!("Bearer {token}"));
+    let file_headers = [
+        auth.clone(),
+        ("content-type", "application/octet-stream".to_string()),
+    ];
+    let json_headers = [
+        auth.clone(),
+        ("content-type", "application/json".to_string()),
+    ];
     let per_hour = (hosts / 100).max(1);
     let mut rng = esxi_sim::rng::Rng::new(42);
     let mut writers: Vec<Client> = (0..8)
         .map(|_| Client::new(control, Trust::Any))
         .collect::<Result<_, _>>()?;
     let mut ctl = Client::new(control, Trust::Any)?;
-    let saves_before = count_saves(&mut ctl).await?;
+    let saves_before = count_saves(&mut ctl, &auth).await?;
     let (mut writing, mut advancing) = (0.0, 0.0);
     for hour in 0..30 * 24 {
         let t = Instant::now();
@@ -223,6 +243,7 @@ async fn thirty_days(control: &str, hosts: usize) -> Result<(usize, f64, f64), C
                 .chain(std::iter::repeat(&[][..])),
         ) {
             let chunk = chunk.to_vec();
+            let headers = file_headers.clone();
             jobs.push(tokio::spawn(async move {
                 let mut w = w;
                 for i in chunk {
@@ -236,7 +257,7 @@ async fn thirty_days(control: &str, hosts: usize) -> Result<(usize, f64, f64), C
                         .http(
                             Method::PUT,
                             &format!("/v1/hosts/{i}/files/etc/hosts"),
-                            &[],
+                            &headers,
                             body.into_bytes(),
                         )
                         .await?;
@@ -259,7 +280,7 @@ async fn thirty_days(control: &str, hosts: usize) -> Result<(usize, f64, f64), C
             .http(
                 Method::POST,
                 "/v1/clock/advance",
-                &[],
+                &json_headers,
                 br#"{"by":"1h"}"#.to_vec(),
             )
             .await?;
@@ -269,15 +290,22 @@ async fn thirty_days(control: &str, hosts: usize) -> Result<(usize, f64, f64), C
         advancing += t.elapsed().as_secs_f64();
     }
     Ok((
-        count_saves(&mut ctl).await? - saves_before,
+        count_saves(&mut ctl, &auth).await? - saves_before,
         writing,
         advancing,
     ))
 }
 
 /// State saves so far, from the host list's boot-bank counters (every save rewrites state.tgz).
-async fn count_saves(ctl: &mut Client) -> Result<usize, ClientError> {
-    let r = ctl.get("/v1/hosts").await?;
+async fn count_saves(ctl: &mut Client, auth: &(&str, String)) -> Result<usize, ClientError> {
+    let r = ctl
+        .http(
+            hyper::Method::GET,
+            "/v1/hosts",
+            std::slice::from_ref(auth),
+            Vec::new(),
+        )
+        .await?;
     let hosts: serde_json::Value =
         serde_json::from_slice(&r.body).map_err(|e| ClientError::Protocol(e.to_string()))?;
     Ok(hosts
@@ -350,9 +378,10 @@ fn main() {
             );
         });
         let control = sim.control.clone();
+        let token = sim.token.clone();
         rt.block_on(async {
             let t = Instant::now();
-            let (saves, writing, advancing) = thirty_days(&control, hosts).await.expect("30 days");
+            let (saves, writing, advancing) = thirty_days(&control, &token, hosts).await.expect("30 days");
             println!(
                 "fleet {hosts:>6} hosts: 30 virtual days, 1% of hosts changing per hour (through the control API): {:6.2} s ({writing:.2} s writing files, {advancing:.2} s advancing the clock), {saves} saves",
                 t.elapsed().as_secs_f64()

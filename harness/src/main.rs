@@ -93,7 +93,8 @@ struct RunArgs {
     /// simulator-only steps (crash, advance, write-file, ...) then run there too.
     #[arg(long, requires = "target")]
     control_url: Option<String>,
-    /// Environment variable holding the control API's bearer token, if it needs one.
+    /// Environment variable holding the control API's bearer token (default: the token a
+    /// local `esxi-sim serve` wrote for that URL).
     #[arg(
         long,
         default_value = "ESXI_SIM_CONTROL_TOKEN",
@@ -325,7 +326,8 @@ fn run(a: RunArgs) -> ExitCode {
                     control: a.control_url.clone().map(|c| {
                         let token = std::env::var(&a.control_token_env)
                             .ok()
-                            .filter(|t| !t.is_empty());
+                            .filter(|t| !t.is_empty())
+                            .or_else(|| esxi_sim::fleet::control::token_for_url(&c));
                         (c, token)
                     }),
                 },

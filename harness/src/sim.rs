@@ -68,6 +68,10 @@ impl Control {
         if let Some(t) = &self.token {
             headers.push(("authorization", format!("Bearer {t}")));
         }
+        if method == Method::POST || method == Method::PUT {
+            // The control API takes writes only as JSON (its CSRF guard).
+            headers.push(("content-type", "application/json".to_string()));
+        }
         let mut c = self.client.lock().await;
         let r = c
             .http(method.clone(), path, &headers, body.unwrap_or_default())

@@ -850,10 +850,20 @@ def start_fleet(hosts=4, extra=(), ready_timeout=30.0):
     srv, text = _spawn(args, ready_timeout,
                        lambda buf: re.search(rb"^ready: .*\n", buf, re.M) is not None)
     control = re.search(r"^control: (http://\S+)$", text, re.M).group(1)
+    # The control API makes a token at start (issue 12): printed, and written to a file.
+    token = re.search(r"^control-token: ([0-9a-f]{64})$", text, re.M).group(1)
+    token_file = re.search(r"^control-token-file: (\S+)$", text, re.M).group(1)
+    with open(token_file) as f:
+        assert f.read().strip() == token
+    assert os.stat(token_file).st_mode & 0o077 == 0, "the token file is the owner's only"
+    _CONTROL_TOKENS[control] = token
     m = re.search(r"^ready: https://127\.0\.0\.1:(\d+)/sdk$", text, re.M)
     assert m, text
     srv.port = int(m.group(1))
     return srv, srv.port, control
+
+
+_CONTROL_TOKENS = {}
 
 
 def control(url, method, path, body=None):
@@ -861,7 +871,8 @@ def control(url, method, path, body=None):
     import urllib.request
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": "Bearer " + _CONTROL_TOKENS[url]})
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read() or b"null")
 
@@ -1006,11 +1017,46 @@ def test_18_vcenter_restore_as_powercli_does():
     Disconnect(si)
 
 
+def test_19_control_token_file_for_ctl():
+    """Issue 12: `serve` makes the control token, prints it and writes it (0600) where
+    `esxi-sim ctl` finds it; a wrong token is refused; the file goes with the process."""
+    import json
+    srv, port, ctl = start_fleet(hosts=1)
+    env = dict(os.environ)
+    env.pop("ESXI_SIM_CONTROL_TOKEN", None)
+    run = lambda *a: subprocess.run([ESXI_SIM_BIN, "ctl", "--url", ctl] + list(a), env=env,
+                                    capture_output=True, text=True, timeout=30)
+    r = run("fleet")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["hosts"] == 1
+    r = run("--token", "0" * 64, "fleet")
+    assert r.returncode != 0 and "HTTP 401" in r.stderr, (r.returncode, r.stderr)
+    # A page's simple POST (text/plain) is refused even with the right token.
+    import urllib.request
+    import urllib.error
+    req = urllib.request.Request(ctl + "/v1/hosts/0/crash", data=b"{}", method="POST",
+                                 headers={"Content-Type": "text/plain",
+                                          "Authorization": "Bearer " + _CONTROL_TOKENS[ctl]})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("a text/plain POST was taken")
+    except urllib.error.HTTPError as e:
+        assert e.code == 415, e.code
+    assert control(ctl, "GET", "/v1/hosts/0")["power"] == "on"
+    token_file = [f for f in os.listdir(os.environ["ESXI_SIM_RUNTIME_DIR"])
+                  if f.endswith("-%s.token" % ctl.rsplit(":", 1)[1])]
+    assert len(token_file) == 1, token_file
+    assert stop_server(srv) == 0
+    assert not os.path.exists(os.path.join(os.environ["ESXI_SIM_RUNTIME_DIR"], token_file[0]))
+
+
 def control_raw(url, method, path, body=None):
     """A control API call with a raw text body and a raw text answer (files)."""
     import urllib.request
     data = None if body is None else body.encode()
-    req = urllib.request.Request(url + path, data=data, method=method)
+    req = urllib.request.Request(url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/octet-stream",
+                                          "Authorization": "Bearer " + _CONTROL_TOKENS[url]})
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.read().decode()
 
@@ -1029,6 +1075,8 @@ def main(argv):
     if not os.access(ESXI_SIM_BIN, os.X_OK):
         print("esxi-sim binary not found or not executable: %s (set ESXI_SIM_BIN)" % ESXI_SIM_BIN)
         return 2
+    # Control tokens are written where `esxi-sim ctl` finds them: a directory of this run's.
+    os.environ["ESXI_SIM_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="esxi-sim-run-")
     selected = [(n, f) for n, f in TESTS if not args or any(a in n for a in args)]
     if not selected:
         print("no test matches %s" % " ".join(args))

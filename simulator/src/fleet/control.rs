@@ -35,6 +35,80 @@ use crate::vim::Vim;
 /// Largest request body (file contents included).
 const MAX_BODY: usize = 16 << 20;
 
+/// Who may use the control API. Anyone who reaches it reads `/etc/shadow` and `rui.key`, writes
+/// files and crashes hosts, so it is guarded by default (issue 12).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ControlAuth {
+    /// A bearer token made at start from the OS's CSPRNG: `serve` prints it and writes it to
+    /// [`token_file`], where `esxi-sim ctl` and `esxi-harness` find it.
+    #[default]
+    Generated,
+    /// This bearer token.
+    Token(String),
+    /// No token at all (explicitly asked for: `--no-control-token`): anyone who reaches the
+    /// listener drives the fleet.
+    Open,
+}
+
+/// Where the token of the control API at `addr` is written, so `esxi-sim ctl` finds it:
+/// `$ESXI_SIM_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/esxi-sim`, else `~/.esxi-sim`, as
+/// `control-<address>-<port>.token` (mode 0600). None when none of them is set.
+pub fn token_file(addr: SocketAddr) -> Option<std::path::PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let dir = env("ESXI_SIM_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| env("XDG_RUNTIME_DIR").map(|d| std::path::Path::new(&d).join("esxi-sim")))
+        .or_else(|| env("HOME").map(|d| std::path::Path::new(&d).join(".esxi-sim")))?;
+    let ip = addr.ip().to_string().replace(':', "_");
+    Some(dir.join(format!("control-{ip}-{}.token", addr.port())))
+}
+
+/// Writes `token` to [`token_file`] for `addr` (mode 0600, its directory 0700); returns where.
+pub fn write_token_file(addr: SocketAddr, token: &str) -> Result<std::path::PathBuf, String> {
+    let path = token_file(addr)
+        .ok_or("no directory for the control token: set ESXI_SIM_RUNTIME_DIR or HOME")?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(fail)?;
+        // An older file of another owner's umask keeps its mode: set it.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(fail)?;
+        std::io::Write::write_all(&mut f, format!("{token}\n").as_bytes()).map_err(fail)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::write(&path, format!("{token}\n")).map_err(fail)?;
+    Ok(path)
+}
+
+/// The token for the control API at `url` (`http://127.0.0.1:8440`) from its [`token_file`],
+/// if a local `serve` wrote one.
+pub fn token_for_url(url: &str) -> Option<String> {
+    use std::net::ToSocketAddrs;
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split('/').next()?;
+    let authority = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    authority.to_socket_addrs().ok()?.find_map(|a| {
+        let text = std::fs::read_to_string(token_file(a)?).ok()?;
+        let t = text.trim();
+        (!t.is_empty()).then(|| t.to_string())
+    })
+}
+
 /// Binds the control listener and serves it until shutdown.
 pub async fn start(
     state: Arc<FleetState>,
@@ -158,13 +232,17 @@ async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    if let Some(token) = &state.cfg.control_token {
+    if let Err(e) = check_origin(&state.cfg, &req) {
+        return json_resp(StatusCode::FORBIDDEN, &json!({ "error": e }));
+    }
+    if let Some(token) = &state.control_token {
         let given = req
             .headers()
             .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given.map(str::trim) != Some(token.as_str()) {
+            .map(|v| v.as_bytes())
+            .and_then(|v| v.strip_prefix(b"Bearer "));
+        // Exactly the token, compared in constant time: no trimming, no prefix games.
+        if !given.is_some_and(|g| crate::secret::equal(g, token.as_bytes())) {
             let mut r = json_resp(
                 StatusCode::UNAUTHORIZED,
                 &json!({"error": "a bearer token is required (Authorization: Bearer ...)"}),
@@ -175,6 +253,9 @@ async fn handle(
             );
             return r;
         }
+    }
+    if let Err(e) = check_content_type(&method, &path, &req) {
+        return json_resp(StatusCode::UNSUPPORTED_MEDIA_TYPE, &json!({ "error": e }));
     }
     let last_event_id = req
         .headers()
@@ -202,6 +283,80 @@ async fn handle(
     match r {
         Ok(resp) => resp,
         Err(Error(status, msg)) => json_resp(status, &json!({ "error": msg })),
+    }
+}
+
+/// Refuses what a web page could send: a request whose `Host` is a name other than
+/// `localhost` or the allowed ones (a DNS-rebinding page names its own domain), and a request
+/// whose `Origin` is not the control API itself (a cross-site page; browsers send `Origin` on
+/// every cross-origin write). Clients that are not browsers send neither or the right ones.
+fn check_origin(cfg: &super::FleetConfig, req: &Request<Incoming>) -> Result<(), String> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header(hyper::header::HOST).unwrap_or("");
+    if !host.is_empty() && !host_allowed(host, &cfg.control_hosts) {
+        return Err(format!(
+            "Host {host:?} is not this control API (an IP address, localhost, or --control-host)"
+        ));
+    }
+    if let Some(origin) = header(hyper::header::ORIGIN) {
+        if host.is_empty() || origin != format!("http://{host}") {
+            return Err(format!(
+                "cross-origin request from {origin:?} refused: the control API takes no                  requests from web pages"
+            ));
+        }
+    }
+    if header(hyper::header::HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|v| v == "cross-site" || v == "same-site")
+    {
+        return Err("cross-site request refused".into());
+    }
+    Ok(())
+}
+
+/// `127.0.0.1:8440`, `[::1]:8440`, `localhost`, or a name given with `--control-host`.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((n, port)) if !n.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => host,
+    };
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
+
+/// Writes must say what they carry: `application/json`, or for a file's contents
+/// `application/octet-stream` too. A web page's "simple" cross-origin POST can only send
+/// `text/plain`, form data or multipart, so this shuts out CSRF whatever the browser does.
+fn check_content_type(m: &Method, path: &str, req: &Request<Incoming>) -> Result<(), String> {
+    if !matches!(*m, Method::POST | Method::PUT | Method::PATCH) {
+        return Ok(());
+    }
+    let ty = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let file = path.contains("/files/");
+    match ty.as_str() {
+        "application/json" => Ok(()),
+        "application/octet-stream" if file => Ok(()),
+        _ => Err(format!(
+            "{m} needs Content-Type: application/json{} (got {:?})",
+            if file {
+                " or application/octet-stream"
+            } else {
+                ""
+            },
+            if ty.is_empty() { "none" } else { ty.as_str() }
+        )),
     }
 }
 

@@ -41,6 +41,7 @@ use crate::vim::vcenter::{self, Estate, EstateHost};
 use crate::vim::{Vim, VimConfig};
 use crate::{Host, HostConfig};
 
+pub use control::ControlAuth;
 pub use events::{FleetEvent, FleetLog};
 
 /// Standalone hosts only, or hosts behind a vCenter.
@@ -70,8 +71,14 @@ pub struct FleetConfig {
     pub vcenter_listen: SocketAddr,
     /// The control API's listener, if any.
     pub control: Option<SocketAddr>,
-    /// Bearer token the control API requires, if any.
-    pub control_token: Option<String>,
+    /// The control API's bearer token: generated at start (the default), given, or none.
+    pub control_auth: ControlAuth,
+    /// Serve the control API on an address other than loopback (refused otherwise: it has no
+    /// TLS, and it can read every host's secrets).
+    pub control_remote: bool,
+    /// Names besides IP addresses and `localhost` that the control API answers to in `Host`
+    /// (a CI service name); any other name is refused, as a DNS-rebinding page would send.
+    pub control_hosts: Vec<String>,
     pub seed: u64,
     /// The hosts' root password at install.
     pub password: String,
@@ -101,7 +108,9 @@ impl Default for FleetConfig {
             },
             vcenter_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             control: None,
-            control_token: None,
+            control_auth: ControlAuth::Generated,
+            control_remote: false,
+            control_hosts: Vec::new(),
             seed: 0,
             password: crate::host::DEFAULT_ROOT_PASSWORD.into(),
             vcenter_user: "administrator@vsphere.local".into(),
@@ -159,8 +168,15 @@ impl FleetBuilder {
         self.cfg.control = Some(a);
         self
     }
+    /// The control API's bearer token (default: one made at start, see
+    /// [`Fleet::control_token`]).
     pub fn control_token(mut self, t: &str) -> Self {
-        self.cfg.control_token = Some(t.into());
+        self.cfg.control_auth = ControlAuth::Token(t.into());
+        self
+    }
+    /// No bearer token on the control API: anyone who reaches it drives the fleet.
+    pub fn control_open(mut self) -> Self {
+        self.cfg.control_auth = ControlAuth::Open;
         self
     }
     pub fn seed(mut self, s: u64) -> Self {
@@ -325,6 +341,8 @@ pub struct FleetState {
     pub ca_pem: Option<String>,
     /// Per host with slow flash: the delay and the fault rules that apply it.
     pub slow_flash: Mutex<std::collections::HashMap<usize, (String, Vec<u64>)>>,
+    /// The bearer token the control API requires (None: open, as asked).
+    pub control_token: Option<String>,
 }
 
 /// The API calls that write the boot bank and so wait on slow flash.
@@ -511,6 +529,22 @@ impl Fleet {
 
     pub async fn start(cfg: FleetConfig) -> Result<Fleet, String> {
         let t0 = std::time::Instant::now();
+        if let Some(a) = cfg.control.filter(|a| !a.ip().is_loopback()) {
+            if !cfg.control_remote {
+                return Err(format!(
+                    "the control API would listen on {a}, which is not loopback: it has no TLS \
+                     and reads every host's secrets; allow it explicitly (--control-remote)"
+                ));
+            }
+        }
+        let control_token = match &cfg.control_auth {
+            ControlAuth::Generated => Some(crate::secret::token()),
+            ControlAuth::Token(t) if t.is_empty() => {
+                return Err("an empty control token would let anyone in".into())
+            }
+            ControlAuth::Token(t) => Some(t.clone()),
+            ControlAuth::Open => None,
+        };
         let hosts = tokio::task::spawn_blocking({
             let cfg = cfg.clone();
             move || make_hosts(&cfg)
@@ -587,6 +621,7 @@ impl Fleet {
             log: FleetLog::new(100_000),
             ca_pem: key.as_ref().map(|k| k.ca_pem().to_string()),
             slow_flash: Mutex::new(std::collections::HashMap::new()),
+            control_token,
         });
         state.collect_events();
         tasks.push(tokio::spawn(tick(state.clone(), cfg.tick, rx.clone())));
@@ -619,6 +654,11 @@ impl Fleet {
     }
     pub fn control_url(&self) -> Option<String> {
         self.control_addr.map(|a| format!("http://{a}"))
+    }
+    /// The bearer token the control API requires (`Authorization: Bearer ...`); None when it
+    /// was opened with [`FleetBuilder::control_open`].
+    pub fn control_token(&self) -> Option<&str> {
+        self.state.control_token.as_deref()
     }
     pub fn now(&self) -> SimTime {
         self.state.now()

@@ -18,7 +18,8 @@ pub struct CtlArgs {
         default_value = "http://127.0.0.1:8440"
     )]
     url: String,
-    /// Bearer token, if the simulator requires one.
+    /// Bearer token. Default: the one a local `serve` wrote for this URL (its
+    /// `control-token-file:` line).
     #[arg(long, env = "ESXI_SIM_CONTROL_TOKEN")]
     token: Option<String>,
     #[command(subcommand)]
@@ -146,7 +147,10 @@ enum Cmd {
 }
 
 pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let c = Client::new(&a.url, a.token)?;
+    let token = a
+        .token
+        .or_else(|| esxi_sim::fleet::control::token_for_url(&a.url));
+    let c = Client::new(&a.url, token)?;
     let enc = |s: &str| encode(s);
     let host_path = |h: &str, rest: &str| format!("/v1/hosts/{}{rest}", enc(h));
     let file_path = |h: &str, p: &str| {
@@ -357,6 +361,15 @@ impl Client {
         let body = body.unwrap_or_default();
         if !body.is_empty() || method != "GET" {
             head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        if method == "POST" || method == "PUT" {
+            // A file's contents are bytes; everything else the API takes is JSON.
+            let ty = if path.contains("/files/") {
+                "application/octet-stream"
+            } else {
+                "application/json"
+            };
+            head.push_str(&format!("Content-Type: {ty}\r\n"));
         }
         head.push_str("\r\n");
         s.write_all(head.as_bytes())

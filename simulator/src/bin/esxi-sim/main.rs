@@ -130,9 +130,20 @@ struct ServeArgs {
     /// Serve the control API (JSON over HTTP) here; see docs/control-api.md.
     #[arg(long, help_heading = "Fleets")]
     control: Option<std::net::SocketAddr>,
-    /// Require `Authorization: Bearer TOKEN` on the control API.
+    /// The control API's bearer token (`Authorization: Bearer TOKEN`). Default: one made at
+    /// start, printed as `control-token:` and written where `esxi-sim ctl` finds it.
     #[arg(long, env = "ESXI_SIM_CONTROL_TOKEN", help_heading = "Fleets")]
     control_token: Option<String>,
+    /// Serve the control API without a token: anyone who reaches it drives the fleet.
+    #[arg(long, conflicts_with = "control_token", help_heading = "Fleets")]
+    no_control_token: bool,
+    /// Allow --control on an address other than loopback (the control API has no TLS).
+    #[arg(long, help_heading = "Fleets")]
+    control_remote: bool,
+    /// A name the control API answers to in `Host` besides IP addresses and localhost (a CI
+    /// service name); repeatable. Other names are refused (DNS rebinding).
+    #[arg(long, help_heading = "Fleets")]
+    control_host: Vec<String>,
     /// vCenter's administrator.
     #[arg(
         long,
@@ -271,11 +282,17 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(t) = &a.control_token {
         b = b.control_token(t);
     }
+    if a.no_control_token {
+        b = b.control_open();
+    }
     let session_timeout = a.session_timeout;
     let max_upload = a.max_upload;
+    let (control_remote, control_hosts) = (a.control_remote, a.control_host.clone());
     b = b.config(|c| {
         c.session_timeout = session_timeout;
         c.max_upload = max_upload;
+        c.control_remote = control_remote;
+        c.control_hosts = control_hosts;
     });
     let cfg = b.resolve()?;
     let hosts: usize = cfg.profiles.iter().map(|(_, n)| n).sum();
@@ -298,6 +315,20 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             std::fs::write(path, serde_json::to_vec_pretty(&list)?)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
+        // The token goes where `esxi-sim ctl` looks for it; the file goes with the process.
+        // Without a place to write it, the printed line is the only copy: say so, go on.
+        let token_file = match (fleet.control_addr, fleet.control_token()) {
+            (Some(addr), Some(t)) => {
+                match esxi_sim::fleet::control::write_token_file(addr, t) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!("esxi-sim: the control token is not saved for `esxi-sim ctl`: {e}");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -305,6 +336,14 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             let main = fleet.vcenter_url().unwrap_or(first);
             if let Some(c) = fleet.control_url() {
                 writeln!(out, "control: {c}")?;
+                if a.control_token.is_none() {
+                    if let Some(t) = fleet.control_token() {
+                        writeln!(out, "control-token: {t}")?;
+                    }
+                }
+                if let Some(p) = &token_file {
+                    writeln!(out, "control-token-file: {}", p.display())?;
+                }
             }
             let hosts = fleet.hosts();
             if hosts.len() <= 16 {
@@ -320,6 +359,9 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         wait_for_signal().await;
         fleet.shutdown().await;
+        if let Some(p) = token_file {
+            let _ = std::fs::remove_file(p);
+        }
         Ok::<(), Box<dyn std::error::Error>>(())
     })
 }
