@@ -1,0 +1,419 @@
+//! The attacks of issue 12 as tests: each failed before the fix it names.
+//!
+//! - Secrets: a seed no longer predicts session cookies or download URLs (two servers with the
+//!   same seed hand out different ones, and one's are refused by the other).
+//! - No request stalls anyone else: a login against a planted 10,000,000-round shadow hash on
+//!   one host leaves the other host, the vCenter and the control API answering fast (p99 under
+//!   100 ms), although the control API's host list locks the very host that hashes.
+//! - The control API is safe by default: a token made at start, loopback only, JSON writes only,
+//!   and no requests from web pages (a foreign `Origin`, a DNS-rebinding `Host`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use esxi_harness::client::{returnval, Client, ClientError, Trust};
+use esxi_sim::fleet::{Fleet, FleetBuilder, Layout, Mode};
+use esxi_sim::soap::MoRef;
+use esxi_sim_tests::{firmware, host, start_with, PASSWORD};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn fleet_builder() -> FleetBuilder {
+    Fleet::builder()
+        .layout(Layout::Ports {
+            ip: LOCALHOST,
+            first: 0,
+        })
+        .vcenter_listen(SocketAddr::new(LOCALHOST, 0))
+        .control(SocketAddr::new(LOCALHOST, 0))
+        .clock_speed(0.0)
+}
+
+// ---- secrets ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_predicts_neither_session_cookies_nor_download_urls() {
+    // The attacker runs the same build with the same (default) seed and takes note of what it
+    // hands out first; then the victim's server, same seed, serves the victim.
+    let theirs = start_with(host("6.7U3", 0), |_| {}).await;
+    let victims = start_with(host("6.7U3", 0), |_| {}).await;
+    assert_eq!(
+        theirs.with_host(|h| h.identity().clone()),
+        victims.with_host(|h| h.identity().clone()),
+        "same seed, same host: the model is still reproducible"
+    );
+
+    let mut probe = theirs.login().await;
+    let predicted_cookie = probe.cookie().unwrap().to_string();
+    let r = probe
+        .call(&firmware(), "BackupFirmwareConfiguration", "")
+        .await
+        .unwrap();
+    let predicted_path = Client::path_of(&returnval(&r).unwrap().text);
+
+    let mut victim = victims.login().await;
+    let r = victim
+        .call(&firmware(), "BackupFirmwareConfiguration", "")
+        .await
+        .unwrap();
+    let real_path = Client::path_of(&returnval(&r).unwrap().text);
+    assert_ne!(victim.cookie(), Some(predicted_cookie.as_str()));
+    assert_ne!(real_path, predicted_path);
+    let token_of = |c: &str| esxi_sim::vim::token_from_cookie(c).unwrap();
+    assert_eq!(
+        token_of(victim.cookie().unwrap()).len(),
+        40,
+        "40 hex digits"
+    );
+
+    // The predicted cookie opens nothing on the victim's host, and the predicted URL is no
+    // bundle there; the real ones work.
+    let mut attacker = victims.client();
+    attacker.set_cookie(Some(predicted_cookie));
+    let e = attacker
+        .call(&firmware(), "BackupFirmwareConfiguration", "")
+        .await
+        .unwrap_err();
+    assert_eq!(e.fault_type(), Some("NotAuthenticated"), "{e:?}");
+    assert_eq!(
+        attacker.get(&predicted_path).await.unwrap().status.as_u16(),
+        404
+    );
+    let got = attacker.get(&real_path).await.unwrap();
+    assert_eq!(got.status.as_u16(), 200);
+    assert_eq!(&got.body[..2], b"\x1f\x8b");
+}
+
+// ---- a slow hash stalls nobody else ----------------------------------------------------------
+
+/// A shadow field that asks for 10,000,000 rounds of SHA-512 crypt (seconds of CPU). Its hash
+/// part is another password's (well-formed, so it is not refused unread): checking any
+/// password against it costs the full rounds, then fails.
+fn planted_shadow() -> String {
+    let junk =
+        "DhAoM3qKCC4Nb0AbnOGdMLL9jLyjhO2OElaDMx80sNK2worolcOsvfS7JbBF/90b2QOObjyMKldPKn5Eb.0LS/";
+    format!(
+        "root:$6$rounds=10000000$plantedsalt${junk}:19000:0:99999:7:::\n\
+         daemon:*:17000:0:99999:7:::\n\
+         nfsnobody:*:17000:0:99999:7:::\n\
+         dcui:*:17000:0:99999:7:::\n"
+    )
+}
+
+fn p99(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[(v.len() * 99 / 100).min(v.len() - 1)]
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, body).
+async fn raw_http(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut raw))
+        .await
+        .expect("an answer within 20 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+/// A control API request with the fleet's token and the given extra header lines.
+fn control_head(fleet: &Fleet, method: &str, path: &str, extra: &str, len: usize) -> String {
+    let addr = fleet.control_addr.unwrap();
+    let token = fleet
+        .control_token()
+        .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{token}\
+         Content-Length: {len}\r\n{extra}\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_against_a_slow_hash_delays_that_login_only() {
+    let fleet = fleet_builder()
+        .hosts(2)
+        .mode(Mode::VCenter)
+        .start()
+        .await
+        .unwrap();
+    // Planted as a crafted bundle's restore would: through the control API, which stays free.
+    let shadow = planted_shadow();
+    let (status, body) = raw_http(
+        fleet.control_addr.unwrap(),
+        &control_head(
+            &fleet,
+            "PUT",
+            "/v1/hosts/0/files/etc/shadow",
+            "Content-Type: application/octet-stream\r\n",
+            shadow.len(),
+        ),
+        shadow.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Two attackers on host 0: a SOAP login and a Basic-auth upload, each checking the hash.
+    let url0 = fleet.hosts()[0].url.clone();
+    let login = tokio::spawn(async move {
+        let mut c = Client::new(&url0, Trust::Any).unwrap();
+        c.timeout = Duration::from_secs(600);
+        c.login("root", "anything").await
+    });
+    let addr0 = fleet.hosts()[0].addr;
+    let upload = tokio::spawn(async move {
+        let mut c = Client::new(&format!("https://{addr0}/sdk"), Trust::Any).unwrap();
+        c.timeout = Duration::from_secs(600);
+        let auth = ("authorization", "Basic cm9vdDp3cm9uZw==".to_string()); // root:wrong
+        c.http(
+            hyper::Method::PUT,
+            "/tmp/configBundle.tgz",
+            &[auth],
+            b"x".to_vec(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Meanwhile: host 1, the vCenter, and the control API's host list (which locks host 0).
+    let mut host1 = Client::new(&fleet.hosts()[1].url, Trust::Any).unwrap();
+    let mut vc = Client::new(&fleet.vcenter_url().unwrap(), Trust::Any).unwrap();
+    let si = MoRef::new("ServiceInstance", "ServiceInstance");
+    let (mut t_host, mut t_vc, mut t_ctl) = (Vec::new(), Vec::new(), Vec::new());
+    let control = fleet.control_addr.unwrap();
+    let hosts_head = control_head(&fleet, "GET", "/v1/hosts", "", 0);
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_millis(1500) {
+        let t = Instant::now();
+        host1.call(&si, "RetrieveServiceContent", "").await.unwrap();
+        t_host.push(t.elapsed());
+        let t = Instant::now();
+        vc.call(&si, "RetrieveServiceContent", "").await.unwrap();
+        t_vc.push(t.elapsed());
+        let t = Instant::now();
+        let (status, _) = raw_http(control, &hosts_head, b"").await;
+        assert_eq!(status, 200);
+        t_ctl.push(t.elapsed());
+    }
+    for (what, v) in [
+        ("host 1", t_host),
+        ("vCenter", t_vc),
+        ("control API", t_ctl),
+    ] {
+        let n = v.len();
+        let p = p99(v);
+        assert!(
+            p < Duration::from_millis(100),
+            "{what}: p99 {p:?} over {n} calls while host 0 hashes"
+        );
+        assert!(n >= 10, "{what}: only {n} calls in the window");
+    }
+    assert!(
+        !login.is_finished() && !upload.is_finished(),
+        "the slow hash must still be running for the figures to mean anything"
+    );
+
+    // The attackers get what a wrong password gets, once their hash is done.
+    let e = tokio::time::timeout(Duration::from_secs(300), login)
+        .await
+        .expect("the login ends")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.fault_type(), Some("InvalidLogin"), "{e:?}");
+    let r: Result<_, ClientError> = upload.await.unwrap();
+    assert_eq!(r.unwrap().status.as_u16(), 401);
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_password_still_logs_in_through_the_hashing_pool() {
+    let ts = start_with(host("8.0U3", 3), |_| {}).await;
+    let mut c = ts.client();
+    c.login("root", PASSWORD).await.unwrap();
+    assert!(c.cookie().is_some());
+    let e = ts.client().login("root", "nope").await.unwrap_err();
+    assert_eq!(e.fault_type(), Some("InvalidLogin"));
+    // root:<password> in Basic auth, as Ansible and Salt send it.
+    let basic = |pw: &str| {
+        use base64ct::Encoding;
+        base64ct::Base64::encode_string(format!("root:{pw}").as_bytes())
+    };
+    for (pw, status) in [(PASSWORD, 200), ("wrong", 401)] {
+        let mut c = ts.client();
+        let r = c
+            .http(
+                hyper::Method::PUT,
+                "/tmp/configBundle.tgz",
+                &[("authorization", format!("Basic {}", basic(pw)))],
+                b"bundle".to_vec(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), status, "Basic root:{pw}");
+    }
+}
+
+// ---- the control API is safe by default ------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_api_makes_a_token_and_takes_no_requests_from_web_pages() {
+    let fleet = fleet_builder().hosts(1).seed(5).start().await.unwrap();
+    let other = fleet_builder().hosts(1).seed(5).start().await.unwrap();
+    let token = fleet
+        .control_token()
+        .expect("a token by default")
+        .to_string();
+    assert_eq!(token.len(), 64);
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_ne!(
+        Some(token.as_str()),
+        other.control_token(),
+        "not from the seed"
+    );
+
+    let addr = fleet.control_addr.unwrap();
+    let crash = |extra: &str, auth: Option<&str>| {
+        let auth = auth.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        format!(
+            "POST /v1/hosts/0/crash HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+             Content-Length: 0\r\n{extra}\r\n"
+        )
+    };
+    let json = "Content-Type: application/json\r\n";
+    let cases: Vec<(String, u16, &str)> = vec![
+        (crash(json, None), 401, "no token"),
+        (
+            crash(json, Some(&format!("{token}0"))),
+            401,
+            "the token and more",
+        ),
+        (
+            crash(json, Some(&token[..63])),
+            401,
+            "a prefix of the token",
+        ),
+        (
+            crash(json, Some(&token.to_uppercase())),
+            401,
+            "another case",
+        ),
+        (crash("", Some(&token)), 415, "no content type"),
+        (
+            crash("Content-Type: text/plain\r\n", Some(&token)),
+            415,
+            "a simple cross-origin POST",
+        ),
+        (
+            crash(
+                "Content-Type: application/x-www-form-urlencoded\r\n",
+                Some(&token),
+            ),
+            415,
+            "a form",
+        ),
+        (
+            crash(
+                &format!("{json}Origin: http://evil.example\r\n"),
+                Some(&token),
+            ),
+            403,
+            "a foreign origin",
+        ),
+        (
+            crash(
+                &format!("{json}Sec-Fetch-Site: cross-site\r\n"),
+                Some(&token),
+            ),
+            403,
+            "a cross-site fetch",
+        ),
+        (
+            crash(json, Some(&token)).replace(&format!("Host: {addr}"), "Host: evil.example"),
+            403,
+            "a DNS-rebinding Host",
+        ),
+        (
+            crash(json, Some(&token)).replace(
+                &format!("Host: {addr}"),
+                &format!("Host: rebind.example:{}", addr.port()),
+            ),
+            403,
+            "a DNS-rebinding Host with the port",
+        ),
+    ];
+    for (head, want, why) in &cases {
+        let (status, body) = raw_http(addr, head, b"").await;
+        assert_eq!(status, *want, "{why}: {body}");
+        assert!(body.contains("\"error\""), "{why}: {body}");
+    }
+    assert!(
+        fleet.with_host(0, |v| v.host.is_running()),
+        "no refused request crashed the host"
+    );
+    // What a real client sends is taken: its own origin, localhost, and a GET without a type.
+    let ok_cases = [
+        crash(&format!("{json}Origin: http://{addr}\r\n"), Some(&token)),
+        crash(json, Some(&token)).replace(
+            &format!("Host: {addr}"),
+            &format!("Host: localhost:{}", addr.port()),
+        ),
+    ];
+    for (i, head) in ok_cases.iter().enumerate() {
+        if i == 1 {
+            fleet.with_host(0, |v| {
+                v.host.power_on().unwrap();
+                v.host.wait_until_running();
+            });
+        }
+        let (status, body) = raw_http(addr, head, b"").await;
+        assert_eq!(status, 200, "{head}: {body}");
+    }
+    let (status, _) = raw_http(addr, &control_head(&fleet, "GET", "/v1/fleet", "", 0), b"").await;
+    assert_eq!(status, 200);
+    other.shutdown().await;
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_api_stays_on_loopback_unless_told() {
+    let any = SocketAddr::from(([0, 0, 0, 0], 0));
+    let e = match fleet_builder().hosts(1).control(any).start().await {
+        Err(e) => e,
+        Ok(_) => panic!("a control API on 0.0.0.0 started without --control-remote"),
+    };
+    assert!(
+        e.contains("not loopback") && e.contains("--control-remote"),
+        "{e}"
+    );
+    let e = match fleet_builder().hosts(1).control_token("").start().await {
+        Err(e) => e,
+        Ok(_) => panic!("an empty token was taken"),
+    };
+    assert!(e.contains("empty"), "{e}");
+    // Opened on purpose, it needs no token (and still refuses web pages).
+    let open = fleet_builder()
+        .hosts(1)
+        .control_open()
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(open.control_token(), None);
+    let addr = open.control_addr.unwrap();
+    let head = format!("GET /v1/fleet HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_http(addr, &head, b"").await.0, 200);
+    let rebind = head.replace(&format!("Host: {addr}"), "Host: evil.example");
+    assert_eq!(raw_http(addr, &rebind, b"").await.0, 403);
+    open.shutdown().await;
+}
