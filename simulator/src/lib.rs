@@ -70,10 +70,14 @@
 //! assert!(host.read_text("/etc/hosts").unwrap().unwrap().contains("nas"));
 //! ```
 
+pub mod archive;
 pub mod bundle;
 pub mod clock;
+pub mod deflate;
+pub mod envelope;
 pub mod fleet;
 pub mod host;
+pub mod keystore;
 pub mod profile;
 pub mod rng;
 pub mod secret;
