@@ -101,6 +101,73 @@ impl fmt::Display for Schedule {
     }
 }
 
+/// How a release keeps its saved configuration (facts sections 1 and 6): the persistence era.
+/// The formats themselves are [`crate::state`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Era {
+    /// 4.x–6.7: state.tgz holds a plain local.tgz of the saved `/etc` files.
+    Plain,
+    /// 7.0 and 7.0 U1: the same, with the ConfigStore's database inside local.tgz.
+    ConfigStore,
+    /// 7.0 U2 and later: local.tgz sealed in an envelope (`local.tgz.ve`) next to
+    /// `encryption.info`, NONE or TPM mode.
+    Encrypted,
+}
+
+impl Era {
+    fn parse(s: &str) -> Result<Era, String> {
+        match s {
+            "plain" => Ok(Era::Plain),
+            "configstore" => Ok(Era::ConfigStore),
+            "encrypted" => Ok(Era::Encrypted),
+            _ => Err(format!(
+                "era {s:?}: expected \"plain\", \"configstore\" or \"encrypted\""
+            )),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Era::Plain => "plain",
+            Era::ConfigStore => "configstore",
+            Era::Encrypted => "encrypted",
+        }
+    }
+    pub fn has_store(self) -> bool {
+        self >= Era::ConfigStore
+    }
+}
+
+/// What a release keeps in its ConfigStore besides `/etc` (facts section 6.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreHolds {
+    /// Network (NICs, vmknics, switches, net stacks, firewall) from 7.0: esx.conf has no `/net`.
+    pub network: bool,
+    /// Local accounts (`esx/authentication/user_accounts`) from 7.0.3, next to /etc/shadow.
+    pub accounts: bool,
+    /// Hostname and IPs (`esx/advanced_options`) from 8.0, next to esx.conf.
+    pub hostname: bool,
+}
+
+/// What a 7.0 U2+ bundle's state.tgz carries \[unconfirmed, facts 6.1\].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BundleState {
+    /// state.tgz exactly as on the boot bank: the encrypted pair (the default).
+    Bootbank,
+    /// A plain local.tgz, decrypted for the bundle.
+    Plain,
+}
+
+/// How RestoreFirmwareConfiguration treats a TPM-sealed bundle this host cannot open
+/// \[unconfirmed, facts 6.5\].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TpmBundleRestore {
+    /// Accepted (its manifest checked); the boot then stops until the source host's recovery
+    /// key is given (the default).
+    Accept,
+    /// Refused as an InvalidBundle before anything changes.
+    Refuse,
+}
+
 /// SyncFirmwareConfiguration's rate limit: at most `syncs_per_quantum` in each `quantum_minutes`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,8 +193,12 @@ pub struct Profile {
     /// `vmware -l`, Manifest.txt's RELEASELEVEL.
     pub release_level: String,
     pub schedule: Schedule,
-    pub config_store: bool,
-    pub encrypted_config: bool,
+    pub era: Era,
+    pub store_holds: StoreHolds,
+    pub bundle_state: BundleState,
+    pub tpm_bundle_restore: TpmBundleRestore,
+    /// `about.name`: "VMware ESXi" (9.x is "ESX" in documents; its API string is unconfirmed).
+    pub product_name: String,
     pub sync_limit: SyncLimit,
     pub boot_time: Duration,
 }
@@ -135,7 +206,23 @@ pub struct Profile {
 impl Profile {
     /// `about.fullName`: `VMware ESXi 6.7.0 build-14320388`.
     pub fn full_name(&self) -> String {
-        format!("VMware ESXi {} build-{}", self.version, self.build)
+        format!(
+            "{} {} build-{}",
+            self.product_name, self.version, self.build
+        )
+    }
+    /// `version` as a number to compare releases: 7.0.3 → 70003.
+    pub fn version_number(&self) -> u32 {
+        let mut parts = self
+            .version
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (a, b, c) = (
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+            parts.next().unwrap_or(0),
+        );
+        a * 10_000 + b * 100 + c
     }
     /// The catalogue, parsed once.
     pub fn all() -> &'static [Arc<Profile>] {
@@ -201,8 +288,15 @@ struct RawProfile {
     prior_api_versions: Vec<String>,
     release_level: String,
     schedule: String,
-    config_store: bool,
-    encrypted_config: bool,
+    era: String,
+    #[serde(default)]
+    store_holds: Vec<String>,
+    #[serde(default)]
+    bundle_state: Option<String>,
+    #[serde(default)]
+    tpm_bundle_restore: Option<String>,
+    #[serde(default)]
+    product_name: Option<String>,
     sync_limit: SyncLimit,
     boot_seconds: u64,
 }
@@ -217,8 +311,39 @@ fn parse_catalogue(text: &str) -> Result<Vec<Arc<Profile>>, String> {
         if raw.sync_limit.quantum_minutes == 0 || raw.sync_limit.syncs_per_quantum == 0 {
             return Err(format!("{}: sync_limit values must be positive", raw.name));
         }
+        let era = Era::parse(&raw.era).map_err(|e| format!("{}: {e}", raw.name))?;
+        let mut holds = StoreHolds::default();
+        for h in &raw.store_holds {
+            match h.as_str() {
+                "network" => holds.network = true,
+                "accounts" => holds.accounts = true,
+                "hostname" => holds.hostname = true,
+                other => return Err(format!("{}: store_holds {other:?}", raw.name)),
+            }
+        }
+        if !era.has_store() && holds != StoreHolds::default() {
+            return Err(format!(
+                "{}: store_holds without a ConfigStore era",
+                raw.name
+            ));
+        }
+        let bundle_state = match raw.bundle_state.as_deref() {
+            None | Some("bootbank") => BundleState::Bootbank,
+            Some("plain") => BundleState::Plain,
+            Some(o) => return Err(format!("{}: bundle_state {o:?}", raw.name)),
+        };
+        let tpm_bundle_restore = match raw.tpm_bundle_restore.as_deref() {
+            None | Some("accept") => TpmBundleRestore::Accept,
+            Some("refuse") => TpmBundleRestore::Refuse,
+            Some(o) => return Err(format!("{}: tpm_bundle_restore {o:?}", raw.name)),
+        };
         out.push(Arc::new(Profile {
             schedule: Schedule::parse(&raw.schedule).map_err(|e| format!("{}: {e}", raw.name))?,
+            era,
+            store_holds: holds,
+            bundle_state,
+            tpm_bundle_restore,
+            product_name: raw.product_name.unwrap_or_else(|| "VMware ESXi".into()),
             name: raw.name,
             release: raw.release,
             version: raw.version,
@@ -226,8 +351,6 @@ fn parse_catalogue(text: &str) -> Result<Vec<Arc<Profile>>, String> {
             api_version: raw.api_version,
             prior_api_versions: raw.prior_api_versions,
             release_level: raw.release_level,
-            config_store: raw.config_store,
-            encrypted_config: raw.encrypted_config,
             sync_limit: raw.sync_limit,
             boot_time: Duration::from_secs(raw.boot_seconds),
         }));
@@ -243,8 +366,8 @@ mod tests {
     fn catalogue_has_the_ten_releases_of_the_facts() {
         let names: Vec<&str> = Profile::all().iter().map(|p| p.name.as_str()).collect();
         for n in [
-            "4.1U1", "5.5GA", "6.0U3", "6.5U3", "6.7GA", "6.7U3", "7.0U2", "7.0U3", "8.0U2",
-            "8.0U3",
+            "4.1U1", "5.5GA", "6.0U3", "6.5U3", "6.7GA", "6.7U3", "7.0GA", "7.0U1", "7.0U2",
+            "7.0U3", "8.0GA", "8.0U1", "8.0U2", "8.0U3", "9.0.0.0", "9.0.1.0",
         ] {
             assert!(names.contains(&n), "{n} missing from {names:?}");
         }
@@ -262,7 +385,14 @@ mod tests {
             Profile::named("8.0U3").unwrap().schedule,
             Schedule::EveryMinutes(10)
         );
-        assert!(Profile::named("7.0U2").unwrap().encrypted_config);
+        assert_eq!(Profile::named("7.0U2").unwrap().era, Era::Encrypted);
+        assert_eq!(Profile::named("7.0U1").unwrap().era, Era::ConfigStore);
+        assert_eq!(Profile::named("6.7U3").unwrap().era, Era::Plain);
+        assert!(Profile::named("7.0U3").unwrap().store_holds.accounts);
+        assert!(!Profile::named("7.0U2").unwrap().store_holds.accounts);
+        assert!(Profile::named("8.0GA").unwrap().store_holds.hostname);
+        assert!(!Profile::named("7.0U3").unwrap().store_holds.hostname);
+        assert_eq!(Profile::named("7.0U3").unwrap().version_number(), 70003);
         assert!(!Profile::named("7.0U3").unwrap().full_name().is_empty());
         assert!(Profile::named("9.9").is_err());
         // Patch builds of one Update share the release level; the bundle's build is the lowest.

@@ -36,11 +36,12 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
-    /// `len` characters from `alphabet`.
+    /// `len` characters from `alphabet` (ASCII).
     pub fn string(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len)
-            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char)
-            .collect()
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
+            .collect();
+        String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
     }
 }
 
