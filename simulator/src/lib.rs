@@ -73,6 +73,7 @@
 pub mod archive;
 pub mod bundle;
 pub mod clock;
+pub mod configstore;
 pub mod deflate;
 pub mod envelope;
 pub mod fleet;
@@ -83,6 +84,7 @@ pub mod rng;
 pub mod secret;
 pub mod server;
 pub mod soap;
+pub mod state;
 pub mod vim;
 
 pub use host::{Host, HostConfig, HostError};

@@ -941,9 +941,26 @@ fn missing_members_are_refused() {
     let bytes = crafted(Level::State, |v| v.clear());
     assert_refused("state.tgz empty", &bytes, &l, &want);
 
-    // The 7.0 U2+ encrypted form.
+    // The 7.0 U2+ encrypted form needs its key store next to it, and both must parse (the
+    // property tests in sealed_hostile.rs go further).
     let bytes = crafted(Level::State, |v| v[0].name = b"local.tgz.ve".to_vec());
-    assert_refused("local.tgz.ve", &bytes, &l, &BundleError::EncryptedConfig);
+    assert_refused(
+        "local.tgz.ve alone",
+        &bytes,
+        &l,
+        &BundleError::MissingMember("encryption.info next to local.tgz.ve"),
+    );
+    let bytes = crafted(Level::State, |v| {
+        v[0].name = b"local.tgz.ve".to_vec();
+        let mut info = v[0].clone();
+        info.name = b"encryption.info".to_vec();
+        info.data = b"mode = \"NONE\"\n".to_vec();
+        v.push(info);
+    });
+    match parse(&bytes) {
+        Err(BundleError::Sealed(m)) => assert!(m.contains("envelope"), "{m}"),
+        other => panic!("a local.tgz.ve that is no envelope: {other:?}"),
+    }
     // Both: the plain one is used.
     let bytes = crafted(Level::State, |v| {
         let mut ve = v[0].clone();

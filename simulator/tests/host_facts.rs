@@ -92,7 +92,7 @@ fn s1_power_cut_mid_save_keeps_the_previous_state_tgz() {
     h.advance(10 * MIN);
     assert_eq!(h.power_state(), PowerState::Off);
     let bank = h.bootbank().unwrap();
-    assert_eq!(bank.state_tgz().unwrap(), &old, "old state.tgz intact");
+    assert_eq!(bank.state_tgz().unwrap(), old, "old state.tgz intact");
     assert_eq!(
         bank.leftovers.len(),
         1,

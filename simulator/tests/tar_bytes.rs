@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use esxi_sim::bundle::{ConfigBundle, Limits};
+use esxi_sim::envelope;
+use esxi_sim::keystore::KeyStore;
 
 mod common;
 use common::host;
@@ -86,7 +88,15 @@ fn unpack_bundle(bytes: &[u8], tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
     tar(&outer, &["xzf", "configBundle.tgz"]);
     fs::copy(outer.join("state.tgz"), state.join("state.tgz")).unwrap();
     tar(&state, &["xzf", "state.tgz"]);
-    fs::copy(state.join("local.tgz"), local.join("local.tgz")).unwrap();
+    if state.join("local.tgz.ve").exists() {
+        // 7.0 U2+ (facts 6.4): NONE mode, so the key is in encryption.info itself.
+        let ks = KeyStore::parse(&fs::read(state.join("encryption.info")).unwrap()).unwrap();
+        let ve = fs::read(state.join("local.tgz.ve")).unwrap();
+        let plain = envelope::open(&ve, &ks.none_key().unwrap(), envelope::CONFIG_AAD).unwrap();
+        fs::write(local.join("local.tgz"), plain).unwrap();
+    } else {
+        fs::copy(state.join("local.tgz"), local.join("local.tgz")).unwrap();
+    }
     fs::create_dir(local.join("root")).unwrap();
     tar(&local, &["xzf", "local.tgz", "-C", "root"]);
     (outer, state, local)
@@ -354,7 +364,17 @@ fn own_bundle_round_trips_through_gnu_tar_repacking() {
     let (outer, state, _) = unpack_bundle(&bundle.bytes, tmp.path());
     // Repack state.tgz from the extracted local.tgz, and the bundle from the extracted Manifest.
     fs::remove_file(outer.join("state.tgz")).unwrap();
-    tar(&state, &["czf", "repacked-state.tgz", "local.tgz"]);
+    // 7.0 U3 keeps the encrypted pair (facts 6.1): GNU tar packs the envelope and the key store.
+    assert!(state.join("local.tgz.ve").exists() && !state.join("local.tgz").exists());
+    tar(
+        &state,
+        &[
+            "czf",
+            "repacked-state.tgz",
+            "local.tgz.ve",
+            "encryption.info",
+        ],
+    );
     fs::copy(state.join("repacked-state.tgz"), outer.join("state.tgz")).unwrap();
     tar(
         &outer,

@@ -203,7 +203,8 @@ pub fn set_hash(shadow: &str, user: &str, hash: &str, days: u64) -> Result<Strin
     }
 }
 
-/// Adds a user to passwd and shadow text; returns (passwd, shadow).
+/// Adds a user to passwd and shadow text with the next free uid from 1000; returns (passwd,
+/// shadow).
 pub fn create(
     passwd: &str,
     shadow: &str,
@@ -212,20 +213,35 @@ pub fn create(
     hash: &str,
     days: u64,
 ) -> Result<(String, String), AccountError> {
-    check_name(user)?;
-    if user_exists(passwd, user) {
-        return Err(AccountError::AlreadyExists(user.to_string()));
-    }
     let uid = passwd
         .lines()
         .filter_map(|l| l.split(':').nth(2)?.parse::<u32>().ok())
         .filter(|u| (1000..65534).contains(u))
         .max()
         .map_or(1000, |m| m + 1);
+    create_with_uid(passwd, shadow, user, description, hash, uid, days)
+}
+
+/// Adds a user with a given uid (from the ConfigStore's `vital_value`); returns (passwd,
+/// shadow).
+pub fn create_with_uid(
+    passwd: &str,
+    shadow: &str,
+    user: &str,
+    description: &str,
+    hash: &str,
+    uid: u32,
+    days: u64,
+) -> Result<(String, String), AccountError> {
+    check_name(user)?;
+    if user_exists(passwd, user) {
+        return Err(AccountError::AlreadyExists(user.to_string()));
+    }
     let desc: String = description
         .chars()
         .filter(|c| *c != ':' && *c != '\n')
         .collect();
+    let hash: String = hash.chars().filter(|c| *c != ':' && *c != '\n').collect();
     let mut p = passwd.to_string();
     if !p.is_empty() && !p.ends_with('\n') {
         p.push('\n');

@@ -11,8 +11,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::etc::{Bytes, Node};
-use crate::bundle::{read_state_tgz, Limits};
+use crate::configstore::ConfigStore;
+use crate::keystore::KeyStore;
 use crate::profile::Profile;
+use crate::state::{Decoded, SavedArchive, StateError};
 
 /// `boot.cfg`, as the boot loader reads it (facts section 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,13 +88,55 @@ pub struct WriteStats {
     pub state_saves: u64,
 }
 
+/// `state.tgz` on the bank.
+#[derive(Clone, Debug)]
+pub enum StateTgz {
+    /// What this host's backup.sh wrote, held as pieces: its bytes are made when read.
+    Saved(Arc<SavedArchive>),
+    /// Bytes from elsewhere: a restored bundle, a raw write, the half of a torn save.
+    Raw(Bytes),
+}
+
+impl StateTgz {
+    pub fn len(&self) -> usize {
+        match self {
+            StateTgz::Saved(a) => a.len(),
+            StateTgz::Raw(b) => b.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The bytes (made now for a save not read before).
+    pub fn bytes(&self) -> Bytes {
+        match self {
+            StateTgz::Saved(a) => a.bytes(),
+            StateTgz::Raw(b) => b.clone(),
+        }
+    }
+}
+
+impl PartialEq for StateTgz {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (StateTgz::Saved(a), StateTgz::Saved(b)) if Arc::ptr_eq(a, b) => true,
+            _ => self.len() == other.len() && self.bytes() == other.bytes(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct BootBank {
     pub boot_cfg: BootCfg,
-    state_tgz: Option<Bytes>,
+    state: Option<StateTgz>,
     saved: Arc<BTreeMap<String, Node>>,
-    /// Why the current state.tgz does not parse, if it does not.
-    corrupt: Option<String>,
+    /// The ConfigStore of the current state.tgz, read (7.0 and later).
+    saved_store: Option<ConfigStore>,
+    /// The key store next to local.tgz.ve and, when known, its key (7.0 U2 and later; a NONE
+    /// key this host saved with is derived only when needed).
+    saved_keys: Option<(KeyStore, Option<[u8; 32]>)>,
+    /// Why the current state.tgz cannot be used, if it cannot.
+    unusable: Option<StateError>,
     /// The uncompressed contents of useropts.gz and jumpstrt.gz.
     pub useropts: String,
     pub jumpstrt: String,
@@ -105,9 +149,11 @@ impl BootBank {
     pub fn new(boot_cfg: BootCfg) -> BootBank {
         BootBank {
             boot_cfg,
-            state_tgz: None,
+            state: None,
             saved: Arc::default(),
-            corrupt: None,
+            saved_store: None,
+            saved_keys: None,
+            unusable: None,
             useropts: String::new(),
             jumpstrt: String::new(),
             leftovers: Vec::new(),
@@ -115,49 +161,99 @@ impl BootBank {
         }
     }
 
-    pub fn state_tgz(&self) -> Option<&Bytes> {
-        self.state_tgz.as_ref()
+    /// state.tgz's bytes (made now if this host's save was not read before).
+    pub fn state_tgz(&self) -> Option<Bytes> {
+        self.state.as_ref().map(StateTgz::bytes)
     }
 
-    /// The files in the current state.tgz (empty if none or corrupt).
+    pub fn state(&self) -> Option<&StateTgz> {
+        self.state.as_ref()
+    }
+
+    pub fn has_state(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// state.tgz's size, without making its bytes.
+    pub fn state_len(&self) -> Option<usize> {
+        self.state.as_ref().map(StateTgz::len)
+    }
+
+    /// The save this host's backup.sh made, if state.tgz is one.
+    pub fn saved_archive(&self) -> Option<&Arc<SavedArchive>> {
+        match &self.state {
+            Some(StateTgz::Saved(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The `/etc` files in the current state.tgz (empty if none, corrupt or sealed to another
+    /// key); its ConfigStore is [`BootBank::saved_store`].
     pub fn saved(&self) -> &Arc<BTreeMap<String, Node>> {
         &self.saved
     }
 
+    /// The ConfigStore saved in the current state.tgz.
+    pub fn saved_store(&self) -> Option<&ConfigStore> {
+        self.saved_store.as_ref()
+    }
+
+    /// The key store of a sealed state.tgz, if it could be opened.
+    pub fn saved_keystore(&self) -> Option<&KeyStore> {
+        self.saved_keys.as_ref().map(|(k, _)| k)
+    }
+
+    pub(crate) fn saved_key(&self) -> Option<[u8; 32]> {
+        let (ks, k) = self.saved_keys.as_ref()?;
+        k.or_else(|| ks.none_key())
+    }
+
+    /// Why the current state.tgz cannot be used (it does not unpack, or it is sealed with a key
+    /// this host cannot have).
     pub fn corrupt_reason(&self) -> Option<&str> {
-        self.corrupt.as_deref()
+        self.unusable.as_ref().map(|e| match e {
+            StateError::Corrupt(m) | StateError::Locked(m) => m.as_str(),
+        })
     }
 
-    /// Replaces state.tgz with bytes just written by backup.sh, whose contents are known.
-    pub(crate) fn install_state(&mut self, bytes: Bytes, files: BTreeMap<String, Node>) {
-        self.state_tgz = Some(bytes);
+    pub fn unusable(&self) -> Option<&StateError> {
+        self.unusable.as_ref()
+    }
+
+    /// Replaces state.tgz with a save backup.sh just wrote, whose contents are known.
+    pub(crate) fn install_state(
+        &mut self,
+        archive: Arc<SavedArchive>,
+        files: BTreeMap<String, Node>,
+        store: Option<ConfigStore>,
+        keys: Option<(KeyStore, Option<[u8; 32]>)>,
+    ) {
+        self.state = Some(StateTgz::Saved(archive));
         self.saved = Arc::new(files);
-        self.corrupt = None;
+        self.saved_store = store;
+        self.saved_keys = keys;
+        self.unusable = None;
     }
 
-    /// Replaces state.tgz with bytes of unknown content (a restore, a raw write, corruption),
-    /// re-deriving the parsed view.
-    pub fn set_state_tgz(&mut self, bytes: Option<Bytes>, limits: &Limits) {
-        match bytes {
-            None => {
-                self.state_tgz = None;
-                self.saved = Arc::default();
-                self.corrupt = None;
-            }
-            Some(b) => {
-                match read_state_tgz(&b, limits) {
-                    Ok(files) => {
-                        self.saved = Arc::new(files);
-                        self.corrupt = None;
-                    }
-                    Err(e) => {
-                        self.saved = Arc::default();
-                        self.corrupt = Some(e.to_string());
-                    }
+    /// Replaces state.tgz (None removes it) with what reading it gave.
+    pub fn set_state(&mut self, state: Option<StateTgz>, decoded: Result<Decoded, StateError>) {
+        self.saved = Arc::default();
+        self.saved_store = None;
+        self.saved_keys = None;
+        self.unusable = None;
+        if state.is_some() {
+            match decoded {
+                Ok(d) => {
+                    // The view is the `/etc` files; the ConfigStore is kept as rows.
+                    let etc = d.files.into_iter().filter(|(p, _)| p.starts_with("etc/"));
+                    self.saved = Arc::new(etc.collect());
+                    self.saved_store = d.store;
+                    self.saved_keys = d.keystore.map(|ks| (ks, d.key));
                 }
-                self.state_tgz = Some(b);
+                Err(e) => self.unusable = Some(e),
             }
         }
+        self.state = state;
     }
 
     pub(crate) fn count_write(&mut self, bytes: usize) {
@@ -168,7 +264,7 @@ impl BootBank {
     /// The bank's files with their sizes, as `ls -l /bootbank` would show the ones modelled.
     pub fn listing(&self) -> Vec<(String, usize)> {
         let mut v = vec![("boot.cfg".to_string(), self.boot_cfg.render().len())];
-        if let Some(s) = &self.state_tgz {
+        if let Some(s) = &self.state {
             v.push(("state.tgz".into(), s.len()));
         }
         v.push((
@@ -187,7 +283,13 @@ impl BootBank {
     }
 
     pub(crate) fn owned_bytes(&self, shared_with_ram: impl Fn(&Bytes) -> bool) -> usize {
-        let state = self.state_tgz.as_ref().map_or(0, |b| b.len());
+        let state = match &self.state {
+            None => 0,
+            Some(StateTgz::Raw(b)) => b.len(),
+            Some(StateTgz::Saved(a)) => {
+                a.local.owned_bytes() + if a.materialized() { a.len() } else { 0 }
+            }
+        };
         let saved: usize = self
             .saved
             .iter()
@@ -254,13 +356,16 @@ mod tests {
     #[test]
     fn a_corrupt_state_tgz_has_an_empty_view_and_a_reason() {
         let mut b = BootBank::new(BootCfg::for_profile(&Profile::default_profile(), 1));
-        b.set_state_tgz(
-            Some(Arc::from(&b"\x1f\x8b garbage"[..])),
-            &Limits::default(),
+        let bytes: Bytes = Arc::from(&b"\x1f\x8b garbage"[..]);
+        let decoded = crate::state::decode(
+            &bytes,
+            &crate::bundle::Limits::default(),
+            Default::default(),
         );
+        b.set_state(Some(StateTgz::Raw(bytes)), decoded);
         assert!(b.saved().is_empty());
         assert!(b.corrupt_reason().unwrap().contains("gzip"));
-        b.set_state_tgz(None, &Limits::default());
+        b.set_state(None, Err(StateError::Corrupt("gone".into())));
         assert!(b.corrupt_reason().is_none());
     }
 }

@@ -76,7 +76,19 @@ pub fn marked_by(marker: &str) -> Option<String> {
         None => ("", marker),
     };
     let name = base.strip_prefix(".#")?;
-    (!name.is_empty()).then(|| format!("{dir}{name}"))
+    if name.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(dir.len() + name.len());
+    out.push_str(dir);
+    out.push_str(name);
+    Some(out)
+}
+
+/// Whether a path is a marker (`.#name`), without building the name it marks.
+fn is_marker(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.len() > 2 && base.starts_with(".#")
 }
 
 #[derive(Clone, Debug)]
@@ -236,7 +248,7 @@ impl EtcFs {
         let mut out: Vec<(String, &Node)> = self
             .overlay
             .iter()
-            .filter(|(_, v)| v.is_some())
+            .filter(|(k, v)| v.is_some() && is_marker(k))
             .filter_map(|(k, _)| marked_by(k))
             .filter_map(|name| self.get(&name).map(|n| (name, n)))
             .collect();
@@ -249,7 +261,7 @@ impl EtcFs {
     pub fn marked_names(&self) -> impl Iterator<Item = String> + '_ {
         self.overlay
             .iter()
-            .filter(|(_, v)| v.is_some())
+            .filter(|(k, v)| v.is_some() && is_marker(k))
             .filter_map(|(k, _)| marked_by(k))
     }
 

@@ -94,6 +94,23 @@ pub enum EventKind {
         intended: usize,
         on_flash: usize,
     },
+    /// The boot stopped: the saved configuration is sealed with a key this board cannot have
+    /// (facts 6.5). The host stays down until it is powered on with the recovery key.
+    BootHalted {
+        reason: String,
+    },
+    /// The boot opened the configuration with the recovery key.
+    Recovered,
+    /// The configuration key was sealed again, to this board's TPM (saved at the next save).
+    Resealed,
+    EncryptionModeChanged {
+        mode: crate::keystore::Mode,
+    },
+    RecoveryKeyRotated,
+    /// The motherboard and its TPM were replaced.
+    BoardReplaced {
+        new_uuid: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,6 +150,12 @@ impl EventKind {
             EventKind::ScheduleChanged { .. } => "schedule-changed",
             EventKind::FlashFaults(_) => "flash-faults",
             EventKind::TornWrite { .. } => "torn-write",
+            EventKind::BootHalted { .. } => "boot-halted",
+            EventKind::Recovered => "recovered",
+            EventKind::Resealed => "resealed",
+            EventKind::EncryptionModeChanged { .. } => "encryption-mode",
+            EventKind::RecoveryKeyRotated => "recovery-key-rotated",
+            EventKind::BoardReplaced { .. } => "board-replaced",
         }
     }
 }
@@ -237,6 +260,30 @@ impl fmt::Display for EventKind {
                     write!(f, "flash faults set: {}", set.join(", "))
                 }
             }
+            EventKind::BootHalted { reason } => {
+                write!(f, "boot stopped: {reason}; the host stays down")
+            }
+            EventKind::Recovered => write!(
+                f,
+                "configuration opened with the recovery key (encryptionRecoveryKey=)"
+            ),
+            EventKind::Resealed => write!(
+                f,
+                "configuration key sealed to this board's TPM (written at the next save)"
+            ),
+            EventKind::EncryptionModeChanged { mode } => {
+                write!(f, "configuration encryption mode set to {mode}")
+            }
+            EventKind::RecoveryKeyRotated => write!(f, "recovery key rotated"),
+            EventKind::BoardReplaced { new_uuid } => write!(
+                f,
+                "motherboard and TPM replaced{}",
+                if *new_uuid {
+                    ", new SMBIOS UUID"
+                } else {
+                    ", SMBIOS UUID kept"
+                }
+            ),
             EventKind::TornWrite { intended, on_flash } => write!(
                 f,
                 "torn write: {on_flash} of {intended} bytes of state.tgz reached the boot device"

@@ -11,12 +11,14 @@
 
 use std::sync::Arc;
 
+use super::bootbank::StateTgz;
 use super::etc::Bytes;
 use super::events::{EventKind, SaveTrigger};
 use super::persist::SaveError;
 use super::{Host, HostError, RebootKind, INVALID_STATE_TEXT};
 use crate::bundle::{bundle_file_name, BundleError, ConfigBundle, Manifest};
-use crate::profile::Profile;
+use crate::profile::{BundleState, Profile, TpmBundleRestore};
+use crate::state::{Decoded, SavedArchive, StateError};
 
 /// Where uploads land and restore reads from.
 pub const UPLOAD_PATH: &str = "/tmp/configBundle.tgz";
@@ -39,10 +41,17 @@ impl Host {
         let bank = self
             .bootbank()
             .ok_or(HostError::SaveFailed(SaveError::NoBootbank))?;
-        let state = bank
-            .state_tgz()
-            .cloned()
-            .ok_or_else(|| HostError::FileNotFound("/bootbank/state.tgz".into()))?;
+        // Facts 6.1 [unconfirmed]: by default the bundle carries state.tgz as it is on the boot
+        // bank (7.0 U2+: the encrypted pair); `bundle_state = "plain"` packs a plain local.tgz.
+        let state = match (self.profile.bundle_state, bank.saved_archive()) {
+            (BundleState::Plain, Some(a)) if a.seal.is_some() => {
+                let plain = SavedArchive::new(a.local.clone(), None, self.now_secs());
+                plain.bytes()
+            }
+            _ => bank
+                .state_tgz()
+                .ok_or_else(|| HostError::FileNotFound("/bootbank/state.tgz".into()))?,
+        };
         let manifest = Manifest {
             release_level: self.profile.release_level.clone(),
             uuid: self.identity.smbios_uuid.clone(),
@@ -96,11 +105,10 @@ impl Host {
                 });
                 Err(e)
             }
-            Ok(bundle) => {
-                let limits = self.limits;
+            Ok((bundle, decoded)) => {
                 let bank = &mut self.banks.as_mut().expect("checked").boot;
                 bank.count_write(bundle.state_tgz.len());
-                bank.set_state_tgz(Some(bundle.state_tgz.clone()), &limits);
+                bank.set_state(Some(StateTgz::Raw(bundle.state_tgz.clone())), decoded);
                 bank.boot_cfg.kernelopt = bundle.manifest.kernelopts.clone();
                 if !bank.boot_cfg.has_state_module() {
                     bank.boot_cfg.modules.push("state.tgz".into());
@@ -123,7 +131,11 @@ impl Host {
         self.restore(force)
     }
 
-    fn check_restore(&self, force: bool) -> Result<ConfigBundle, HostError> {
+    #[allow(clippy::type_complexity)]
+    fn check_restore(
+        &self,
+        force: bool,
+    ) -> Result<(ConfigBundle, Result<Decoded, StateError>), HostError> {
         if !self.maintenance {
             return Err(HostError::InvalidState(INVALID_STATE_TEXT.into()));
         }
@@ -148,11 +160,27 @@ impl Host {
         if self.banks.is_none() {
             return Err(HostError::SaveFailed(SaveError::NoBootbank));
         }
+        // A sealed state is opened now when this host can (NONE: its own key store; TPM: this
+        // board's seal), so a damaged one is refused before anything changes. One sealed to
+        // another TPM cannot be checked: accepted or refused per the profile (facts 6.5,
+        // [unconfirmed]); accepted, the boot then needs the source host's recovery key.
+        let decoded = self.decode_state(&bundle.state_tgz);
+        match &decoded {
+            Err(StateError::Corrupt(why)) => {
+                return Err(HostError::InvalidBundle(BundleError::Sealed(why.clone())))
+            }
+            Err(StateError::Locked(why))
+                if self.profile.tpm_bundle_restore == TpmBundleRestore::Refuse =>
+            {
+                return Err(HostError::InvalidBundle(BundleError::Sealed(why.clone())))
+            }
+            _ => {}
+        }
         // The copy to /bootbank/state.tgz meets the device's faults as a save would.
         if let Some(e) = self.flash.refuses_writes() {
             return Err(HostError::SaveFailed(e));
         }
-        Ok(bundle)
+        Ok((bundle, decoded))
     }
 
     /// ResetFirmwareToFactoryDefaults: remove state.tgz and its module, clear kernelopt, empty
@@ -175,10 +203,9 @@ impl Host {
             });
             return Err(e);
         }
-        let limits = self.limits;
         if let Some(banks) = self.banks.as_mut() {
             let bank = &mut banks.boot;
-            bank.set_state_tgz(None, &limits);
+            bank.set_state(None, Err(StateError::Corrupt("removed".into())));
             bank.boot_cfg.modules.retain(|m| m != "state.tgz");
             bank.boot_cfg.kernelopt.clear();
             bank.useropts.clear();

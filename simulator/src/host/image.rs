@@ -19,6 +19,34 @@ pub const IMAGE_MTIME: u64 = 1_573_560_000;
 pub struct Image {
     pub profile: String,
     pub files: BTreeMap<String, Node>,
+    /// What the first boot writes, so that the installer's save holds the release's real first
+    /// member list (facts 6.2 for 7.x, seed 000 for 4.x/5.x). Empty on 6.x, whose first save
+    /// holds what the install itself changed.
+    pub first_boot: Vec<FirstBoot>,
+    /// The ConfigStore a fresh install starts from (7.0 and later).
+    pub store: Option<crate::configstore::ConfigStore>,
+}
+
+/// One file the first boot writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstBoot {
+    pub path: &'static str,
+    pub how: Generate,
+}
+
+/// How the first boot makes a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generate {
+    /// Rewritten with the image's own contents (a service touching its file at first start).
+    Rewrite,
+    /// A PEM-shaped placeholder of this many base64 characters (a host key).
+    Pem(&'static str, usize),
+    /// This many bytes from the host's seeded generator (`random-seed`).
+    Random(usize),
+    /// An OpenSSH public key line (`ssh-rsa AAAA... root@host`) of this many base64 characters.
+    PublicKey(&'static str, usize),
+    /// The DHCP lease of vmk0.
+    Lease,
 }
 
 impl Image {
@@ -110,15 +138,35 @@ impl Image {
         add("etc/vmware/.backup.counter", 0o644, true, s(""));
         add("etc/profile", 0o644, false, s(PROFILE));
         add("etc/inittab", 0o644, false, s(INITTAB));
+        let first_boot = super::image_files::add_release_files(p, &mut files);
         Image {
             profile: p.name.clone(),
             files,
+            first_boot,
+            // A base that every host of the profile shares (its SQLite form is built once).
+            store: p
+                .era
+                .has_store()
+                .then(|| super::image_files::default_store(p).into_base()),
         }
     }
 }
 
-/// The image's esx.conf: a host named `localhost` with no system UUID yet.
+/// The image's esx.conf: a host named `localhost` with no system UUID yet. From 7.0 the
+/// network lives in the ConfigStore and esx.conf has no `/net` tree (facts 6.2), but gains
+/// `/adv/Net/ManagementAddr`.
 fn esx_conf(p: &Profile) -> String {
+    let net = if p.store_holds.network {
+        "/adv/Net/ManagementAddr = \"\"\n".to_string()
+    } else {
+        "/net/pnic/child[0000]/name = \"vmnic0\"\n\
+         /net/vswitch/child[0000]/name = \"vSwitch0\"\n\
+         /net/vswitch/child[0000]/uplinks/child[0000]/pnic = \"vmnic0\"\n\
+         /net/vmkernelnic/child[0000]/name = \"vmk0\"\n\
+         /net/vmkernelnic/child[0000]/portgroup = \"Management Network\"\n\
+         /net/vmkernelnic/child[0000]/dhcp = \"true\"\n"
+            .to_string()
+    };
     format!(
         "/adv/Misc/HostName = \"localhost\"\n\
          /adv/Misc/HostIPAddr = \"\"\n\
@@ -127,12 +175,7 @@ fn esx_conf(p: &Profile) -> String {
          /adv/Net/FollowHardwareMac = \"0\"\n\
          /adv/Syslog/global/logHost = \"\"\n\
          /firewall/services/sshServer/enabled = \"false\"\n\
-         /net/pnic/child[0000]/name = \"vmnic0\"\n\
-         /net/vswitch/child[0000]/name = \"vSwitch0\"\n\
-         /net/vswitch/child[0000]/uplinks/child[0000]/pnic = \"vmnic0\"\n\
-         /net/vmkernelnic/child[0000]/name = \"vmk0\"\n\
-         /net/vmkernelnic/child[0000]/portgroup = \"Management Network\"\n\
-         /net/vmkernelnic/child[0000]/dhcp = \"true\"\n\
+         {net}\
          /resourceGroups/version = \"{}\"\n\
          /system/uuid = \"\"\n",
         p.version

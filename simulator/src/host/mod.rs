@@ -7,17 +7,24 @@
 //! - [`bootbank`]: boot.cfg, state.tgz, write counters;      [`persist`]: backup.sh, auto-backup.sh, sync;
 //! - [`power`]: boot, crash, power cut, reboots;             [`firmware`]: bundles, restore, reset;
 //! - [`accounts`]: passwd/shadow;                            [`events`]: the event log;
-//! - [`flash`]: boot device faults (read-only, full, torn writes).
+//! - [`flash`]: boot device faults (read-only, full, torn writes);
+//! - [`encryption`]: 7.0 U2+ key stores (NONE, TPM), the recovery key, board replacement;
+//! - `placement`: where each release keeps a setting (esx.conf, /etc/shadow, the ConfigStore);
+//! - [`tpm`]: the board's TPM.
 
 pub mod accounts;
 pub mod bootbank;
+pub mod encryption;
 pub mod etc;
 pub mod events;
 pub mod firmware;
 pub mod flash;
 pub mod image;
+mod image_files;
 pub mod persist;
+mod placement;
 pub mod power;
+pub mod tpm;
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,17 +32,21 @@ use std::time::Duration;
 
 use crate::bundle::{BundleError, Limits};
 use crate::clock::{SimTime, DEFAULT_EPOCH};
+use crate::configstore::ConfigStore;
+use crate::keystore::{Mode, SharedNoneMaterial};
 use crate::profile::{Profile, Schedule};
 use crate::rng::Rng;
 
 pub use accounts::shared_root_hash;
-pub use bootbank::{BootBank, BootBanks, BootCfg, WriteStats};
+pub use bootbank::{BootBank, BootBanks, BootCfg, StateTgz, WriteStats};
+pub use encryption::Encryption;
 pub use etc::{Bytes, EtcFs, Node, PathError};
 pub use events::{Event, EventKind, EventLog, SaveTrigger};
 pub use firmware::BackupBundle;
 pub use flash::FlashFaults;
 pub use persist::{SaveError, SaveReport};
 pub use power::{PowerState, RebootKind};
+pub use tpm::Tpm;
 
 /// How to build a host. Anything not given is derived from the seed.
 #[derive(Clone, Debug)]
@@ -59,6 +70,14 @@ pub struct HostConfig {
     pub start: SimTime,
     pub limits: Limits,
     pub event_capacity: usize,
+    /// 7.0 U2+: the encryption mode the first boot sets up (NONE unless TPM is asked for and
+    /// the host has a TPM, facts 6.5).
+    pub encryption: Mode,
+    /// Whether the board has a TPM.
+    pub tpm: bool,
+    /// NONE-mode key material shared by many hosts (a fleet's): one key derivation for all.
+    /// Each host still has its own key id. Default: the host's own, from its seed.
+    pub none_material: Option<SharedNoneMaterial>,
 }
 
 impl HostConfig {
@@ -76,7 +95,23 @@ impl HostConfig {
             start: DEFAULT_EPOCH,
             limits: Limits::default(),
             event_capacity: 128,
+            encryption: Mode::None,
+            tpm: true,
+            none_material: None,
         }
+    }
+    /// 7.0 U2+: TPM mode from the first boot (the host needs a TPM).
+    pub fn encryption(mut self, mode: Mode) -> Self {
+        self.encryption = mode;
+        self
+    }
+    pub fn tpm(mut self, present: bool) -> Self {
+        self.tpm = present;
+        self
+    }
+    pub fn none_material(mut self, m: SharedNoneMaterial) -> Self {
+        self.none_material = Some(m);
+        self
     }
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -247,6 +282,21 @@ pub struct Host {
     pub(crate) events: EventLog,
     /// The boot device's faults: hardware, so not reset by crashes or reboots.
     pub(crate) flash: FlashFaults,
+    /// The ConfigStore in RAM (7.0 and later).
+    pub(crate) store: Option<ConfigStore>,
+    /// The key state (7.0 U2 and later), from the booted configuration.
+    pub(crate) crypt: Option<Encryption>,
+    /// The board's TPM (hardware: survives everything but a board replacement).
+    pub(crate) tpm: Option<Tpm>,
+    /// Boards this host has had besides its first.
+    pub(crate) board_generation: u32,
+    /// The mode a first boot sets up (HostConfig::encryption).
+    pub(crate) config_mode: Mode,
+    pub(crate) none_material: Option<SharedNoneMaterial>,
+    /// Why the last boot stopped (a sealed configuration this board cannot open).
+    pub(crate) boot_halt: Option<String>,
+    /// A recovery key given at power-on, for the boot in progress.
+    pub(crate) recovery_prompt: Option<String>,
 }
 
 impl Host {
@@ -302,8 +352,20 @@ impl Host {
             last_save: None,
             events: EventLog::new(cfg.event_capacity),
             flash: FlashFaults::default(),
+            store: None,
+            crypt: None,
+            tpm: cfg.tpm.then(|| Tpm {
+                board: Rng::fork(cfg.seed, "board 0").next_u64(),
+            }),
+            board_generation: 0,
+            config_mode: cfg.encryption,
+            none_material: cfg.none_material,
+            boot_halt: None,
+            recovery_prompt: None,
         };
+        host.store = host.etc.image().store.clone();
         host.first_boot_fixups();
+        host.fresh_configuration();
         host.apply_install_identity();
         host.log(EventKind::Installed { hostname });
         if host.banks.is_some() {
@@ -396,7 +458,7 @@ impl Host {
     pub fn has_unsaved_changes(&self) -> bool {
         match self.bootbank() {
             None => false,
-            Some(b) if b.state_tgz().is_none() => true,
+            Some(b) if !b.has_state() => true,
             Some(_) => self.changed_marked_files() > 0,
         }
     }
@@ -406,7 +468,47 @@ impl Host {
     /// completed save, a boot from state.tgz, or a diff against one, and reset whenever the bank
     /// is replaced or RAM lost).
     pub(crate) fn is_clean(&self) -> bool {
-        self.clean_generation == Some(self.etc.generation())
+        self.clean_generation == Some(self.config_generation())
+    }
+
+    /// Moves whenever RAM configuration changes: `/etc` or the ConfigStore.
+    pub(crate) fn config_generation(&self) -> u64 {
+        self.etc.generation() + self.store.as_ref().map_or(0, |s| s.generation())
+    }
+
+    /// The RAM ConfigStore (7.0 and later, while running).
+    pub fn config_store(&self) -> Option<&ConfigStore> {
+        self.store.as_ref()
+    }
+
+    /// What this host can open sealed state with: its board's TPM, and a recovery key given
+    /// for the boot in progress.
+    pub(crate) fn key_context(&self) -> crate::state::KeyContext<'_> {
+        crate::state::KeyContext {
+            tpm: self.tpm,
+            recovery: self.recovery_prompt.as_deref(),
+        }
+    }
+
+    /// Reads state.tgz bytes of any era with what this host knows of keys.
+    pub(crate) fn decode_state(
+        &self,
+        bytes: &[u8],
+    ) -> Result<crate::state::Decoded, crate::state::StateError> {
+        crate::state::decode(bytes, &self.limits, self.key_context())
+    }
+
+    /// Re-reads the boot bank's state.tgz with what this host knows of keys now (after a board
+    /// replacement the old TPM's seal no longer opens).
+    pub(crate) fn recheck_bank(&mut self) {
+        let Some(bytes) = self.bootbank().and_then(|b| b.state_tgz()) else {
+            return;
+        };
+        let decoded = self.decode_state(&bytes);
+        if let Some(banks) = self.banks.as_mut() {
+            banks.boot.set_state(Some(StateTgz::Raw(bytes)), decoded);
+        }
+        self.clean_generation = None;
     }
 
     pub(crate) fn log(&mut self, kind: EventKind) {
@@ -497,8 +599,15 @@ impl Host {
         accounts::user_exists(&self.text_of("etc/passwd"), user)
     }
 
-    /// Sets one `key = "value"` of esx.conf (adding it if absent), as hostd's config writes do.
+    /// Sets one `key = "value"` of esx.conf (adding it if absent), as hostd's config writes do;
+    /// from 8.0 the host name and IPs land in the ConfigStore too (`placement`).
     pub fn set_esx_conf_value(&mut self, key: &str, value: &str) -> Result<(), HostError> {
+        self.set_esx_conf_only(key, value)?;
+        self.mirror_esx_conf(key, value);
+        Ok(())
+    }
+
+    fn set_esx_conf_only(&mut self, key: &str, value: &str) -> Result<(), HostError> {
         self.require_running()?;
         if !key.starts_with('/') || key.contains(['\n', '"', ' ']) || value.contains(['\n', '"']) {
             return Err(HostError::InvalidArgument(format!(
@@ -569,7 +678,18 @@ impl Host {
             accounts::hash_password(password, &mut self.rng)
         };
         let shadow = accounts::set_hash(&self.text_of("etc/shadow"), user, &hash, self.days())?;
-        self.write_file("etc/shadow", shadow)
+        self.write_file("etc/shadow", shadow)?;
+        self.mirror_account_of(user);
+        Ok(())
+    }
+
+    /// Mirrors `user`'s passwd/shadow entry into the ConfigStore (7.0.3+; `placement`).
+    fn mirror_account_of(&mut self, user: &str) {
+        let hash = accounts::shadow_field(&self.text_of("etc/shadow"), user).map(str::to_string);
+        match (self.passwd_entry(user), hash) {
+            (Some((uid, desc)), Some(h)) => self.mirror_account(user, Some((uid, &h, &desc))),
+            _ => self.mirror_account(user, None),
+        }
     }
 
     /// Adds a local user (HostLocalAccountManager.CreateUser).
@@ -591,7 +711,9 @@ impl Host {
             self.days(),
         )?;
         self.write_file("etc/passwd", p)?;
-        self.write_file("etc/shadow", s)
+        self.write_file("etc/shadow", s)?;
+        self.mirror_account_of(user);
+        Ok(())
     }
 
     /// Removes a local user (HostLocalAccountManager.RemoveUser).
@@ -608,7 +730,9 @@ impl Host {
             user,
         )?;
         self.write_file("etc/passwd", p)?;
-        self.write_file("etc/shadow", s)
+        self.write_file("etc/shadow", s)?;
+        self.mirror_account(user, None);
+        Ok(())
     }
 
     // ---- maintenance mode ----------------------------------------------------------------
@@ -703,21 +827,23 @@ impl Host {
     /// Replaces `/bootbank/state.tgz` with raw bytes (or removes it), as a corrupting disk or a
     /// person with a shell would. The next boot reads whatever is there.
     pub fn replace_state_tgz(&mut self, bytes: Option<Vec<u8>>) -> Result<(), HostError> {
-        let limits = self.limits;
-        let banks = self
-            .banks
-            .as_mut()
-            .ok_or(HostError::SaveFailed(SaveError::NoBootbank))?;
+        if self.banks.is_none() {
+            return Err(HostError::SaveFailed(SaveError::NoBootbank));
+        }
         let how = match &bytes {
             Some(b) => format!("overwritten with {} raw bytes", b.len()),
             None => "deleted".to_string(),
         };
+        let bytes: Option<Bytes> = bytes.map(|b| Arc::from(b.into_boxed_slice()));
+        let decoded = match &bytes {
+            Some(b) => self.decode_state(b),
+            None => Err(crate::state::StateError::Corrupt("no state.tgz".into())),
+        };
+        let bank = &mut self.banks.as_mut().expect("checked").boot;
         if let Some(b) = &bytes {
-            banks.boot.count_write(b.len());
+            bank.count_write(b.len());
         }
-        banks
-            .boot
-            .set_state_tgz(bytes.map(|b| Arc::from(b.into_boxed_slice())), &limits);
+        bank.set_state(bytes.map(StateTgz::Raw), decoded);
         self.clean_generation = None;
         self.log(EventKind::StateTgzReplaced { how });
         Ok(())
@@ -727,7 +853,7 @@ impl Host {
     pub fn corrupt_state_tgz(&mut self) -> Result<(), HostError> {
         let cur = self
             .bootbank()
-            .and_then(|b| b.state_tgz().cloned())
+            .and_then(|b| b.state_tgz())
             .ok_or_else(|| HostError::FileNotFound("/bootbank/state.tgz".into()))?;
         let mut v = cur.to_vec();
         let mid = v.len() / 2; // past the 10-byte gzip header, into the deflate data
@@ -751,7 +877,7 @@ impl Host {
 
     /// Approximate heap bytes this host owns beyond the shared image.
     pub fn owned_bytes(&self) -> usize {
-        let ram = self.etc.owned_bytes();
+        let ram = self.etc.owned_bytes() + self.store.as_ref().map_or(0, |s| s.owned_bytes());
         // Saved contents shared with RAM (after a save or a boot they are the same allocation)
         // are counted once, on the RAM side.
         let shared = |b: &Bytes| Arc::strong_count(b) > 1;

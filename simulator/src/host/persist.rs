@@ -13,11 +13,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
+use super::bootbank::StateTgz;
+use super::etc::Node;
 use super::events::{EventKind, SaveTrigger};
 use super::flash::FlashFaults;
 use super::{Host, HostError, LockHolder, PowerState};
-use crate::bundle::{write_local_tgz, write_state_tgz};
+use crate::archive::{ChunkedTar, Contents};
+use crate::{configstore, state};
 
 const COUNTER: &str = "etc/vmware/.backup.counter";
 
@@ -68,21 +72,35 @@ impl Host {
     /// the byte-wise diff runs only after a change, so rewriting identical bytes still counts 0.
     pub(crate) fn changed_marked_files(&self) -> usize {
         let empty: &[u8] = &[];
-        let saved = match self.bootbank() {
-            Some(b) => b.saved(),
+        let bank = match self.bootbank() {
+            Some(b) => b,
             None => return 0,
         };
         if self.is_clean() {
             return 0;
         }
-        self.etc
+        let saved = bank.saved();
+        let files = self
+            .etc
             .marked_names()
             .filter(|name| {
-                let ram = self.etc.read(name).map_or(empty, |d| &d[..]);
-                let old = saved.get(name).map_or(empty, |n| &n.data[..]);
-                ram != old
+                let ram = self.etc.read(name);
+                let old = saved.get(name).map(|n| &n.data);
+                // The saved copy is the very allocation RAM holds until the file changes.
+                if let (Some(a), Some(b)) = (ram, old) {
+                    if std::sync::Arc::ptr_eq(a, b) {
+                        return false;
+                    }
+                }
+                ram.map_or(empty, |d| &d[..]) != old.map_or(empty, |d| &d[..])
             })
-            .count()
+            .count();
+        // The ConfigStore's backup is one more member (facts 6.3).
+        let store = match &self.store {
+            Some(s) => usize::from(Some(s) != bank.saved_store()),
+            None => 0,
+        };
+        files + store
     }
 
     /// `backup.sh 0` (or `backup.sh 1` for [`SaveTrigger::Shutdown`]).
@@ -124,7 +142,12 @@ impl Host {
         let changed = self.changed_marked_files();
         self.bump_counter();
         let now = self.now_secs();
-        let files = self.etc.files_to_save();
+        let files: Vec<(String, Node)> = self
+            .etc
+            .files_to_save()
+            .into_iter()
+            .map(|(p, n)| (p, n.clone()))
+            .collect();
         if files.is_empty() {
             return Ok(SaveReport::default());
         }
@@ -132,34 +155,89 @@ impl Host {
         if let Some(e) = self.flash.refuses_writes() {
             return Err(e);
         }
-        let local = write_local_tgz(&files, now);
-        let state = write_state_tgz(&local, now);
-        let saved: BTreeMap<String, _> = files
+        let era = self.profile.era;
+        let previous = self.bootbank().and_then(|b| b.saved_archive()).cloned();
+        let mut members: Vec<(&str, Contents<'_>, u32, u64)> = files
             .iter()
-            .map(|(p, n)| (p.clone(), (*n).clone()))
+            .map(|(p, n)| (p.as_str(), Contents::Bytes(&n.data), n.mode, n.mtime))
             .collect();
-        let count = files.len();
+        // 7.0+: configstorecli's backup of the store goes into the archive too (facts 6.3),
+        // dated when the store last changed [inferred], so an unchanged store is the same
+        // member and its database need not even be made again.
+        let datafile = configstore::datafile_store();
+        let store_bytes = || {
+            self.store
+                .as_ref()
+                .map(|s| s.to_sqlite())
+                .unwrap_or_default()
+        };
+        if let Some(store) = &self.store {
+            members.push((
+                configstore::BACKUP_PATH,
+                Contents::Made {
+                    token: store.token(),
+                    make: &store_bytes,
+                },
+                0o644,
+                store.last_modified().as_secs().max(1),
+            ));
+            members.push((
+                configstore::DATAFILE_PATH,
+                Contents::Bytes(&datafile),
+                0o644,
+                super::image::IMAGE_MTIME,
+            ));
+        }
+        let local = ChunkedTar::build(
+            state::local_header(era, now),
+            members,
+            previous.as_ref().map(|a| &a.local),
+        );
+        let filler_seed = self.rng.next_u64();
+        let text = self
+            .etc
+            .read(super::encryption::KEYSTORE_PATH)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(&b""[..]));
+        let seal = self
+            .crypt
+            .as_mut()
+            .map(|c| c.seal_for_save(filler_seed, text));
+        let keys = seal.as_ref().map(|s| {
+            let key = match s.key {
+                state::SealKey::Known(k) => Some(k),
+                state::SealKey::Derived => None,
+            };
+            (s.keystore.clone(), key)
+        });
+        let archive = Arc::new(state::SavedArchive::new(local, seal, now));
+        let count = archive.local.members.len();
+        let saved: BTreeMap<String, Node> = files.into_iter().collect();
         let pid = 1000 + self.rng.below(60_000);
         let cut = std::mem::take(&mut self.power_cut_armed);
         let useropts = self.useropts.clone();
+        let store = self.store.clone();
         let bank = &mut self.banks.as_mut().expect("checked above").boot;
         bank.leftovers.clear(); // "cleanup possible file leakage"
-        bank.count_write(local.len()); // local.tgz.$$
-        bank.count_write(state.len()); // state.tgz.$$
+        bank.count_write(archive.local.len() as usize); // local.tgz.$$
+        bank.count_write(archive.len()); // state.tgz.$$
         if cut {
             bank.leftovers.push(format!("state.tgz.{pid}"));
             self.cut_power(true);
             return Err(SaveError::PowerLost);
         }
-        let size = state.len();
+        let size = archive.len();
         let torn = std::mem::take(&mut self.flash.torn_next_write);
-        if torn {
-            // backup.sh saw every write succeed; the device kept half. The bank's view is
-            // re-derived from those bytes (corrupt: empty), so RAM is no longer known equal.
-            let limits = self.limits;
-            bank.set_state_tgz(Some(FlashFaults::torn(&state)), &limits);
-        } else {
-            bank.install_state(std::sync::Arc::from(state.into_boxed_slice()), saved);
+        let torn_bytes = torn.then(|| FlashFaults::torn(&archive.bytes()));
+        let torn_decoded = torn_bytes.as_ref().map(|b| self.decode_state(b));
+        let bank = &mut self.banks.as_mut().expect("checked above").boot;
+        match (torn_bytes, torn_decoded) {
+            (Some(half), Some(decoded)) => {
+                // backup.sh saw every write succeed; the device kept half. The bank's view is
+                // re-derived from those bytes (corrupt: empty), so RAM is no longer known equal.
+                bank.set_state(Some(StateTgz::Raw(half)), decoded);
+            }
+            _ => bank.install_state(archive, saved, store, keys),
         }
         bank.writes.state_saves += 1;
         if !bank.boot_cfg.has_state_module() {
@@ -173,17 +251,14 @@ impl Host {
             bank.count_write(len);
         }
         if torn {
-            let on_flash = self
-                .bootbank()
-                .and_then(|b| b.state_tgz())
-                .map_or(0, |b| b.len());
+            let on_flash = self.bootbank().and_then(|b| b.state_len()).unwrap_or(0);
             self.clean_generation = None;
             self.log(EventKind::TornWrite {
                 intended: size,
                 on_flash,
             });
         } else {
-            self.clean_generation = Some(self.etc.generation());
+            self.clean_generation = Some(self.config_generation());
         }
         Ok(SaveReport {
             written: true,
@@ -252,12 +327,12 @@ impl Host {
             }
             return false;
         };
-        if bank.state_tgz().is_none() || self.changed_marked_files() > 0 {
+        if !bank.has_state() || self.changed_marked_files() > 0 {
             return self
                 .backup_sh(SaveTrigger::AutoBackup)
                 .is_ok_and(|r| r.written);
         }
-        self.clean_generation = Some(self.etc.generation());
+        self.clean_generation = Some(self.config_generation());
         false
     }
 

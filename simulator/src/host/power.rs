@@ -12,10 +12,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::etc::EtcFs;
+use super::etc::{Bytes, EtcFs};
 use super::events::{EventKind, SaveTrigger};
+use super::image::Generate;
 use super::{accounts, Host, HostError};
 use crate::clock::SimTime;
+use crate::state::StateError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PowerState {
@@ -131,9 +133,11 @@ impl Host {
         }
     }
 
-    /// RAM is volatile: `/etc`, `/tmp` and the lock file go.
+    /// RAM is volatile: `/etc`, the ConfigStore, `/tmp` and the lock file go.
     fn lose_ram(&mut self) {
         self.etc = EtcFs::pristine(self.etc.image().clone());
+        self.store = self.etc.image().store.clone();
+        self.crypt = None;
         self.clean_generation = None;
         self.upload = None;
         self.lock = None;
@@ -143,25 +147,51 @@ impl Host {
     pub(crate) fn start_boot(&mut self) {
         let ready_at = self.now.plus(self.boot_time);
         self.power = PowerState::Booting { ready_at };
+        self.boot_halt = None;
         if self.boot_time.is_zero() {
             self.complete_boot();
         }
     }
 
-    /// The boot loader mounts state.tgz last, over the image.
+    /// The boot loader mounts state.tgz last, over the image. A 7.0 U2+ state sealed with a key
+    /// this board cannot have stops the boot (facts 6.5) unless a recovery key was given.
     pub(crate) fn complete_boot(&mut self) {
+        // A recovery key typed at this boot opens what the board's TPM cannot.
+        if self.recovery_prompt.is_some()
+            && matches!(
+                self.bootbank().and_then(|b| b.unusable()),
+                Some(StateError::Locked(_))
+            )
+        {
+            self.recheck_bank();
+        }
+        let recovery = self.recovery_prompt.take();
         let image = self.etc.image().clone();
-        let (etc, from_state, note, files) = match self.bootbank() {
+        let bank = self.bootbank();
+        let unusable = bank.and_then(|b| b.unusable()).cloned();
+        if let (Some(StateError::Locked(why)), Some(_)) = (&unusable, bank.and_then(|b| b.state()))
+        {
+            let reason = why.clone();
+            self.power = PowerState::Off;
+            self.boot_halt = Some(reason.clone());
+            self.log(EventKind::BootHalted { reason });
+            return;
+        }
+        let (etc, store, keys, from_state, note, files) = match bank {
             None => (
                 EtcFs::pristine(image),
+                None,
+                None,
                 false,
                 Some("stateless: no /bootbank".to_string()),
                 0,
             ),
-            Some(bank) => match (bank.state_tgz(), bank.corrupt_reason()) {
-                (None, _) => (EtcFs::pristine(image), false, None, 0),
+            Some(bank) => match (bank.state(), bank.corrupt_reason()) {
+                (None, _) => (EtcFs::pristine(image), None, None, false, None, 0),
                 (Some(_), Some(why)) => (
                     EtcFs::pristine(image),
+                    None,
+                    None,
                     false,
                     Some(format!("state.tgz unusable: {why}")),
                     0,
@@ -173,20 +203,56 @@ impl Host {
                         .filter(|(p, _)| super::etc::normalize(p).is_ok())
                         .map(|(p, n)| (p.clone(), n.clone()))
                         .collect();
-                    let n = etc_files.len();
-                    (EtcFs::booted(image, &etc_files), true, None, n)
+                    let n = bank.saved().len();
+                    let keys = bank.saved_keystore().cloned().zip(bank.saved_key());
+                    (
+                        EtcFs::booted(image, &etc_files),
+                        bank.saved_store().cloned(),
+                        keys,
+                        true,
+                        None,
+                        n,
+                    )
                 }
             },
         };
         self.etc = etc;
-        self.clean_generation = from_state.then(|| self.etc.generation());
+        if self.profile.era.has_store() {
+            self.store = store.or_else(|| self.etc.image().store.clone());
+        }
+        self.clean_generation = from_state.then(|| self.config_generation());
         self.power = PowerState::On;
         self.boots += 1;
         self.booted_at = self.now;
         self.first_boot_fixups();
+        if !from_state {
+            self.fresh_configuration();
+        }
         if self.banks.is_none() {
             // Auto Deploy re-applies the host's identity at every stateless boot.
             self.apply_install_identity();
+        }
+        match keys {
+            Some((ks, key)) => {
+                let by_recovery = recovery.as_deref().filter(|_| {
+                    // Opened with the recovery key when this board's TPM could not have.
+                    matches!(&ks.material, crate::keystore::Material::Tpm { sealed, .. }
+                        if self.tpm.and_then(|t| t.unseal(sealed)).is_none())
+                });
+                self.adopt_keys(&ks, key, by_recovery);
+                if by_recovery.is_some() {
+                    self.log(EventKind::Recovered);
+                }
+            }
+            None if !from_state => {}       // fresh_configuration made them
+            None => self.first_boot_keys(), // a plain state on an encrypting release
+        }
+        self.apply_store_at_boot();
+        if from_state {
+            // What the boot itself derived from the saved state (a re-seal, /etc from the
+            // store) is not a change a crash could lose... unless it differs from the bank,
+            // which auto-backup's diff will tell.
+            self.clean_generation = None;
         }
         self.next_auto = Some(self.schedule.next_after(self.now));
         self.log(EventKind::Booted {
@@ -194,6 +260,53 @@ impl Host {
             files,
             note,
         });
+    }
+
+    /// A configuration that starts from the image (an install, a reset, a stateless or a
+    /// corrupt boot): what the release's first boot writes (facts 6.2, seed 000), the
+    /// ConfigStore's per-host rows, and (7.0 U2+) a new key store.
+    pub(crate) fn fresh_configuration(&mut self) {
+        let now = self.now_secs();
+        let first_boot = self.etc.image().first_boot.clone();
+        for fb in first_boot {
+            let data: Vec<u8> = match fb.how {
+                Generate::Rewrite => match self.etc.read(fb.path) {
+                    Some(d) => d.to_vec(),
+                    None => continue,
+                },
+                Generate::Pem(label, len) => self.pem(label, len).into_bytes(),
+                Generate::PublicKey(algo, len) => {
+                    const B64: &[u8] =
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+                    let body = self.rng.string(B64, len);
+                    format!(
+                        "{algo} AAAA{body} root@{}\n",
+                        self.identity.install_hostname
+                    )
+                    .into_bytes()
+                }
+                Generate::Random(n) => {
+                    let mut b = vec![0u8; n];
+                    self.rng.fill(&mut b);
+                    b
+                }
+                Generate::Lease => "lease {\n  interface \"vmk0\";\n  fixed-address 0.0.0.0;\n  \
+                     option dhcp-lease-time 86400;\n  renew 0 1970/01/01 00:00:00;\n}\n"
+                    .as_bytes()
+                    .to_vec(),
+            };
+            // The same bytes as the image's keep sharing its allocation.
+            let data: Bytes = match self.etc.read(fb.path) {
+                Some(old) if old[..] == data[..] => old.clone(),
+                _ => Arc::from(data.into_boxed_slice()),
+            };
+            self.etc.write(fb.path, data, now);
+        }
+        if self.profile.era.has_store() {
+            self.store = self.etc.image().store.clone();
+            self.install_store_rows();
+        }
+        self.first_boot_keys();
     }
 
     /// What the first boot generates when the image left it empty: the host's SSL key and
@@ -267,6 +380,10 @@ impl Host {
         .into_owned();
         if let Ok(s) = accounts::set_hash(&shadow, "root", &hash, self.now_secs() / 86_400) {
             let _ = self.write_file("etc/shadow", s);
+        }
+        // 7.0.3+: root's account is in the ConfigStore too (`placement`).
+        if let Some((uid, desc)) = self.passwd_entry("root") {
+            self.mirror_account("root", Some((uid, &hash, &desc)));
         }
     }
 }
