@@ -272,6 +272,22 @@ pub fn peek(bytes: &[u8], limits: &Limits) -> Result<Shape, BundleError> {
     }
 }
 
+/// Derives (and caches, see [`crate::keystore::derive_none_key`]) the NONE-mode key of an
+/// untrusted bundle's sealed state, so the restore that reads it later finds the 100,000 PBKDF2
+/// rounds paid. Called off the async runtime when a bundle arrives; anything unreadable is left
+/// for the restore to judge.
+pub fn warm_bundle_keys(bundle: &[u8], limits: &Limits) {
+    let Ok(members) = read_tgz(bundle, limits, "configBundle.tgz") else {
+        return;
+    };
+    let Some(state) = members.iter().find(|m| m.path == "state.tgz") else {
+        return;
+    };
+    if let Ok(Shape::Sealed { keystore }) = peek(&state.data, limits) {
+        keystore.none_key();
+    }
+}
+
 /// The messages a boot prints when it cannot decrypt (facts section 6.5).
 pub const SECURITY_VIOLATION: &str =
     "Unable to restore system configuration. A security violation was detected.";
