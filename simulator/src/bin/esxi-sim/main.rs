@@ -75,6 +75,11 @@ struct ServeArgs {
     /// How long a reboot keeps the host unreachable (virtual time: `90s`, `2m`, `500ms`).
     #[arg(long, value_parser = parse_duration)]
     boot_time: Option<Duration>,
+    /// 7.0 U2 and later: how the first boot seals the configuration, `none` (the default: the
+    /// key derives from encryption.info) or `tpm` (sealed to the host's TPM, with a recovery
+    /// key). A fleet's mix can say it per entry: `8.0U3+tpm:10`.
+    #[arg(long, default_value = "none", value_parser = parse_mode)]
+    encryption: esxi_sim::keystore::Mode,
     /// Virtual seconds per wall-clock second (60: an hour of schedule per minute).
     #[arg(long, default_value_t = 1.0)]
     clock_speed: f64,
@@ -176,6 +181,10 @@ impl ServeArgs {
     }
 }
 
+fn parse_mode(s: &str) -> Result<esxi_sim::keystore::Mode, String> {
+    s.parse()
+}
+
 /// `500ms`, `90s`, `2m`, `1h`, `3d`, or plain seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -231,7 +240,8 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut b = FleetBuilder::default()
         .mode(mode)
         .seed(a.seed)
-        .password(&a.password);
+        .password(&a.password)
+        .encryption(a.encryption);
     b = match &a.profiles {
         Some(mix) => {
             let mix = parse_profile_mix(mix)?;
@@ -412,7 +422,18 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         return serve_fleet(a);
     }
     init_logging(a.verbose);
-    let mut cfg = HostConfig::new(Profile::named(&a.profile)?)
+    let profile = Profile::named(&a.profile)?;
+    if a.encryption == esxi_sim::keystore::Mode::Tpm
+        && profile.era != esxi_sim::profile::Era::Encrypted
+    {
+        return Err(format!(
+            "--encryption tpm: ESXi {} does not encrypt its configuration (7.0 U2 and later do)",
+            profile.name
+        )
+        .into());
+    }
+    let mut cfg = HostConfig::new(profile)
+        .encryption(a.encryption)
         .seed(a.seed)
         .root_password(if a.user == "root" {
             a.password.clone()
