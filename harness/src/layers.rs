@@ -22,6 +22,7 @@ use esxi_sim::configstore::{self, ConfigStore};
 use esxi_sim::envelope::{self, EnvelopeError, Header, BLOCK, CONFIG_AAD};
 use esxi_sim::host::format_uuid;
 use esxi_sim::keystore::{KeyStore, Material, Mode, RecoveryKey};
+use esxi_sim::state::{key_for, KeyContext};
 
 /// What the reader may open sealed state with: recovery keys (facts 6.5). A NONE-mode state
 /// needs nothing: its key derives from its own `encryption.info` (facts 6.4).
@@ -298,15 +299,24 @@ fn unseal(
         enc.opened = Opened::Failed(why);
         return (enc, None);
     };
-    let (key, with) = match &ks.material {
-        Material::None { .. } => (ks.none_key(), OpenedWith::NoneKey),
-        Material::Tpm { recovery_data, .. } => (
-            keys.recovery
-                .iter()
-                .find_map(|digits| RecoveryKey::unwrap(digits, recovery_data)),
-            OpenedWith::RecoveryKey,
-        ),
+    // The key by the boot's own rule (esxi_sim::state::key_for): NONE derives it from
+    // encryption.info; TPM has no TPM here, so only a recovery key given can unwrap it.
+    let with = match ks.mode() {
+        Mode::None => OpenedWith::NoneKey,
+        Mode::Tpm => OpenedWith::RecoveryKey,
     };
+    let key = if keys.recovery.is_empty() {
+        key_for(ks, KeyContext::default()).ok()
+    } else {
+        keys.recovery.iter().find_map(|digits| {
+            let ctx = KeyContext {
+                tpm: None,
+                recovery: Some(digits),
+            };
+            key_for(ks, ctx).ok()
+        })
+    }
+    .map(|(key, _)| key);
     let Some(key) = key else {
         // Facts 6.5: sealed to the source host's TPM; only its recovery key opens it elsewhere.
         let id = enc.recovery_id.clone().unwrap_or_default();
