@@ -346,8 +346,11 @@ pub fn decode(bytes: &[u8], limits: &Limits, ctx: KeyContext<'_>) -> Result<Deco
     })
 }
 
-/// The key of a key store in this context.
-fn key_for(ks: &KeyStore, ctx: KeyContext<'_>) -> Result<([u8; 32], bool), StateError> {
+/// The key of a key store in this context, and whether it took the recovery key: NONE mode
+/// derives it (facts 6.4); TPM mode unseals it with `ctx.tpm` or unwraps it with
+/// `ctx.recovery` (facts 6.5), else [`StateError::Locked`]. Public so that readers outside the
+/// host (`esxi-harness inspect`) find keys by the same rule as a boot.
+pub fn key_for(ks: &KeyStore, ctx: KeyContext<'_>) -> Result<([u8; 32], bool), StateError> {
     match &ks.material {
         Material::None { .. } => Ok((ks.none_key().expect("NONE material"), false)),
         Material::Tpm {

@@ -206,26 +206,116 @@ async fn the_whole_suite_passes_against_a_fleet_host_through_its_control_api() {
 
 #[test]
 fn the_committed_restore_matrix_is_current_and_agrees_with_the_rules() {
+    use esxi_harness::matrix::{RECOVERY_KEY_NEEDED, RESTORED};
+    use esxi_sim::keystore::Mode;
+    use esxi_sim::profile::{Era, TpmBundleRestore};
     let profiles = Profile::all().to_vec();
     let cells = esxi_harness::matrix::build(&profiles).unwrap();
-    assert_eq!(cells.len(), profiles.len() * profiles.len() * 4);
+    let encrypted = profiles.iter().filter(|p| p.era == Era::Encrypted).count();
+    assert!(encrypted >= 10, "7.0 U2 to 9.0.1.0: {encrypted}");
+    // Every bundle onto every profile in four combinations; 7.0 U2+ sources twice (NONE, TPM).
+    assert_eq!(
+        cells.len(),
+        profiles.len() * profiles.len() * 4 + encrypted * profiles.len() * 4
+    );
     let bad: Vec<_> = cells.iter().filter(|c| !c.agrees()).collect();
     assert!(bad.is_empty(), "cells disagreeing with the rules: {bad:?}");
+    // The rules again, written here independently of the matrix's own: firmwareConfig.sh's
+    // (facts section 2), then for TPM bundles the board (facts 6.5, tpm_bundle_restore).
+    let profile = |n: &str| Profile::named(n).unwrap();
+    for c in &cells {
+        let (from, to) = (profile(&c.from), profile(&c.to));
+        assert_eq!(
+            c.encryption.is_some(),
+            from.era == Era::Encrypted,
+            "{c:?}: 7.0 U2+ bundles say their mode"
+        );
+        assert_eq!(
+            c.same_board.is_some(),
+            c.encryption == Some(Mode::Tpm),
+            "{c:?}"
+        );
+        let want = if from.release_level != to.release_level || (!c.same_uuid && !c.force) {
+            "MismatchedBundle"
+        } else if c.same_board == Some(false) {
+            match to.tpm_bundle_restore {
+                TpmBundleRestore::Accept => RECOVERY_KEY_NEEDED,
+                TpmBundleRestore::Refuse => "InvalidBundle",
+            }
+        } else {
+            RESTORED
+        };
+        assert_eq!(c.outcome, want, "{c:?}");
+    }
+    let cell =
+        |f: &str, t: &str, mode: Option<Mode>, board: Option<bool>, uuid: bool, force: bool| {
+            cells
+                .iter()
+                .find(|c| {
+                    c.from == f
+                        && c.to == t
+                        && c.encryption == mode
+                        && c.same_board == board
+                        && c.same_uuid == uuid
+                        && c.force == force
+                })
+                .unwrap_or_else(|| panic!("no cell {f} -> {t} {mode:?} {board:?} {uuid} {force}"))
+        };
     // Patch builds of one Update restore onto each other; other Updates never do.
-    let cell = |f: &str, t: &str| {
-        cells
-            .iter()
-            .find(|c| c.from == f && c.to == t && c.same_uuid && !c.force)
-            .unwrap()
-    };
-    assert_eq!(cell("7.0U3d", "7.0U3k").outcome, "restored");
-    assert_eq!(cell("6.7GA", "6.7U3").outcome, "MismatchedBundle");
+    assert_eq!(
+        cell("7.0U3d", "7.0U3k", Some(Mode::None), None, true, false).outcome,
+        RESTORED
+    );
+    assert_eq!(
+        cell("6.7GA", "6.7U3", None, None, true, false).outcome,
+        "MismatchedBundle"
+    );
+    // NONE mode boots anywhere the manifest allows; TPM mode on its own board only, elsewhere
+    // after the recovery key (the question 7.0 U2+ owners ask: a board replacement).
+    assert_eq!(
+        cell("8.0U3", "8.0U3", Some(Mode::None), None, false, true).outcome,
+        RESTORED
+    );
+    assert_eq!(
+        cell("8.0U3", "8.0U3", Some(Mode::Tpm), Some(true), true, false).outcome,
+        RESTORED
+    );
+    assert_eq!(
+        cell("8.0U3", "8.0U3", Some(Mode::Tpm), Some(false), true, false).outcome,
+        RECOVERY_KEY_NEEDED
+    );
+    assert_eq!(
+        cell(
+            "7.0U3d",
+            "7.0U3k",
+            Some(Mode::Tpm),
+            Some(false),
+            false,
+            true
+        )
+        .outcome,
+        RECOVERY_KEY_NEEDED
+    );
+    assert_eq!(
+        cell(
+            "9.0.1.0",
+            "9.0.1.0",
+            Some(Mode::Tpm),
+            Some(false),
+            false,
+            false
+        )
+        .outcome,
+        "MismatchedBundle"
+    );
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/restore-matrix.md");
     let committed = std::fs::read_to_string(&path).unwrap();
     assert!(
         committed == esxi_harness::matrix::markdown(&profiles, &cells),
         "docs/restore-matrix.md is stale: run `esxi-harness matrix --out docs/restore-matrix.md`"
     );
+    assert!(committed.contains("## TPM bundle, same host after a board replacement"));
+    assert!(committed.contains("| **8.0U3** |") && committed.contains("🔑"));
 }
 
 #[test]
@@ -242,7 +332,8 @@ fn the_html_matrix_has_a_table_per_combination_and_titles_each_cell_with_its_rul
     // Everything after the doctype is well-formed XML (our reader is strict).
     let root = xml::parse(body.as_bytes()).expect("well-formed markup");
     let tables: Vec<_> = root.child("body").unwrap().all("table").collect();
-    assert_eq!(tables.len(), 4);
+    // Four tables of plain and NONE bundles, four of TPM bundles (7.0 U2+ rows only).
+    assert_eq!(tables.len(), 8);
     let cells_in_first: Vec<_> = tables[0].all("tr").flat_map(|r| r.all("td")).collect();
     assert_eq!(cells_in_first.len(), 9);
     assert!(cells_in_first
@@ -252,6 +343,18 @@ fn the_html_matrix_has_a_table_per_combination_and_titles_each_cell_with_its_rul
     let row = tables[0].all("tr").nth(2).unwrap();
     assert_eq!(row.child_text("th"), Some("7.0U3d"));
     assert_eq!(row.all("td").nth(2).unwrap().text, "✓");
+    // A TPM bundle after a board replacement: the 6.7 profile has no row, 7.0U3d onto 7.0U3k
+    // needs the recovery key.
+    let tpm: Vec<_> = tables[5].all("tr").skip(1).collect();
+    assert_eq!(tpm.len(), 2);
+    assert_eq!(tpm[0].child_text("th"), Some("7.0U3d"));
+    let c = tpm[0].all("td").nth(2).unwrap();
+    assert_eq!(c.text, "🔑");
+    assert!(
+        c.attr("title").unwrap().contains("recovery key"),
+        "{:?}",
+        c.attr("title")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
