@@ -24,7 +24,7 @@ use crate::deflate::GzipHeader;
 use crate::envelope::{self, EnvelopeError, CONFIG_AAD};
 use crate::host::etc::{Bytes, Node};
 use crate::host::tpm::Tpm;
-use crate::keystore::{KeyStore, Material, RecoveryKey};
+use crate::keystore::{KeyStore, Material, Mode, RecoveryKey};
 use crate::rng::Rng;
 
 pub use crate::profile::Era;
@@ -312,10 +312,20 @@ pub fn decode(bytes: &[u8], limits: &Limits, ctx: KeyContext<'_>) -> Result<Deco
         let ks = KeyStore::parse(&info.data).map_err(|e| StateError::Corrupt(e.to_string()))?;
         envelope::read_header(&ve.data).map_err(|e| StateError::Corrupt(e.to_string()))?;
         let (key, by_recovery) = key_for(&ks, ctx)?;
-        let plain = envelope::open(&ve.data, &key, CONFIG_AAD).map_err(|e| match e {
-            EnvelopeError::Format(m) => StateError::Corrupt(format!("local.tgz.ve: {m}")),
-            other => StateError::Locked(format!("{SECURITY_VIOLATION} {DECRYPT_FAILED} ({other})")),
-        })?;
+        // NONE mode's key comes from encryption.info itself, so an envelope it does not open
+        // is damaged, as a bad gzip would be (the restore refuses it, a boot falls back to the
+        // image). A TPM key that unsealed but does not open it is tampering: the security
+        // violation of facts 6.5 \[inferred for NONE: the real boot's message is unknown\].
+        let plain =
+            envelope::open(&ve.data, &key, CONFIG_AAD).map_err(|e| match (e, ks.mode()) {
+                (EnvelopeError::Format(m), _) => StateError::Corrupt(format!("local.tgz.ve: {m}")),
+                (other, Mode::None) => StateError::Corrupt(format!(
+                    "local.tgz.ve: the key of encryption.info does not open it ({other})"
+                )),
+                (other, Mode::Tpm) => {
+                    StateError::Locked(format!("{SECURITY_VIOLATION} {DECRYPT_FAILED} ({other})"))
+                }
+            })?;
         (plain, Some(ks), Some(key), by_recovery)
     };
     let inner = read_tgz(&local, limits, "local.tgz")?;
