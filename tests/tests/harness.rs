@@ -46,12 +46,17 @@ fn remote(url: impl Into<String>, control: Option<(String, Option<String>)>) -> 
     }
 }
 
+/// Each call its own work root: tests that run the same scenario at once would otherwise share
+/// its work directory (`<scenario>-<profile>-<seed>`, where a `run` step leaves its bundle).
 fn opts(target: TargetSpec) -> RunOptions {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
     RunOptions {
         target,
         seed: 1,
         allow_destructive: true,
-        work_root: std::env::temp_dir(),
+        work_root: std::env::temp_dir().join(format!("esxi-harness-tests-{n}")),
     }
 }
 
