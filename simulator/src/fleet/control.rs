@@ -980,7 +980,7 @@ pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
         bootbank_writes: writes.files,
         bootbank_bytes: writes.bytes,
         state_saves: writes.state_saves,
-        state_tgz_bytes: host.bootbank().and_then(|b| b.state_tgz()).map(|s| s.len()),
+        state_tgz_bytes: host.bootbank().and_then(|b| b.state_len()),
         flash,
     }
 }
