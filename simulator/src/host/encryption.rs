@@ -387,6 +387,18 @@ impl Host {
         Some(RecoveryKey { id: *id, digits })
     }
 
+    /// Whether the boot bank's state is TPM-sealed to a TPM other than this board's (it was
+    /// opened with the recovery key and not saved since).
+    pub(crate) fn bank_sealed_elsewhere(&self) -> bool {
+        match self.bootbank().and_then(|b| b.saved_keystore()) {
+            Some(KeyStore {
+                material: Material::Tpm { sealed, .. },
+                ..
+            }) => self.tpm.and_then(|t| t.unseal(sealed)).is_none(),
+            _ => false,
+        }
+    }
+
     fn seals_on_bank(&self) -> u64 {
         self.bootbank()
             .and_then(|b| b.saved_archive())

@@ -158,11 +158,14 @@ impl Host {
     pub(crate) fn complete_boot(&mut self) {
         // A locked state is read again with what this boot knows: a recovery key typed now
         // opens what the board's TPM cannot, and without one the reason says a key is needed
-        // (not what an earlier boot's wrong key gave).
-        if matches!(
+        // (not what an earlier boot's wrong key gave). So is a state an earlier boot opened with
+        // the recovery key: until a save seals it to this board, each boot asks its own TPM
+        // (facts 6.5).
+        let locked = matches!(
             self.bootbank().and_then(|b| b.unusable()),
             Some(StateError::Locked(_))
-        ) {
+        );
+        if locked || self.bank_sealed_elsewhere() {
             self.recheck_bank();
         }
         let recovery = self.recovery_prompt.take();
