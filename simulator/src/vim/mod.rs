@@ -1,8 +1,9 @@
 //! The vSphere API objects of one standalone ESXi host, one file per managed object type (as
 //! govmomi's vcsim does), over the host model.
 //!
-//! A call arrives as a decoded [`Request`]; [`Vim::call`] checks the session, finds the object and
-//! hands the call to the file named after the object's type:
+//! A call arrives as a decoded [`Request`]; [`Vim::call`] looks its type up once in the
+//! [`registry`], checks the session, finds the object and hands the call to the file named after
+//! the object's type:
 //!
 //! | type | file | methods |
 //! |---|---|---|
@@ -18,7 +19,8 @@
 //! | OptionManager | [`option_manager`] | QueryOptions, UpdateOptions |
 //!
 //! A vCenter endpoint is a `Vim` with an [`vcenter::Estate`]: its own sessions, collector and
-//! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts.
+//! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts (which
+//! objects those are, and their ids, is [`registry::HOST_OBJECTS`]).
 //!
 //! Nothing here reads the wall clock: the server moves time with [`Vim::sync_to`]. Nothing here
 //! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
@@ -29,6 +31,7 @@ pub mod inventory;
 pub mod local_account_manager;
 pub mod option_manager;
 pub mod property_collector;
+pub mod registry;
 pub mod service_instance;
 pub mod session_manager;
 pub mod task;
@@ -263,12 +266,9 @@ impl Vim {
             (None, Some(t)) if !t.starts_with("system:") => session_manager::touch(self, t),
             (None, _) => None,
         };
-        let anonymous = matches!(
-            (req.this.ty.as_str(), req.method.as_str()),
-            ("ServiceInstance", "RetrieveServiceContent")
-                | ("ServiceInstance", "CurrentTime")
-                | ("SessionManager", "Login")
-        );
+        // Routed once: the type's row says who answers, and what needs no session.
+        let ty = registry::lookup(&req.this.ty);
+        let anonymous = ty.is_some_and(|t| t.anonymous.contains(&req.method.as_str()));
         if ctx.session.is_none() && !anonymous {
             return Err(Fault::not_authenticated()
                 .with("object", req.this.clone())
@@ -289,17 +289,9 @@ impl Vim {
                 return r;
             }
         }
-        match req.this.ty.as_str() {
-            "ServiceInstance" => service_instance::call(self, ctx, req),
-            "SessionManager" => session_manager::call(self, ctx, req),
-            "PropertyCollector" | "PropertyFilter" => property_collector::call(self, ctx, req),
-            "ViewManager" | "ContainerView" => view_manager::call(self, ctx, req),
-            "HostSystem" => host_system::call(self, ctx, req),
-            "HostFirmwareSystem" => firmware_system::call(self, ctx, req),
-            "TaskManager" | "Task" => task::call(self, ctx, req),
-            "HostLocalAccountManager" => local_account_manager::call(self, ctx, req),
-            "OptionManager" => option_manager::call(self, ctx, req),
-            _ => Err(method_not_found(req)),
+        match ty {
+            Some(t) => (t.call)(self, ctx, req),
+            None => Err(method_not_found(req)),
         }
     }
 
@@ -317,9 +309,12 @@ impl Vim {
             // A vCenter's inventory, managers and (its hosts') tasks.
             (_, Some(e)) => vcenter::exists(e, obj),
             ("Task", None) => self.tasks.values().any(|t| t.id == obj.id),
-            (_, None) => ids::STATIC
-                .iter()
-                .any(|(t, id)| *t == obj.ty && *id == obj.id),
+            (_, None) => {
+                ids::STATIC
+                    .iter()
+                    .any(|(t, id)| *t == obj.ty && *id == obj.id)
+                    || registry::host_object(obj).is_some()
+            }
         }
     }
 
@@ -340,35 +335,11 @@ impl Vim {
             return None;
         }
         if let Some(est) = &self.estate {
-            if matches!(
-                obj.ty.as_str(),
-                "Folder"
-                    | "Datacenter"
-                    | "ClusterComputeResource"
-                    | "HostSystem"
-                    | "HostFirmwareSystem"
-                    | "OptionManager"
-                    | "Task"
-            ) {
+            if vcenter::answers_properties(obj) {
                 return vcenter::properties(self, est, obj, wanted);
             }
         }
-        Some(match obj.ty.as_str() {
-            "ServiceInstance" => service_instance::properties(self),
-            "SessionManager" => session_manager::properties(self, session),
-            "PropertyCollector" => property_collector::properties(self, session),
-            "PropertyFilter" => property_collector::filter_properties(self, &obj.id)?,
-            "ViewManager" => view_manager::properties(self, session),
-            "ContainerView" => view_manager::view_properties(self, &obj.id)?,
-            "Folder" | "Datacenter" | "ComputeResource" => inventory::properties(self, obj)?,
-            "HostSystem" => host_system::properties_only(self, wanted),
-            "HostFirmwareSystem" => Data::new("HostFirmwareSystem"),
-            "TaskManager" => task::manager_properties(self),
-            "Task" => task::properties(self, &obj.id)?,
-            "HostLocalAccountManager" => Data::new("HostLocalAccountManager"),
-            "OptionManager" => option_manager::properties(self),
-            _ => return None,
-        })
+        (registry::lookup(&obj.ty)?.properties)(self, obj, session, wanted)
     }
 }
 
@@ -391,6 +362,8 @@ pub mod ids {
     pub const ACCOUNT_MANAGER: &str = "ha-localacctmgr";
     pub const ADV_OPTIONS: &str = "ha-adv-options";
 
+    /// The host's other objects; those a vCenter forwards (the host system, its firmware
+    /// system, ...) are [`super::registry::HOST_OBJECTS`].
     pub const STATIC: &[(&str, &str)] = &[
         ("ServiceInstance", SERVICE_INSTANCE),
         ("Folder", ROOT_FOLDER),
@@ -404,10 +377,7 @@ pub mod ids {
         ("Folder", DATASTORE_FOLDER),
         ("Folder", NETWORK_FOLDER),
         ("ComputeResource", COMPUTE_RESOURCE),
-        ("HostSystem", HOST),
-        ("HostFirmwareSystem", FIRMWARE_SYSTEM),
         ("HostLocalAccountManager", ACCOUNT_MANAGER),
-        ("OptionManager", ADV_OPTIONS),
     ];
 }
 
