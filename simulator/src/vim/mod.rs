@@ -17,6 +17,7 @@
 //! | TaskManager, Task | [`task`] | CancelTask |
 //! | HostLocalAccountManager | [`local_account_manager`] | CreateUser, UpdateUser, RemoveUser |
 //! | OptionManager | [`option_manager`] | QueryOptions, UpdateOptions |
+//! | SearchIndex | [`search_index`] | FindByInventoryPath, FindChild, FindBy(Uuid, DnsName, Ip), FindAllBy... |
 //!
 //! A vCenter endpoint is a `Vim` with an [`vcenter::Estate`]: its own sessions, collector and
 //! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts (which
@@ -32,6 +33,7 @@ pub mod local_account_manager;
 pub mod option_manager;
 pub mod property_collector;
 pub mod registry;
+pub mod search_index;
 pub mod service_instance;
 pub mod session_manager;
 pub mod task;
@@ -61,6 +63,9 @@ pub struct VimConfig {
     pub download_ttl: Duration,
     /// Whether the session cookie carries `Secure` (not over plain HTTP).
     pub secure_cookie: bool,
+    /// The address clients reach this host at (its management address, vmk0's): what
+    /// SearchIndex.FindByIp finds it by. Set by the server once it has bound.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Default for VimConfig {
@@ -70,6 +75,7 @@ impl Default for VimConfig {
             session_timeout: Duration::from_secs(30 * 60),
             download_ttl: Duration::from_secs(3 * 24 * 3600),
             secure_cookie: true,
+            address: None,
         }
     }
 }
@@ -361,6 +367,7 @@ pub mod ids {
     pub const FIRMWARE_SYSTEM: &str = "ha-firmwareSystem";
     pub const ACCOUNT_MANAGER: &str = "ha-localacctmgr";
     pub const ADV_OPTIONS: &str = "ha-adv-options";
+    pub const SEARCH_INDEX: &str = "ha-searchindex";
 
     /// The host's other objects; those a vCenter forwards (the host system, its firmware
     /// system, ...) are [`super::registry::HOST_OBJECTS`].
@@ -378,6 +385,7 @@ pub mod ids {
         ("Folder", NETWORK_FOLDER),
         ("ComputeResource", COMPUTE_RESOURCE),
         ("HostLocalAccountManager", ACCOUNT_MANAGER),
+        ("SearchIndex", SEARCH_INDEX),
     ];
 }
 

@@ -8,8 +8,8 @@
 
 use super::{
     firmware_system, host_system, ids, inventory, local_account_manager, method_not_found,
-    option_manager, property_collector, service_instance, session_manager, task, view_manager, Ctx,
-    Vim,
+    option_manager, property_collector, search_index, service_instance, session_manager, task,
+    view_manager, Ctx, Vim,
 };
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
@@ -138,6 +138,12 @@ pub static TYPES: &[MoType] = &[
         name: "OptionManager",
         call: option_manager::call,
         properties: |v, _, _, _| Some(option_manager::properties(v)),
+        anonymous: &[],
+    },
+    MoType {
+        name: "SearchIndex",
+        call: search_index::call,
+        properties: empty!("SearchIndex"),
         anonymous: &[],
     },
 ];

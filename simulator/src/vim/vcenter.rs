@@ -36,6 +36,7 @@ pub mod ids {
     pub const SESSION_MANAGER: &str = "SessionManager";
     pub const TASK_MANAGER: &str = "TaskManager";
     pub const VIEW_MANAGER: &str = "ViewManager";
+    pub const SEARCH_INDEX: &str = "SearchIndex";
 
     /// The datacenter's folders (vm, host, datastore, network).
     pub const FOLDERS: crate::vim::inventory::Folders =
@@ -53,6 +54,7 @@ pub mod ids {
         ("Folder", HOST_FOLDER),
         ("Folder", DATASTORE_FOLDER),
         ("Folder", NETWORK_FOLDER),
+        ("SearchIndex", SEARCH_INDEX),
     ];
     /// `host-<HOST_BASE + i>` for the i-th host.
     pub const HOST_BASE: usize = 12;
@@ -95,7 +97,7 @@ impl Estate {
         self.hosts.len().div_ceil(CLUSTER_SIZE)
     }
     /// Locks host `i` with its model moved to `now` (vpxd sees the host as it is now).
-    fn host(&self, i: usize, now: crate::clock::SimTime) -> MutexGuard<'_, Vim> {
+    pub(crate) fn host(&self, i: usize, now: crate::clock::SimTime) -> MutexGuard<'_, Vim> {
         let mut v = self.hosts[i].vim.lock().unwrap_or_else(|e| e.into_inner());
         v.sync_to(now);
         v
@@ -165,6 +167,7 @@ pub fn content(est: &Estate) -> Data {
             moref("SessionManager", ids::SESSION_MANAGER),
         )
         .with("taskManager", moref("TaskManager", ids::TASK_MANAGER))
+        .with("searchIndex", moref("SearchIndex", ids::SEARCH_INDEX))
 }
 
 // ---- ids ---------------------------------------------------------------------------------
