@@ -12,12 +12,14 @@
 //! | PropertyCollector, PropertyFilter | [`property_collector`] | Fetch (every object), RetrieveProperties(Ex), CreateFilter, WaitForUpdates(Ex), ... |
 //! | ViewManager, ContainerView | [`view_manager`] | CreateContainerView, DestroyView |
 //! | Folder, Datacenter, ComputeResource | [`inventory`] | (properties only) |
-//! | HostSystem | [`host_system`] | EnterMaintenanceMode_Task, ExitMaintenanceMode_Task, RebootHost_Task, ShutdownHost_Task |
+//! | HostSystem | [`host_system`] | EnterMaintenanceMode_Task, ExitMaintenanceMode_Task, RebootHost_Task, ShutdownHost_Task, RetrieveManagedMethodExecuter, RetrieveDynamicTypeManager |
 //! | HostFirmwareSystem | [`firmware_system`] | Backup/Restore/Reset, Sync, QueryFirmware* |
 //! | TaskManager, Task | [`task`] | CancelTask |
 //! | HostLocalAccountManager | [`local_account_manager`] | CreateUser, UpdateUser, RemoveUser |
 //! | OptionManager | [`option_manager`] | QueryOptions, UpdateOptions |
 //! | SearchIndex | [`search_index`] | FindByInventoryPath, FindChild, FindBy(Uuid, DnsName, Ip), FindAllBy... |
+//! | ReflectManagedMethodExecuter | [`managed_method_executer`] | ExecuteSoap: esxcli commands ([`esxcli`]) |
+//! | InternalDynamicTypeManager | [`dynamic_type_manager`] | DynamicTypeMgrQueryMoInstances, DynamicTypeMgrQueryTypeInfo |
 //!
 //! A vCenter endpoint is a `Vim` with an [`vcenter::Estate`]: its own sessions, collector and
 //! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts (which
@@ -26,10 +28,13 @@
 //! Nothing here reads the wall clock: the server moves time with [`Vim::sync_to`]. Nothing here
 //! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
 
+pub mod dynamic_type_manager;
+pub mod esxcli;
 pub mod firmware_system;
 pub mod host_system;
 pub mod inventory;
 pub mod local_account_manager;
+pub mod managed_method_executer;
 pub mod option_manager;
 pub mod property_collector;
 pub mod registry;
@@ -368,6 +373,11 @@ pub mod ids {
     pub const ACCOUNT_MANAGER: &str = "ha-localacctmgr";
     pub const ADV_OPTIONS: &str = "ha-adv-options";
     pub const SEARCH_INDEX: &str = "ha-searchindex";
+    /// Inferred from ESXi's Python twins (`ha-managed-method-executer-python`); clients echo
+    /// whatever id RetrieveManagedMethodExecuter returns (spec section 1).
+    pub const MANAGED_METHOD_EXECUTER: &str = "ha-managed-method-executer";
+    /// RVC hard-codes it; pyVmomi's DynamicTypeManagerHelper falls back to it.
+    pub const DYNAMIC_TYPE_MANAGER: &str = "ha-dynamic-type-manager";
 
     /// The host's other objects; those a vCenter forwards (the host system, its firmware
     /// system, ...) are [`super::registry::HOST_OBJECTS`].
