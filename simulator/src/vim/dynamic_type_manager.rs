@@ -2,7 +2,7 @@
 //! DynamicTypeManagerHelper falls back to it): what type-driven esxcli clients read to learn
 //! the CLI. PowerCLI `Get-EsxCli -V2`, newer govc (`host.esxcli.model`) and RVC build the
 //! namespace tree from DynamicTypeMgrQueryMoInstances and the commands' parameters and result
-//! types from DynamicTypeMgrQueryTypeInfo (spec section 8). govc 0.24 only retrieves the
+//! types from DynamicTypeMgrQueryTypeInfo (docs/esxcli.md). govc 0.24 only retrieves the
 //! reference, but a fault there is fatal to it.
 //!
 //! Both answers come from the same registry as ExecuteSoap ([`super::esxcli`]), in the shapes

@@ -1,7 +1,7 @@
 //! HostSystem `ha-host`: the properties clients read (facts section 3, "HostSystem pieces the
 //! clients touch"), the maintenance-mode, reboot and shutdown tasks, and the two internal
 //! methods esxcli clients start from (RetrieveManagedMethodExecuter, RetrieveDynamicTypeManager:
-//! spec section 2; [`super::esxcli`]).
+//! docs/esxcli.md; [`super::esxcli`]).
 //!
 //! Only fields every API version from 4.1 on knows are written: pyVmomi rejects an element its
 //! negotiated version lacks.

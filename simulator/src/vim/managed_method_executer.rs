@@ -33,7 +33,7 @@ pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value
 }
 
 /// hostd's answer to a bad ExecuteSoap parameter (the message govc prints after
-/// `ServerFaultCode: `, spec section 6).
+/// `ServerFaultCode: `, docs/esxcli.md).
 fn invalid(property: &str) -> Fault {
     Fault::invalid_argument(
         format!("A specified parameter was not correct: {property}"),

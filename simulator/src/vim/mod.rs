@@ -374,7 +374,7 @@ pub mod ids {
     pub const ADV_OPTIONS: &str = "ha-adv-options";
     pub const SEARCH_INDEX: &str = "ha-searchindex";
     /// Inferred from ESXi's Python twins (`ha-managed-method-executer-python`); clients echo
-    /// whatever id RetrieveManagedMethodExecuter returns (spec section 1).
+    /// whatever id RetrieveManagedMethodExecuter returns (docs/esxcli.md).
     pub const MANAGED_METHOD_EXECUTER: &str = "ha-managed-method-executer";
     /// RVC hard-codes it; pyVmomi's DynamicTypeManagerHelper falls back to it.
     pub const DYNAMIC_TYPE_MANAGER: &str = "ha-dynamic-type-manager";

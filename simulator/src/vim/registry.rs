@@ -192,7 +192,7 @@ pub const HOST_OBJECTS: &[HostObject] = &[
         vcenter_prefix: "EsxHostAdvSettings-",
     },
     // The esxcli objects through a vCenter: the ids a live vCenter 9.1 was reported to use
-    // (spec section 1, [unconfirmed]); ExecuteSoap's moid and method pass through unchanged.
+    // (docs/esxcli.md, [unconfirmed]); ExecuteSoap's moid and method pass through unchanged.
     HostObject {
         ty: "ReflectManagedMethodExecuter",
         local: ids::MANAGED_METHOD_EXECUTER,

@@ -7,8 +7,9 @@
 //! `ha-cli-handler-system-settings-encryption` of type `vim.EsxCLI.system.settings.encryption`,
 //! and `ha-dynamic-type-manager-local-cli-cliinfo` (`vim.CLIInfo`), whose `FetchCLIInfo`
 //! describes a namespace's commands, parameters and output hints. Answers travel as XML
-//! documents inside a string. The wire format is in `/tmp/esxcli-spec.md` (captured from govc
-//! 0.24 and govmomi; kept with issue 11's notes).
+//! documents inside a string. `docs/esxcli.md` describes the wire format (captured from govc
+//! 0.24, govmomi's fixtures of real hosts, hostd's public Python twin) and lists the choices no
+//! public source confirms.
 //!
 //! This module is the one place that knows the commands: each namespace is a file here with its
 //! CLI description (what FetchCLIInfo and the type info say) and its commands' code, which runs

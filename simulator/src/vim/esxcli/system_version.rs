@@ -1,5 +1,5 @@
 //! `esxcli system version get`: product, version, build, update and patch, from the host's
-//! profile (spec section 5.1; the texts are a real host's, as govmomi's dump has them).
+//! profile (docs/esxcli.md; the texts are a real host's, as govmomi's dump has them).
 //!
 //! ```text
 //! Build:    Releasebuild-24022510

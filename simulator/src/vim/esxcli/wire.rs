@@ -1,5 +1,5 @@
 //! The XML documents ExecuteSoap carries inside its `response` and `faultDetail` strings, as a
-//! real host serializes them (the ESXi fixtures govmomi keeps, spec sections 3 and 5):
+//! real host serializes them (the ESXi fixtures govmomi keeps, docs/esxcli.md):
 //!
 //! ```text
 //! <obj xmlns:xsd=".." xmlns:xsi=".." xmlns="urn:vim25" versionId="5.0"
