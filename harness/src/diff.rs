@@ -1,16 +1,24 @@
-//! `diff`: what changed between two configuration bundles, file by file.
+//! `diff`: what changed between two configuration bundles, file by file, and from 7.0 row by
+//! row in the ConfigStore.
 //!
 //! The compared files are the saved configuration: `Manifest.txt` plus every member of
-//! `local.tgz`. The output is that of GNU `diff -N -u` run on each file (auto-backup.sh compares
-//! with `diff -N`, facts section 1): a file present on one side only is compared with an empty
-//! one, headers are `--- a/<path>` / `+++ b/<path>` without timestamps, hunk ranges follow GNU
-//! (`-l` for one line, `-l,0` with the line before an empty range), and a last line without a
-//! newline gets `\ No newline at end of file`. `stat` gives a `git diff --stat` style summary.
+//! `local.tgz`, read in any era (7.0 U2+ sealed state decrypted: NONE mode always, TPM mode with
+//! a recovery key that opens it). The output is that of GNU `diff -N -u` run on each file
+//! (auto-backup.sh compares with `diff -N`, facts section 1): a file present on one side only is
+//! compared with an empty one, headers are `--- a/<path>` / `+++ b/<path>` without timestamps,
+//! hunk ranges follow GNU (`-l` for one line, `-l,0` with the line before an empty range), and a
+//! last line without a newline gets `\ No newline at end of file`. The ConfigStore's database
+//! is never diffed as bytes: its rows are compared ([`crate::store_diff`]) where its path comes.
+//! `stat` gives a `git diff --stat` style summary.
 
-use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::{self, Write as _};
 
-use crate::inspect::Layers;
+use esxi_sim::configstore::{self, ConfigStore};
+
+use crate::inspect::encryption_json;
+use crate::layers::{Encryption, Keys, Layers, ReadError, Saved};
+use crate::store_diff::{self, StoreDiff};
 
 /// Options for [`diff`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,76 +42,277 @@ impl Default for DiffOptions {
 /// differing middle as replaced wholesale: Myers' trace is quadratic in the edit count.
 const MAX_EDITS: usize = 2000;
 
+/// Why two bundles cannot be compared: one side's saved configuration cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiffError {
+    /// `'a'` or `'b'`.
+    pub side: char,
+    pub error: ReadError,
+}
+
+impl DiffError {
+    /// TPM-sealed and not opened (rather than damaged).
+    pub fn sealed(&self) -> bool {
+        matches!(self.error, ReadError::Sealed(_))
+    }
+}
+
+impl fmt::Display for DiffError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.side, self.error)
+    }
+}
+
+/// Two bundles' saved configurations, read and ready to compare.
+pub struct Comparison {
+    a: Saved,
+    b: Saved,
+    store: StoreDiff,
+}
+
+/// Reads both bundles (opening sealed state with `keys`) for comparison.
+pub fn compare(a: &[u8], b: &[u8], keys: &Keys) -> Result<Comparison, DiffError> {
+    let read = |bytes: &[u8], side: char| {
+        Layers::read(bytes, keys)
+            .map_err(ReadError::Invalid)
+            .and_then(Layers::saved)
+            .map_err(|error| DiffError { side, error })
+    };
+    let (a, b) = (read(a, 'a')?, read(b, 'b')?);
+    let store = store_diff::compare(a.store.as_ref(), b.store.as_ref());
+    Ok(Comparison { a, b, store })
+}
+
 /// The unified diff (or with `stat`, the summary) of two bundles' saved configurations. Empty
 /// when they hold the same files with the same contents. `Err` when either bundle's saved files
-/// cannot be read (the reader's message, prefixed with `a:` or `b:`).
+/// cannot be read (the reader's message, prefixed with `a:` or `b:`). No recovery key: see
+/// [`compare`] for TPM-sealed bundles.
 pub fn diff(a: &[u8], b: &[u8], opts: DiffOptions) -> Result<String, String> {
-    let (fa, fb) = read_both(a, b)?;
-    let mut out = String::new();
-    let mut stats: Vec<(String, FileStat)> = Vec::new();
-    for path in all_paths(&fa, &fb) {
-        let x = fa.get(&path).map(|v| &v[..]).unwrap_or(&[]);
-        let y = fb.get(&path).map(|v| &v[..]).unwrap_or(&[]);
-        if x == y {
-            continue;
-        }
-        match (as_text(x), as_text(y)) {
-            (Some(tx), Some(ty)) => {
-                let (lx, ly) = (split_lines(tx), split_lines(ty));
-                let ops = line_diff(&lx, &ly);
-                if opts.stat {
-                    let ins = ops.iter().filter(|o| **o == Op::Ins).count();
-                    let del = ops.iter().filter(|o| **o == Op::Del).count();
-                    stats.push((path, FileStat::Text { ins, del }));
-                } else {
-                    let _ = writeln!(out, "--- a/{path}\n+++ b/{path}");
-                    write_hunks(&mut out, &lx, &ly, &ops, opts.context);
-                }
-            }
-            _ => {
-                if opts.stat {
-                    stats.push((
-                        path,
-                        FileStat::Binary {
-                            from: x.len(),
-                            to: y.len(),
-                        },
-                    ));
-                } else {
-                    let _ = writeln!(out, "Binary files a/{path} and b/{path} differ");
-                }
-            }
-        }
-    }
-    if opts.stat {
-        write_stat(&mut out, &stats);
-    }
-    Ok(out)
+    compare(a, b, &Keys::none())
+        .map(|c| c.render(opts))
+        .map_err(|e| e.to_string())
 }
 
 /// Paths (as in the diff headers, without `a/`/`b/`) whose contents differ, including files
 /// present on one side only; sorted.
 pub fn changed_files(a: &[u8], b: &[u8]) -> Result<Vec<String>, String> {
-    let (fa, fb) = read_both(a, b)?;
-    Ok(all_paths(&fa, &fb)
-        .into_iter()
-        .filter(|p| fa.get(p) != fb.get(p))
-        .collect())
+    compare(a, b, &Keys::none())
+        .map(|c| c.changed_files())
+        .map_err(|e| e.to_string())
 }
 
-type Files = std::collections::BTreeMap<String, Vec<u8>>;
-
-fn read_both(a: &[u8], b: &[u8]) -> Result<(Files, Files), String> {
-    let read = |bytes: &[u8], side: &str| {
-        Layers::read(bytes)
-            .and_then(Layers::saved_files)
-            .map_err(|e| format!("{side}: {e}"))
-    };
-    Ok((read(a, "a")?, read(b, "b")?))
-}
+type Files = BTreeMap<String, Vec<u8>>;
 
 fn all_paths(a: &Files, b: &Files) -> BTreeSet<String> {
     a.keys().chain(b.keys()).cloned().collect()
+}
+
+/// What one file's change is.
+enum FileChange<'s> {
+    Text {
+        a: Vec<&'s str>,
+        b: Vec<&'s str>,
+        ops: Vec<Op>,
+    },
+    Binary {
+        from: usize,
+        to: usize,
+    },
+    /// The ConfigStore's database: compared by rows.
+    Store,
+}
+
+impl Comparison {
+    /// Paths whose contents differ (bytes), sorted.
+    pub fn changed_files(&self) -> Vec<String> {
+        all_paths(&self.a.files, &self.b.files)
+            .into_iter()
+            .filter(|p| self.a.files.get(p) != self.b.files.get(p))
+            .collect()
+    }
+
+    /// The ConfigStore rows that differ (empty when neither side has a store).
+    pub fn store(&self) -> &StoreDiff {
+        &self.store
+    }
+
+    fn has_store(&self) -> bool {
+        self.a.store.is_some() || self.b.store.is_some()
+    }
+
+    /// Each differing path with its change, in path order.
+    fn changes(&self) -> Vec<(String, FileChange<'_>)> {
+        let mut out = Vec::new();
+        for path in all_paths(&self.a.files, &self.b.files) {
+            let x = self.a.files.get(&path).map(|v| &v[..]).unwrap_or(&[]);
+            let y = self.b.files.get(&path).map(|v| &v[..]).unwrap_or(&[]);
+            if x == y {
+                continue;
+            }
+            if path == configstore::BACKUP_PATH && self.has_store() {
+                // Facts 6.3: the same rows are the same configuration, whatever the pages.
+                if !self.store.is_empty() {
+                    out.push((path, FileChange::Store));
+                }
+                continue;
+            }
+            let change = match (as_text(x), as_text(y)) {
+                (Some(tx), Some(ty)) => {
+                    let (lx, ly) = (split_lines(tx), split_lines(ty));
+                    let ops = line_diff(&lx, &ly);
+                    FileChange::Text { a: lx, b: ly, ops }
+                }
+                _ => FileChange::Binary {
+                    from: x.len(),
+                    to: y.len(),
+                },
+            };
+            out.push((path, change));
+        }
+        out
+    }
+
+    /// A line on the encryption when the two sides' differ (mode, key, recovery ID).
+    fn encryption_line(&self) -> Option<String> {
+        let facts = |e: &Option<Encryption>| {
+            e.as_ref().map(|e| {
+                let mut s = e.mode.map_or("mode unknown".into(), |m| format!("{m}"));
+                if let Some(id) = &e.key_id {
+                    let _ = write!(s, " key id {id}");
+                }
+                if let Some(id) = &e.recovery_id {
+                    let _ = write!(s, " recovery ID {id}");
+                }
+                s
+            })
+        };
+        let (x, y) = (facts(&self.a.encryption), facts(&self.b.encryption));
+        (x != y).then(|| {
+            let show = |f: Option<String>| f.unwrap_or_else(|| "not encrypted".into());
+            format!("Encryption: a {} → b {}\n", show(x), show(y))
+        })
+    }
+
+    /// The unified diff, or with `stat` the summary.
+    pub fn render(&self, opts: DiffOptions) -> String {
+        let mut out = String::new();
+        if let Some(l) = self.encryption_line() {
+            out.push_str(&l);
+        }
+        let mut stats: Vec<(String, FileStat)> = Vec::new();
+        for (path, change) in self.changes() {
+            match change {
+                FileChange::Text { a, b, ops } => {
+                    if opts.stat {
+                        let ins = ops.iter().filter(|o| **o == Op::Ins).count();
+                        let del = ops.iter().filter(|o| **o == Op::Del).count();
+                        stats.push((path, FileStat::Text { ins, del }));
+                    } else {
+                        let _ = writeln!(out, "--- a/{path}\n+++ b/{path}");
+                        write_hunks(&mut out, &a, &b, &ops, opts.context);
+                    }
+                }
+                FileChange::Binary { from, to } => {
+                    if opts.stat {
+                        stats.push((path, FileStat::Binary { from, to }));
+                    } else {
+                        let _ = writeln!(out, "Binary files a/{path} and b/{path} differ");
+                    }
+                }
+                FileChange::Store => {
+                    if opts.stat {
+                        let s = &self.store;
+                        stats.push((
+                            path,
+                            FileStat::Store {
+                                added: s.rows_added,
+                                removed: s.rows_removed,
+                                changed: s.rows_changed,
+                            },
+                        ));
+                    } else {
+                        self.store.write(&mut out, &path);
+                    }
+                }
+            }
+        }
+        if opts.stat {
+            write_stat(&mut out, &stats);
+        }
+        out
+    }
+
+    /// The comparison as one JSON object (docs/harness-json.md), hunks with `context` lines.
+    pub fn to_json(&self, context: usize) -> String {
+        use serde_json::{json, Value};
+        let side = |s: &Saved| {
+            json!({
+                "files": s.files.len(),
+                "configstore_rows": s.store.as_ref().map(ConfigStore::len),
+                "encryption": s.encryption.as_ref().map_or(Value::Null, encryption_json),
+            })
+        };
+        let files: Vec<Value> = self
+            .changes()
+            .into_iter()
+            .map(|(path, change)| {
+                let (x, y) = (self.a.files.get(&path), self.b.files.get(&path));
+                let status = match (x, y) {
+                    (None, _) => "added",
+                    (_, None) => "removed",
+                    _ => "modified",
+                };
+                let sizes = (x.map(Vec::len), y.map(Vec::len));
+                let mut v =
+                    json!({"path": path, "status": status, "size_a": sizes.0, "size_b": sizes.1});
+                match change {
+                    FileChange::Text { a, b, ops } => {
+                        let mut hunks = String::new();
+                        write_hunks(&mut hunks, &a, &b, &ops, context);
+                        v["kind"] = "text".into();
+                        v["insertions"] = ops.iter().filter(|o| **o == Op::Ins).count().into();
+                        v["deletions"] = ops.iter().filter(|o| **o == Op::Del).count().into();
+                        v["hunks"] = hunks.into();
+                    }
+                    FileChange::Binary { .. } => v["kind"] = "binary".into(),
+                    FileChange::Store => v["kind"] = "configstore".into(),
+                }
+                v
+            })
+            .collect();
+        let store = self.has_store().then(|| {
+            let s = &self.store;
+            let pick = |f: fn(&store_diff::Change) -> bool| -> Vec<Value> {
+                s.changes
+                    .iter()
+                    .filter(|c| f(c))
+                    .map(|c| {
+                        let mut m = store_diff::cell_json(&c.cell);
+                        m.insert("old".into(), c.old.clone().into());
+                        m.insert("new".into(), c.new.clone().into());
+                        Value::Object(m)
+                    })
+                    .collect()
+            };
+            json!({
+                "path": configstore::BACKUP_PATH,
+                "rows_added": s.rows_added,
+                "rows_removed": s.rows_removed,
+                "rows_changed": s.rows_changed,
+                "metadata_only": s.metadata_only,
+                "added": pick(|c| c.old.is_none()),
+                "removed": pick(|c| c.new.is_none()),
+                "changed": pick(|c| c.old.is_some() && c.new.is_some()),
+            })
+        });
+        json!({
+            "a": side(&self.a),
+            "b": side(&self.b),
+            "files": files,
+            "configstore": store,
+        })
+        .to_string()
+    }
 }
 
 /// Text is what diff would print: UTF-8 without NUL (GNU diff calls a file with NUL binary).
@@ -329,8 +538,19 @@ fn line(out: &mut String, tag: char, l: &str) {
 }
 
 enum FileStat {
-    Text { ins: usize, del: usize },
-    Binary { from: usize, to: usize },
+    Text {
+        ins: usize,
+        del: usize,
+    },
+    Binary {
+        from: usize,
+        to: usize,
+    },
+    Store {
+        added: usize,
+        removed: usize,
+        changed: usize,
+    },
 }
 
 /// Widest `+`/`-` bar; longer ones are scaled down, as git does.
@@ -345,7 +565,7 @@ fn write_stat(out: &mut String, stats: &[(String, FileStat)]) {
         .iter()
         .map(|(_, s)| match s {
             FileStat::Text { ins, del } => ins + del,
-            FileStat::Binary { .. } => 0,
+            FileStat::Binary { .. } | FileStat::Store { .. } => 0,
         })
         .max()
         .unwrap_or(0);
@@ -367,6 +587,16 @@ fn write_stat(out: &mut String, stats: &[(String, FileStat)]) {
             }
             FileStat::Binary { from, to } => {
                 let _ = writeln!(out, " {path:<name_w$} | Bin {from} -> {to} bytes");
+            }
+            FileStat::Store {
+                added,
+                removed,
+                changed,
+            } => {
+                let _ = writeln!(
+                    out,
+                    " {path:<name_w$} | ConfigStore rows +{added} -{removed} ~{changed}"
+                );
             }
         }
     }

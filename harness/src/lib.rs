@@ -6,15 +6,20 @@
 //! - [`runner`]: runs one scenario × profile, step by step, through the API (portable steps)
 //!   or the model (simulator-only steps).
 //! - [`report`]: terminal lines, JUnit XML, JSON.
-//! - [`inspect`], [`diff`]: what is in a bundle, and how two bundles differ.
+//! - [`inspect`], [`diff`]: what is in a bundle, and how two bundles differ, in every era:
+//!   [`layers`] reads a bundle layer by layer (decrypting 7.0 U2+ state when it can),
+//!   [`store_diff`] compares two ConfigStores row by row.
+//! - [`matrix`]: the cross-build restore matrix, with the encryption mode.
 //! - [`client`]: a vSphere SOAP client over real TLS, shared by the runner and the tests.
 
 pub mod client;
 pub mod diff;
 pub mod inspect;
+pub mod layers;
 pub mod matrix;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sim;
+pub mod store_diff;
 pub mod target;

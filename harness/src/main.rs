@@ -30,16 +30,24 @@ enum Command {
     /// Run scenario files (default: scenarios/) on fresh embedded hosts of each profile they
     /// name, or on a real host with --target.
     Run(Box<RunArgs>),
-    /// Show a configuration bundle: manifest, the profile it belongs to, saved files, warnings.
-    /// Exit 1 when a restore would refuse it.
+    /// Show a configuration bundle of any era: manifest, the profile it belongs to, the
+    /// encryption (7.0 U2+; NONE mode is decrypted), saved files, the ConfigStore's rows (7.0+),
+    /// warnings. Exit 1 when a restore would refuse it or a layer is damaged, 3 when it is
+    /// TPM-sealed and no --recovery-key opens it.
     Inspect {
         bundle: PathBuf,
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// The source host's recovery key (16 groups of 6 digits), to open TPM-mode state.
+        /// Repeatable: each is tried.
+        #[arg(long = "recovery-key", value_name = "KEY")]
+        recovery_keys: Vec<String>,
     },
     /// Unified diff of two bundles' saved configuration (files missing on one side diffed
-    /// against empty, as `diff -N`); binary files reported as changed.
+    /// against empty, as `diff -N`); binary files reported as changed; ConfigStore rows
+    /// compared row by row. Exit 1 when a side is unreadable, 3 when one is TPM-sealed and no
+    /// --recovery-key opens it.
     Diff {
         a: PathBuf,
         b: PathBuf,
@@ -49,6 +57,12 @@ enum Command {
         /// Lines of context.
         #[arg(short = 'U', long, default_value_t = 3)]
         unified: usize,
+        /// JSON instead of text.
+        #[arg(long, conflicts_with = "stat")]
+        json: bool,
+        /// A recovery key to open TPM-mode state (repeatable: each is tried on each side).
+        #[arg(long = "recovery-key", value_name = "KEY")]
+        recovery_keys: Vec<String>,
     },
     /// Back up on each profile, restore onto each profile (same/other UUID, force false/true):
     /// a table of outcomes, each checked against the rules. Exit 1 if any cell disagrees.
@@ -131,13 +145,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(a) => run(*a),
-        Command::Inspect { bundle, json } => inspect(&bundle, json),
+        Command::Inspect {
+            bundle,
+            json,
+            recovery_keys,
+        } => inspect(&bundle, json, &recovery_keys),
         Command::Diff {
             a,
             b,
             stat,
             unified,
-        } => diff(&a, &b, stat, unified),
+            json,
+            recovery_keys,
+        } => diff(&a, &b, stat, unified, json, &recovery_keys),
         Command::Matrix {
             profiles,
             format,
@@ -207,22 +227,44 @@ fn read(p: &Path) -> Result<Vec<u8>, ExitCode> {
     })
 }
 
-fn inspect(p: &Path, as_json: bool) -> ExitCode {
+/// inspect and diff: a TPM-sealed configuration that no recovery key given opens (facts 6.5).
+const EXIT_SEALED: u8 = 3;
+
+fn keys(texts: &[String]) -> Result<esxi_harness::layers::Keys, ExitCode> {
+    esxi_harness::layers::Keys::recovery(texts).map_err(|e| {
+        eprintln!("esxi-harness: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn inspect(p: &Path, as_json: bool, recovery_keys: &[String]) -> ExitCode {
+    use esxi_harness::inspect::Verdict;
+    let keys = match keys(recovery_keys) {
+        Ok(k) => k,
+        Err(c) => return c,
+    };
     let bytes = match read(p) {
         Ok(b) => b,
         Err(c) => return c,
     };
-    match esxi_harness::inspect::inspect(&bytes) {
+    match esxi_harness::inspect::inspect_with(&bytes, &keys) {
         Ok(i) => {
             if as_json {
                 println!("{}", i.to_json());
             } else {
                 print!("{i}");
             }
-            if i.reader_error.is_some() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
+            match i.verdict() {
+                Verdict::Readable => ExitCode::SUCCESS,
+                Verdict::Invalid => ExitCode::FAILURE,
+                Verdict::Sealed => {
+                    if let Some(esxi_harness::layers::Opened::Sealed(why)) =
+                        i.encryption.as_ref().map(|e| &e.opened)
+                    {
+                        eprintln!("esxi-harness: {}: {why}", p.display());
+                    }
+                    ExitCode::from(EXIT_SEALED)
+                }
             }
         }
         Err(e) => {
@@ -232,20 +274,48 @@ fn inspect(p: &Path, as_json: bool) -> ExitCode {
     }
 }
 
-fn diff(a: &Path, b: &Path, stat: bool, context: usize) -> ExitCode {
+fn diff(
+    a: &Path,
+    b: &Path,
+    stat: bool,
+    context: usize,
+    as_json: bool,
+    recovery_keys: &[String],
+) -> ExitCode {
+    let keys = match keys(recovery_keys) {
+        Ok(k) => k,
+        Err(c) => return c,
+    };
     let (x, y) = match (read(a), read(b)) {
         (Ok(x), Ok(y)) => (x, y),
         (Err(c), _) | (_, Err(c)) => return c,
     };
-    let opts = esxi_harness::diff::DiffOptions { stat, context };
-    match esxi_harness::diff::diff(&x, &y, opts) {
-        Ok(d) => {
-            print!("{d}");
+    match esxi_harness::diff::compare(&x, &y, &keys) {
+        Ok(c) => {
+            if as_json {
+                println!("{}", c.to_json(context));
+            } else {
+                print!(
+                    "{}",
+                    c.render(esxi_harness::diff::DiffOptions { stat, context })
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("esxi-harness: {e}");
-            ExitCode::FAILURE
+            let path = if e.side == 'a' { a } else { b };
+            if as_json {
+                let err = serde_json::json!({"error": {
+                    "side": e.side.to_string(), "sealed": e.sealed(), "message": e.error.to_string(),
+                }});
+                println!("{err}");
+            }
+            eprintln!("esxi-harness: {e} ({})", path.display());
+            if e.sealed() {
+                ExitCode::from(EXIT_SEALED)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

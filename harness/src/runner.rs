@@ -8,17 +8,24 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use esxi_sim::bundle::{ConfigBundle, Limits};
+use esxi_sim::bundle::{read_tgz, ConfigBundle, Limits};
+use esxi_sim::configstore::{Column, Key};
 use esxi_sim::host::RebootKind;
+use esxi_sim::keystore::{KeyStore, Mode, RecoveryKey};
 use esxi_sim::soap::MoRef;
+use esxi_sim::state::{KeyContext, StateError};
 
 use crate::sim::Mark;
 use hyper::StatusCode;
 
 use crate::client::{as_moref, esc, returnval, Client, ClientError};
-use crate::scenario::{Action, BundleCheck, FileCheck, OptValue, Scenario, Step, UploadSource};
+use crate::scenario::{
+    Action, BundleCheck, FileCheck, Layout, OptValue, Scenario, StateCheck, Step, StoreCheck,
+    UploadSource, ValueCheck,
+};
 use crate::target::{Target, TargetSpec, EMBEDDED_BOOT};
 
 /// How one scenario × profile ended.
@@ -69,21 +76,52 @@ fn host_ref() -> MoRef {
     MoRef::new("HostSystem", "ha-host")
 }
 
-/// The state a run carries from step to step.
-struct Run<'a> {
-    target: &'a Target,
+/// The state a run carries from step to step. The fields from `host_name` to `mark` are the
+/// host the current step runs on; other hosts (`host = "..."` steps) wait in `parked` and are
+/// swapped in by [`Run::select`].
+struct Run {
+    /// None: the scenario's own host.
+    host_name: Option<String>,
+    target: Arc<Target>,
     client: Client,
     password: String,
     initial_password: String,
     /// The password the host will have after the pending restore (from the uploaded bundle).
     uploaded_password: Option<String>,
-    bundles: HashMap<String, (Vec<u8>, String)>,
-    order: Vec<String>,
     firmware: MoRef,
     mark: Mark,
+    parked: Vec<HostSlot>,
+    /// For installing another host: the run's build and seed.
+    profile: String,
+    seed: u64,
+    bundles: HashMap<String, (Vec<u8>, String)>,
+    order: Vec<String>,
+    /// Recovery keys read by `read_recovery_key`, by name (as esxcli prints them).
+    recovery_keys: HashMap<String, String>,
     workdir: PathBuf,
     /// The scenario file's directory (`run` steps find their tools relative to it).
     scenario_dir: PathBuf,
+}
+
+/// A host the run is not on right now.
+struct HostSlot {
+    name: Option<String>,
+    target: Arc<Target>,
+    client: Client,
+    password: String,
+    initial_password: String,
+    uploaded_password: Option<String>,
+    firmware: MoRef,
+    mark: Mark,
+}
+
+/// Another host's seed: its own, so its UUID, keys and TPM differ from the scenario host's.
+fn other_seed(seed: u64, name: &str) -> u64 {
+    // FNV-1a of the name, mixed into the run's seed.
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    seed ^ h ^ 0x9e37_79b9_7f4a_7c15
 }
 
 type StepResult = Result<(), (String, String)>;
@@ -172,6 +210,30 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
             }
         },
     };
+    // A scenario written for some builds runs on a served host of one of them only (embedded
+    // runs are made per profile already).
+    if !target.embedded && !sc.profiles.is_empty() {
+        match target.profile_name().await {
+            Ok(p) if sc.profiles.contains(&p) => {}
+            Ok(p) => {
+                result.outcome = Outcome::Skipped(format!(
+                    "written for {}: the target runs {p}",
+                    sc.profiles.join(", ")
+                ));
+                return result;
+            }
+            Err(e) => {
+                result.outcome = Outcome::Failed(Failure {
+                    step: 0,
+                    line: 0,
+                    action: "about".into(),
+                    expected: "the target's build (RetrieveServiceContent)".into(),
+                    seen: e.to_string(),
+                });
+                return result;
+            }
+        }
+    }
     let workdir = opts
         .work_root
         .join(format!("{}-{}-{}", sc.name, profile, opts.seed));
@@ -180,7 +242,16 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
         .parent()
         .map(|d| d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))
         .unwrap_or_default();
-    let outcome = match start(&target, password, workdir, scenario_dir).await {
+    let target = Arc::new(target);
+    let outcome = match start(
+        target.clone(),
+        password,
+        (profile, opts.seed),
+        workdir,
+        scenario_dir,
+    )
+    .await
+    {
         Err(e) => Outcome::Failed(Failure {
             step: 0,
             line: 0,
@@ -209,7 +280,7 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
                     break;
                 }
             }
-            if !target.embedded {
+            if !target.embedded && run.select(None).await.is_ok() {
                 run.leave_as_found(initial_mm).await;
             }
             result.bundles = run
@@ -230,11 +301,39 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
 }
 
 async fn start(
-    target: &Target,
+    target: Arc<Target>,
     password: String,
+    (profile, seed): (&str, u64),
     workdir: PathBuf,
     scenario_dir: PathBuf,
-) -> Result<Run<'_>, ClientError> {
+) -> Result<Run, ClientError> {
+    let slot = connect(None, target, password).await?;
+    Ok(Run {
+        host_name: slot.name,
+        target: slot.target,
+        client: slot.client,
+        password: slot.password,
+        initial_password: slot.initial_password,
+        uploaded_password: None,
+        firmware: slot.firmware,
+        mark: slot.mark,
+        parked: Vec::new(),
+        profile: profile.to_string(),
+        seed,
+        bundles: HashMap::new(),
+        order: Vec::new(),
+        recovery_keys: HashMap::new(),
+        workdir,
+        scenario_dir,
+    })
+}
+
+/// Logs in to a host and finds its firmware system.
+async fn connect(
+    name: Option<String>,
+    target: Arc<Target>,
+    password: String,
+) -> Result<HostSlot, ClientError> {
     let mut client = target.client()?;
     client.login(&target.user, &password).await?;
     let fw = client
@@ -245,18 +344,15 @@ async fn start(
         Some(sim) => sim.mark().await.map_err(ClientError::Io)?,
         None => Mark::default(),
     };
-    Ok(Run {
+    Ok(HostSlot {
+        name,
         target,
         client,
         initial_password: password.clone(),
         password,
         uploaded_password: None,
-        bundles: HashMap::new(),
-        order: Vec::new(),
         firmware: as_moref(&fw)?,
         mark,
-        workdir,
-        scenario_dir,
     })
 }
 
@@ -267,10 +363,51 @@ fn describe(r: &Result<(), ClientError>) -> String {
     }
 }
 
-impl Run<'_> {
+impl Run {
+    /// Makes `want` (None: the scenario's host) the host steps run on, installing it at its
+    /// first use.
+    async fn select(&mut self, want: Option<&str>) -> StepResult {
+        if self.host_name.as_deref() == want {
+            return Ok(());
+        }
+        let i = match self.parked.iter().position(|p| p.name.as_deref() == want) {
+            Some(i) => i,
+            None => {
+                // Only other hosts are ever missing: the scenario's own is current or parked.
+                let name = want.unwrap_or_default().to_string();
+                let mut taken: Vec<String> = self.target.control_path().into_iter().collect();
+                taken.extend(self.parked.iter().filter_map(|p| p.target.control_path()));
+                let what = format!("another {} host named '{name}'", self.profile);
+                let t = self
+                    .target
+                    .another(&self.profile, other_seed(self.seed, &name), &taken)
+                    .await
+                    .map_err(|e| fail(what.clone(), e))?;
+                // Every host of a run is installed with the same root password.
+                let slot = connect(Some(name), Arc::new(t), self.initial_password.clone())
+                    .await
+                    .map_err(|e| fail(format!("{what} to take a login"), e.to_string()))?;
+                self.parked.push(slot);
+                self.parked.len() - 1
+            }
+        };
+        let mut slot = self.parked.swap_remove(i);
+        std::mem::swap(&mut self.host_name, &mut slot.name);
+        std::mem::swap(&mut self.target, &mut slot.target);
+        std::mem::swap(&mut self.client, &mut slot.client);
+        std::mem::swap(&mut self.password, &mut slot.password);
+        std::mem::swap(&mut self.initial_password, &mut slot.initial_password);
+        std::mem::swap(&mut self.uploaded_password, &mut slot.uploaded_password);
+        std::mem::swap(&mut self.firmware, &mut slot.firmware);
+        std::mem::swap(&mut self.mark, &mut slot.mark);
+        self.parked.push(slot);
+        Ok(())
+    }
+
     /// One step: do it, then compare the outcome with the step's `expect_fault`.
     async fn step(&mut self, step: &Step) -> StepResult {
-        if step.action.needs_simulator() {
+        self.select(step.host.as_deref()).await?;
+        if step.action.is_simulator_step() {
             return self.sim_step(&step.action).await;
         }
         let r = self.api_step(&step.action).await;
@@ -401,7 +538,7 @@ impl Run<'_> {
                 self.uploaded_password = pw;
                 self.upload(bytes).await
             }
-            Action::Restore { force } => {
+            Action::Restore { force, halts } => {
                 let p = format!("<force>{force}</force>");
                 let fw = self.firmware.clone();
                 let r = self
@@ -413,6 +550,10 @@ impl Run<'_> {
                     Ok(_) | Err(ClientError::Io(_)) => {
                         if let Some(pw) = self.uploaded_password.clone() {
                             self.password = pw;
+                        }
+                        if let Some(text) = halts {
+                            self.expect_boot_halt(text).await?;
+                            return Ok(Ok(()));
                         }
                         self.wait_reboot()
                             .await
@@ -475,7 +616,7 @@ impl Run<'_> {
                 Ok(())
             }
             Action::ExpectBundle(check) => {
-                self.check_bundle(check)?;
+                self.check_bundle(check).await?;
                 Ok(())
             }
             Action::Run {
@@ -650,6 +791,10 @@ impl Run<'_> {
             sim.finish_boot(EMBEDDED_BOOT)
                 .await
                 .map_err(ClientError::Io)?;
+            // A boot that stopped will not take a login: say why rather than time out.
+            if let Some(why) = sim.encryption().await.map_err(ClientError::Io)?.boot_halted {
+                return Err(ClientError::Io(format!("the boot stopped: {why}")));
+            }
         } else {
             // The old session dies with the reboot (hostd restarts): poll it until it fails,
             // then wait for the host to take a new login. Works for slow real hosts and for a
@@ -707,7 +852,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn check_bundle(&self, c: &BundleCheck) -> Result<(), (String, String)> {
+    async fn check_bundle(&self, c: &BundleCheck) -> Result<(), (String, String)> {
         let (bytes, _) = self
             .bundles
             .get(&c.bundle)
@@ -735,49 +880,60 @@ impl Run<'_> {
                 ));
             }
         }
-        let files = b
-            .files(&limits)
-            .map_err(|e| fail("the bundle's state.tgz to read", e.to_string()))?;
-        for f in &c.has_files {
-            if !files.contains_key(f) {
-                return Err(fail(
-                    format!("{f} in bundle '{}'", c.bundle),
-                    format!(
-                        "files: {}",
-                        files.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
+        let keys = self.known_recovery_keys().await;
+        check_state(
+            &format!("bundle '{}'", c.bundle),
+            &b.state_tgz,
+            &c.state,
+            &keys,
+        )
+    }
+
+    /// The recovery keys a sealed state may be opened with: those the run recorded, and the
+    /// current host's own (read from the simulator), as a tool that exported it would.
+    async fn known_recovery_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.recovery_keys.values().cloned().collect();
+        if let Some(sim) = &self.target.sim {
+            if let Ok(Some(k)) = sim.encryption().await.map(|e| e.recovery_key) {
+                keys.push(k.key);
             }
         }
-        for f in &c.lacks_files {
-            if files.contains_key(f) {
-                return Err(fail(
-                    format!("no {f} in bundle '{}'", c.bundle),
-                    format!("{f} is there"),
-                ));
-            }
+        keys
+    }
+
+    /// A recovery key as a step gives it: a recorded key's name, or the key typed out.
+    fn recovery_key(&self, given: &str) -> Result<String, (String, String)> {
+        if RecoveryKey::parse_key(given).is_ok() {
+            return Ok(given.to_string());
         }
-        for (f, text) in &c.file_contains {
-            let got = files
-                .get(f)
-                .map(|n| String::from_utf8_lossy(&n.data).into_owned());
-            match got {
-                Some(g) if g.contains(text.as_str()) => {}
-                Some(g) => {
-                    return Err(fail(
-                        format!("{f} containing {text:?}"),
-                        format!("{f}: {:?}", truncate(&g)),
-                    ))
-                }
-                None => {
-                    return Err(fail(
-                        format!("{f} containing {text:?}"),
-                        format!("no {f} in the bundle"),
-                    ))
-                }
-            }
-        }
-        Ok(())
+        self.recovery_keys.get(given).cloned().ok_or_else(|| {
+            fail(
+                format!("a recovery key named '{given}' (from an earlier read_recovery_key)"),
+                format!(
+                    "recorded: [{}]",
+                    self.recovery_keys
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+    }
+
+    /// After a power-on or a restore whose boot must stop: moves past the boot and checks that
+    /// the host is down with `text` in the reason.
+    async fn expect_boot_halt(&mut self, text: &str) -> StepResult {
+        let Some(sim) = &self.target.sim else {
+            return Err(fail(
+                "the simulator, to see why a boot stopped",
+                "a real host",
+            ));
+        };
+        sim.finish_boot(EMBEDDED_BOOT)
+            .await
+            .map_err(|e| fail("the boot to finish", e))?;
+        check_halted(sim, text).await
     }
 
     async fn run_command(
@@ -869,9 +1025,29 @@ impl Run<'_> {
                 .power_cut(true)
                 .await
                 .map_err(|e| fail("a power cut armed", e)),
-            Action::PowerOn => {
-                reboots = true;
-                sim.power_on().await.map_err(|e| fail("power on", e))
+            Action::PowerOn {
+                recovery_key,
+                halts,
+            } => {
+                let key = match recovery_key {
+                    Some(k) => Some(self.recovery_key(k)?),
+                    None => None,
+                };
+                sim.power_on(key.as_deref())
+                    .await
+                    .map_err(|e| fail("power on", e))?;
+                match halts {
+                    Some(text) => {
+                        sim.finish_boot(EMBEDDED_BOOT)
+                            .await
+                            .map_err(|e| fail("the boot to finish", e))?;
+                        check_halted(sim, text).await
+                    }
+                    None => {
+                        reboots = true;
+                        Ok(())
+                    }
+                }
             }
             Action::CorruptBootbank => sim
                 .corrupt_state_tgz()
@@ -948,6 +1124,96 @@ impl Run<'_> {
                     ))
                 }
             }
+            Action::SetEncryption {
+                mode,
+                require_secure_boot,
+                refused,
+            } => {
+                let mode = match mode {
+                    Some(m) => Some(m.parse::<Mode>().map_err(|e| fail("a mode", e))?),
+                    None => None,
+                };
+                let r = sim.set_encryption(mode, *require_secure_boot).await;
+                match (refused, r) {
+                    (None, r) => r.map_err(|e| fail("the encryption settings", e)),
+                    (Some(text), Err(e)) if e.contains(text.as_str()) => Ok(()),
+                    (Some(text), Err(e)) => Err(fail(format!("refused with {text:?}"), e)),
+                    (Some(text), Ok(())) => Err(fail(
+                        format!("refused with {text:?}"),
+                        "the change was made",
+                    )),
+                }
+            }
+            Action::ReadRecoveryKey { name } => {
+                let e = sim
+                    .encryption()
+                    .await
+                    .map_err(|e| fail("the encryption state", e))?;
+                match e.recovery_key {
+                    Some(k) => {
+                        self.recovery_keys.insert(name.clone(), k.key);
+                        Ok(())
+                    }
+                    None => Err(fail(
+                        "a recovery key (a running host in TPM mode)",
+                        format!(
+                            "none: mode {}, boot halted: {}",
+                            e.mode.as_deref().unwrap_or("(none)"),
+                            e.boot_halted.as_deref().unwrap_or("no")
+                        ),
+                    )),
+                }
+            }
+            Action::RotateRecoveryKey => sim
+                .rotate_recovery_key()
+                .await
+                .map_err(|e| fail("a new recovery key", e)),
+            Action::ReplaceBoard { new_uuid } => sim
+                .replace_board(*new_uuid)
+                .await
+                .map_err(|e| fail("a new board", e)),
+            Action::ExpectHalted { message } => check_halted(sim, message).await,
+            Action::ExpectEncryption {
+                era,
+                mode,
+                require_secure_boot,
+            } => {
+                let e = sim
+                    .encryption()
+                    .await
+                    .map_err(|e| fail("the encryption state", e))?;
+                let show = |m: &Option<String>| m.clone().unwrap_or_else(|| "(none)".into());
+                if let Some(want) = era.as_ref().filter(|w| **w != e.era) {
+                    return Err(fail(format!("era {want}"), format!("era {}", e.era)));
+                }
+                if let Some(want) = mode.as_ref().filter(|w| e.mode.as_ref() != Some(*w)) {
+                    return Err(fail(
+                        format!("mode {want}"),
+                        format!("mode {}", show(&e.mode)),
+                    ));
+                }
+                match require_secure_boot {
+                    Some(want) if e.require_secure_boot != Some(*want) => Err(fail(
+                        format!("require secure boot: {want}"),
+                        format!(
+                            "require secure boot: {}",
+                            e.require_secure_boot
+                                .map(|b| b.to_string())
+                                .unwrap_or_else(|| "(unknown: the host is not running)".into())
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Action::ExpectSaved(check) => {
+                let bytes = sim
+                    .saved_state_tgz()
+                    .await
+                    .map_err(|e| fail("the boot bank", e))?
+                    .ok_or_else(|| fail("a state.tgz on /bootbank", "none"))?;
+                let keys = self.known_recovery_keys().await;
+                check_state("the boot bank", &bytes, check, &keys)
+            }
             other => Err(fail(
                 "a simulator step",
                 format!("'{}' is portable", other.name()),
@@ -960,6 +1226,12 @@ impl Run<'_> {
             sim.finish_boot(EMBEDDED_BOOT)
                 .await
                 .map_err(|e| fail("the boot to finish", e))?;
+            if let Ok(Some(why)) = sim.encryption().await.map(|e| e.boot_halted) {
+                return Err(fail(
+                    "the host back after the boot",
+                    format!("the boot stopped: {why}"),
+                ));
+            }
             let known = self.password.clone();
             let mut last = None;
             for pw in [known.as_str(), ""] {
@@ -977,6 +1249,198 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// The host is down because its boot stopped, with `text` in the reason.
+async fn check_halted(sim: &crate::sim::Sim, text: &str) -> StepResult {
+    let e = sim
+        .encryption()
+        .await
+        .map_err(|e| fail("the host's state", e))?;
+    match e.boot_halted {
+        Some(why) if why.contains(text) => Ok(()),
+        Some(why) => Err(fail(
+            format!("the boot stopped with {text:?}"),
+            format!("it stopped with {why:?}"),
+        )),
+        None => Err(fail(
+            format!("the boot stopped with {text:?}"),
+            "no stopped boot: the host came up (or was never powered on)",
+        )),
+    }
+}
+
+/// Checks a saved configuration (state.tgz bytes, from the boot bank or a bundle) against `c`.
+/// The layout and the key store's mode are read without a key (facts 6.4: encryption.info is
+/// plain text); the contents need the state opened: NONE with its own key, TPM with one of
+/// `keys` (recovery keys, as esxcli prints them).
+fn check_state(
+    what: &str,
+    state_tgz: &[u8],
+    c: &StateCheck,
+    keys: &[String],
+) -> Result<(), (String, String)> {
+    let limits = Limits::default();
+    let members = read_tgz(state_tgz, &limits, "state.tgz")
+        .map_err(|e| fail(format!("{what}'s state.tgz to read"), e.to_string()))?;
+    let names: Vec<&str> = members.iter().map(|m| m.path.as_str()).collect();
+    if let Some(layout) = c.layout {
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        let ok = match layout {
+            Layout::Encrypted => sorted == ["encryption.info", "local.tgz.ve"],
+            Layout::Plain => sorted == ["local.tgz"],
+        };
+        if !ok {
+            return Err(fail(
+                format!(
+                    "{what}: a {layout} state.tgz ({})",
+                    match layout {
+                        Layout::Encrypted => "local.tgz.ve + encryption.info",
+                        Layout::Plain => "local.tgz",
+                    }
+                ),
+                format!("state.tgz holds: {}", names.join(", ")),
+            ));
+        }
+    }
+    if let Some(want) = &c.mode {
+        let info = members.iter().find(|m| m.path == "encryption.info");
+        let got = match info.map(|m| KeyStore::parse(&m.data)) {
+            None => "no encryption.info (not encrypted)".to_string(),
+            Some(Err(e)) => e.to_string(),
+            Some(Ok(ks)) => ks.mode().to_string(),
+        };
+        if &got != want {
+            return Err(fail(format!("{what}: encryption mode {want}"), got));
+        }
+    }
+    if !c.needs_contents() {
+        return Ok(());
+    }
+    let digits: Vec<String> = keys
+        .iter()
+        .filter_map(|k| RecoveryKey::parse_key(k).ok())
+        .collect();
+    let mut decoded = esxi_sim::state::decode(state_tgz, &limits, KeyContext::default());
+    for d in &digits {
+        if !matches!(decoded, Err(StateError::Locked(_))) {
+            break;
+        }
+        let ctx = KeyContext {
+            tpm: None,
+            recovery: Some(d),
+        };
+        decoded = esxi_sim::state::decode(state_tgz, &limits, ctx);
+    }
+    let d = decoded.map_err(|e| {
+        let hint = match e {
+            StateError::Locked(_) => {
+                " (a TPM-sealed state opens with its recovery key: read_recovery_key first)"
+            }
+            StateError::Corrupt(_) => "",
+        };
+        fail(
+            format!("{what}'s configuration to open{hint}"),
+            e.to_string(),
+        )
+    })?;
+    let listing = || {
+        format!(
+            "files: {}",
+            d.files.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    for f in &c.has_files {
+        if !d.files.contains_key(f) {
+            return Err(fail(format!("{f} in {what}"), listing()));
+        }
+    }
+    for f in &c.lacks_files {
+        if d.files.contains_key(f) {
+            return Err(fail(format!("no {f} in {what}"), format!("{f} is there")));
+        }
+    }
+    for (f, text) in &c.file_contains {
+        match d.files.get(f).map(|n| String::from_utf8_lossy(&n.data)) {
+            Some(g) if g.contains(text.as_str()) => {}
+            Some(g) => {
+                return Err(fail(
+                    format!("{f} containing {text:?}"),
+                    format!("{f}: {:?}", truncate(&g)),
+                ))
+            }
+            None => {
+                return Err(fail(
+                    format!("{f} containing {text:?}"),
+                    format!("no {f} in {what}"),
+                ))
+            }
+        }
+    }
+    for sc in &c.store {
+        check_store_row(what, d.store.as_ref(), sc)?;
+    }
+    Ok(())
+}
+
+/// One ConfigStore expectation against a saved store.
+fn check_store_row(
+    what: &str,
+    store: Option<&esxi_sim::configstore::ConfigStore>,
+    sc: &StoreCheck,
+) -> Result<(), (String, String)> {
+    let label = sc.label();
+    let expected = match &sc.expect {
+        ValueCheck::Equals(v) => format!("{label} = {v}"),
+        ValueCheck::Contains(v) => format!("{label} containing {v:?}"),
+        ValueCheck::Absent => format!("no {label}"),
+    };
+    let Some(store) = store else {
+        return match sc.expect {
+            ValueCheck::Absent => Ok(()),
+            _ => Err(fail(expected, format!("{what} has no ConfigStore"))),
+        };
+    };
+    let key = Key::new(&sc.component, &sc.group, &sc.name, &sc.identifier);
+    let row = store.get(&key);
+    // What the check sees: None when the row, the column (NULL) or the field is absent.
+    let got: Option<String> = match (&sc.column, row) {
+        (_, None) => None,
+        (None, Some(_)) => Some("(the row)".into()),
+        (Some(col), Some(r)) => {
+            let column = Column::ALL
+                .into_iter()
+                .find(|c| c.name() == col.as_str())
+                .expect("columns are checked at parse time");
+            match (r.value(column), &sc.field) {
+                (None, _) => None,
+                (Some(v), None) => Some(v.to_string()),
+                (Some(v), Some(field)) => serde_json::from_str::<serde_json::Value>(v)
+                    .ok()
+                    .and_then(|j| j.get(field).cloned())
+                    .map(|f| match f {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    }),
+            }
+        }
+    };
+    let ok = match (&sc.expect, &got) {
+        (ValueCheck::Absent, g) => g.is_none(),
+        (ValueCheck::Equals(v), Some(g)) => g == v,
+        (ValueCheck::Contains(v), Some(g)) => g.contains(v.as_str()),
+        (_, None) => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let seen = match got {
+        Some(g) => format!("{label} = {}", truncate(&g)),
+        None if row.is_none() => format!("no row {key} in {what}"),
+        None => format!("{label} is absent"),
+    };
+    Err(fail(expected, seen))
 }
 
 fn truncate(s: &str) -> String {

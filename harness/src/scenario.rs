@@ -90,6 +90,99 @@ pub enum FileCheck {
     Absent,
 }
 
+/// What a state.tgz holds at its root (facts 6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `local.tgz` (4.x–7.0 U1).
+    Plain,
+    /// `local.tgz.ve` and `encryption.info` (7.0 U2 and later).
+    Encrypted,
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Layout::Plain => "plain",
+            Layout::Encrypted => "encrypted",
+        })
+    }
+}
+
+/// The ConfigStore's value columns, as dissect.target names them (facts 6.3).
+pub const STORE_COLUMNS: &[&str] = &[
+    "auto_conf_value",
+    "user_value",
+    "vital_value",
+    "cached_value",
+    "desired_value",
+];
+
+/// One check of a saved ConfigStore: `"esx/advanced_options/misc vital_value.host_name" =
+/// "esx-renamed"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreCheck {
+    pub component: String,
+    pub group: String,
+    pub name: String,
+    /// `''` for singletons.
+    pub identifier: String,
+    /// A value column (`user_value`); None: the row itself (only `absent` applies).
+    pub column: Option<String>,
+    /// A top-level field of the column's JSON document.
+    pub field: Option<String>,
+    pub expect: ValueCheck,
+}
+
+impl StoreCheck {
+    /// The row and column as the file names them.
+    pub fn label(&self) -> String {
+        let mut s = format!("{}/{}/{}", self.component, self.group, self.name);
+        if !self.identifier.is_empty() {
+            s.push('/');
+            s.push_str(&self.identifier);
+        }
+        if let Some(c) = &self.column {
+            s.push(' ');
+            s.push_str(c);
+        }
+        if let Some(f) = &self.field {
+            s.push('.');
+            s.push_str(f);
+        }
+        s
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueCheck {
+    Equals(String),
+    Contains(String),
+    Absent,
+}
+
+/// What a saved configuration (the boot bank's state.tgz, or a bundle's) must hold. A sealed
+/// one is opened with its own key (NONE) or a recovery key the run knows (TPM).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct StateCheck {
+    pub layout: Option<Layout>,
+    /// `NONE` or `TPM`: encryption.info's mode.
+    pub mode: Option<String>,
+    pub has_files: Vec<String>,
+    pub lacks_files: Vec<String>,
+    pub file_contains: Vec<(String, String)>,
+    pub store: Vec<StoreCheck>,
+}
+
+impl StateCheck {
+    /// Whether checking needs the archive opened (not only its layout and key store).
+    pub fn needs_contents(&self) -> bool {
+        !(self.has_files.is_empty()
+            && self.lacks_files.is_empty()
+            && self.file_contains.is_empty()
+            && self.store.is_empty())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     // ---- portable: through the API, on the simulator and on a real host ------------------
@@ -126,6 +219,9 @@ pub enum Action {
     },
     Restore {
         force: bool,
+        /// The restored host's boot must stop with this message (a TPM bundle from another
+        /// host, facts 6.5); needs the simulator to see why.
+        halts: Option<String>,
     },
     Reset,
     Sync,
@@ -160,7 +256,13 @@ pub enum Action {
     Crash,
     PowerCut,
     PowerCutDuringNextSave,
-    PowerOn,
+    PowerOn {
+        /// `encryptionRecoveryKey=` at the boot prompt: a key recorded by `read_recovery_key`
+        /// (its name) or typed out (16 groups of 6 digits).
+        recovery_key: Option<String>,
+        /// The boot must stop with this message instead of coming up.
+        halts: Option<String>,
+    },
     CorruptBootbank,
     ModelReboot {
         graceful: bool,
@@ -180,15 +282,40 @@ pub enum Action {
     ExpectUnsaved {
         unsaved: bool,
     },
+    // ---- simulator only: 7.0 U2+ encryption (facts 6.4, 6.5) ---------------------------------
+    /// `esxcli system settings encryption set`; `refused`: it must fail with this text.
+    SetEncryption {
+        mode: Option<String>,
+        require_secure_boot: Option<bool>,
+        refused: Option<String>,
+    },
+    /// Reads the host's recovery key (as `esxcli ... recovery list` shows it) and keeps it.
+    ReadRecoveryKey {
+        name: String,
+    },
+    RotateRecoveryKey,
+    /// A new motherboard and TPM: the host shuts down and stays off.
+    ReplaceBoard {
+        new_uuid: bool,
+    },
+    /// The host is down because its boot stopped, with this in the message.
+    ExpectHalted {
+        message: String,
+    },
+    ExpectEncryption {
+        era: Option<String>,
+        mode: Option<String>,
+        require_secure_boot: Option<bool>,
+    },
+    /// The boot bank's state.tgz.
+    ExpectSaved(StateCheck),
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct BundleCheck {
     pub bundle: String,
     pub manifest: Vec<(String, String)>,
-    pub has_files: Vec<String>,
-    pub lacks_files: Vec<String>,
-    pub file_contains: Vec<(String, String)>,
+    pub state: StateCheck,
 }
 
 impl Action {
@@ -219,7 +346,7 @@ impl Action {
             Action::Crash => "crash",
             Action::PowerCut => "power_cut",
             Action::PowerCutDuringNextSave => "power_cut_during_next_save",
-            Action::PowerOn => "power_on",
+            Action::PowerOn { .. } => "power_on",
             Action::CorruptBootbank => "corrupt_bootbank",
             Action::ModelReboot { .. } => "model_reboot",
             Action::Stateless { .. } => "stateless",
@@ -227,10 +354,18 @@ impl Action {
             Action::ExpectBootbank { .. } => "expect_bootbank",
             Action::ExpectEvent { .. } => "expect_event",
             Action::ExpectUnsaved { .. } => "expect_unsaved",
+            Action::SetEncryption { .. } => "set_encryption",
+            Action::ReadRecoveryKey { .. } => "read_recovery_key",
+            Action::RotateRecoveryKey => "rotate_recovery_key",
+            Action::ReplaceBoard { .. } => "replace_board",
+            Action::ExpectHalted { .. } => "expect_halted",
+            Action::ExpectEncryption { .. } => "expect_encryption",
+            Action::ExpectSaved(_) => "expect_saved",
         }
     }
-    /// Steps only the simulator can do (a real host is skipped, with this as the reason).
-    pub fn needs_simulator(&self) -> bool {
+    /// Steps done to the simulator itself (its model, or its control API), not through the
+    /// vSphere API.
+    pub fn is_simulator_step(&self) -> bool {
         matches!(
             self,
             Action::WriteFile { .. }
@@ -240,7 +375,7 @@ impl Action {
                 | Action::Crash
                 | Action::PowerCut
                 | Action::PowerCutDuringNextSave
-                | Action::PowerOn
+                | Action::PowerOn { .. }
                 | Action::CorruptBootbank
                 | Action::ModelReboot { .. }
                 | Action::Stateless { .. }
@@ -248,7 +383,20 @@ impl Action {
                 | Action::ExpectBootbank { .. }
                 | Action::ExpectEvent { .. }
                 | Action::ExpectUnsaved { .. }
+                | Action::SetEncryption { .. }
+                | Action::ReadRecoveryKey { .. }
+                | Action::RotateRecoveryKey
+                | Action::ReplaceBoard { .. }
+                | Action::ExpectHalted { .. }
+                | Action::ExpectEncryption { .. }
+                | Action::ExpectSaved(_)
         )
+    }
+    /// Steps only the simulator can do (a real host is skipped, with this as the reason): its
+    /// own steps, and API steps whose expectation only the simulator can check (why a boot
+    /// stopped).
+    pub fn needs_simulator(&self) -> bool {
+        self.is_simulator_step() || matches!(self, Action::Restore { halts: Some(_), .. })
     }
     /// Steps that replace or reboot a real host's configuration (need --allow-destructive).
     pub fn destructive(&self) -> bool {
@@ -273,6 +421,17 @@ pub struct Step {
     pub action: Action,
     pub expect_fault: Option<String>,
     pub fields: Vec<(String, String)>,
+    /// `host = "other"`: the step runs on another host of the same build, installed afresh
+    /// (its own seed, UUID and TPM) at its first step. None: the scenario's host.
+    pub host: Option<String>,
+}
+
+impl Step {
+    /// Whether the step needs the simulator: its action does, or it runs on a second host
+    /// (which the harness installs).
+    pub fn needs_simulator(&self) -> bool {
+        self.action.needs_simulator() || self.host.is_some()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -288,7 +447,7 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn needs_simulator(&self) -> Option<&Step> {
-        self.steps.iter().find(|s| s.action.needs_simulator())
+        self.steps.iter().find(|s| s.needs_simulator())
     }
     pub fn destructive(&self) -> Option<&Step> {
         self.steps.iter().find(|s| s.action.destructive())
@@ -472,6 +631,42 @@ impl<'a, 'i> Params<'a, 'i> {
             },
         }
     }
+    /// `layout`, `mode`, `has_file`, `lacks_file`, `file_contains`, `store`: what a saved
+    /// configuration holds (`expect_saved`, `expect_bundle`).
+    fn state_check(&mut self) -> Result<StateCheck, ScenarioError> {
+        let layout = match self.get("layout") {
+            None => None,
+            Some(v) => match v.get_ref() {
+                DeValue::String(s) if s.as_ref() == "plain" => Some(Layout::Plain),
+                DeValue::String(s) if s.as_ref() == "encrypted" => Some(Layout::Encrypted),
+                _ => return Err(self.err(v, "'layout' must be \"plain\" or \"encrypted\"".into())),
+            },
+        };
+        let mode = self.mode("mode")?;
+        Ok(StateCheck {
+            layout,
+            mode,
+            has_files: self.string_list("has_file")?,
+            lacks_files: self.string_list("lacks_file")?,
+            file_contains: self.string_map("file_contains")?,
+            store: match self.get("store") {
+                None => Vec::new(),
+                Some(v) => store_checks(self.cx, self.action, v)?,
+            },
+        })
+    }
+    /// `"NONE"` or `"TPM"`.
+    fn mode(&mut self, key: &'static str) -> Result<Option<String>, ScenarioError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.get_ref() {
+                DeValue::String(s) if s.as_ref() == "NONE" || s.as_ref() == "TPM" => {
+                    Ok(Some(s.to_string()))
+                }
+                _ => Err(self.err(v, format!("'{key}' must be \"NONE\" or \"TPM\""))),
+            },
+        }
+    }
     /// Every key not read is an error (typos must not pass silently).
     fn finish(self) -> Result<(), ScenarioError> {
         if let Some(t) = self.table {
@@ -528,6 +723,116 @@ fn string_map(
         .collect()
 }
 
+/// `store = { "esx/advanced_options/misc vital_value.host_name" = "esx-renamed",
+/// "esx/authentication/user_accounts/op" = { absent = true } }`: each key names a row
+/// (component/group/name[/identifier]), optionally a value column and a field of its JSON; each
+/// value is the expected text, or `{ contains = ".." }`, `{ equals = ".." }`, `{ absent = true }`.
+fn store_checks(
+    cx: &Ctx<'_>,
+    action: &str,
+    v: &Spanned<DeValue<'_>>,
+) -> Result<Vec<StoreCheck>, ScenarioError> {
+    let DeValue::Table(t) = v.get_ref() else {
+        return Err(cx.err(
+            v.span(),
+            format!("{action}: 'store' must be a table of \"row column.field\" = value"),
+        ));
+    };
+    let mut out = Vec::new();
+    for (k, val) in ordered(t) {
+        let key = k.get_ref().to_string();
+        let bad = |msg: String| cx.err(k.span(), format!("{action}: store key '{key}': {msg}"));
+        let mut words = key.split_whitespace();
+        let row = words.next().unwrap_or("");
+        let col = words.next();
+        if words.next().is_some() {
+            return Err(bad(
+                "expected \"component/group/name[/identifier] [column[.field]]\"".into(),
+            ));
+        }
+        let parts: Vec<&str> = row.splitn(4, '/').collect();
+        if parts.len() < 3 || parts[..3].iter().any(|p| p.is_empty()) {
+            return Err(bad(
+                "the row is component/group/name[/identifier], like esx/advanced_options/misc"
+                    .into(),
+            ));
+        }
+        let (column, field) = match col {
+            None => (None, None),
+            Some(c) => {
+                let (c, f) = match c.split_once('.') {
+                    Some((c, f)) if !f.is_empty() => (c, Some(f.to_string())),
+                    Some(_) => return Err(bad("an empty field after '.'".into())),
+                    None => (c, None),
+                };
+                if !STORE_COLUMNS.contains(&c) {
+                    return Err(bad(format!(
+                        "unknown column '{c}' (one of: {})",
+                        STORE_COLUMNS.join(", ")
+                    )));
+                }
+                (Some(c.to_string()), f)
+            }
+        };
+        let expect = match val.get_ref() {
+            DeValue::String(s) => ValueCheck::Equals(s.to_string()),
+            DeValue::Table(vt) => {
+                let mut found = Vec::new();
+                for (vk, vv) in ordered(vt) {
+                    let c = match (vk.get_ref().as_ref(), vv.get_ref()) {
+                        ("equals", DeValue::String(s)) => ValueCheck::Equals(s.to_string()),
+                        ("contains", DeValue::String(s)) => ValueCheck::Contains(s.to_string()),
+                        ("absent", DeValue::Boolean(true)) => ValueCheck::Absent,
+                        _ => {
+                            return Err(cx.err(
+                                vk.span(),
+                                format!(
+                                    "{action}: store '{key}': expected equals = \"..\", \
+                                     contains = \"..\" or absent = true"
+                                ),
+                            ))
+                        }
+                    };
+                    found.push(c);
+                }
+                if found.len() != 1 {
+                    return Err(cx.err(
+                        val.span(),
+                        format!(
+                            "{action}: store '{key}': give exactly one of equals, contains, absent"
+                        ),
+                    ));
+                }
+                found.remove(0)
+            }
+            other => {
+                return Err(cx.err(
+                    val.span(),
+                    format!(
+                        "{action}: store '{key}' must be a string or a table, not {}",
+                        kind(other)
+                    ),
+                ))
+            }
+        };
+        if column.is_none() && expect != ValueCheck::Absent {
+            return Err(bad(
+                "name a column (user_value, vital_value, ...) to check a value; a row alone takes only absent = true".into(),
+            ));
+        }
+        out.push(StoreCheck {
+            component: parts[0].to_string(),
+            group: parts[1].to_string(),
+            name: parts[2].to_string(),
+            identifier: parts.get(3).map(|s| s.to_string()).unwrap_or_default(),
+            column,
+            field,
+            expect,
+        });
+    }
+    Ok(out)
+}
+
 pub const ACTIONS: &[&str] = &[
     "login",
     "set_password",
@@ -561,6 +866,23 @@ pub const ACTIONS: &[&str] = &[
     "expect_bootbank",
     "expect_event",
     "expect_unsaved",
+    "set_encryption",
+    "read_recovery_key",
+    "rotate_recovery_key",
+    "replace_board",
+    "expect_halted",
+    "expect_encryption",
+    "expect_saved",
+];
+
+/// The keys of a saved-state check.
+const STATE_KEYS: [&str; 6] = [
+    "layout",
+    "mode",
+    "has_file",
+    "lacks_file",
+    "file_contains",
+    "store",
 ];
 
 /// The keys each action takes (checked before anything else, so a typo is named as such rather
@@ -574,18 +896,31 @@ const ACTION_KEYS: &[(&str, &[&str])] = &[
     ("expect_option", &["key", "value"]),
     ("backup", &["name"]),
     ("upload", &["bundle", "hostile", "file", "rewrite"]),
-    ("restore", &["force"]),
+    ("restore", &["force", "halts"]),
     ("reboot", &["force"]),
     (
         "expect_bundle",
         &[
             "bundle",
             "manifest",
+            "layout",
+            "mode",
             "has_file",
             "lacks_file",
             "file_contains",
+            "store",
         ],
     ),
+    ("expect_saved", &STATE_KEYS),
+    (
+        "set_encryption",
+        &["mode", "require_secure_boot", "refused"],
+    ),
+    ("read_recovery_key", &["name"]),
+    ("replace_board", &["new_uuid"]),
+    ("power_on", &["recovery_key", "halts"]),
+    ("expect_halted", &["message"]),
+    ("expect_encryption", &["era", "mode", "require_secure_boot"]),
     ("run", &["command", "timeout", "bundle_out", "name"]),
     ("write_file", &["path", "content"]),
     ("delete_file", &["path"]),
@@ -670,6 +1005,12 @@ fn parse_action(
             DeValue::Boolean(b) => Action::ExpectUnsaved { unsaved: *b },
             _ => return Err(scalar_err("unsaved = true")),
         },
+        "expect_halted" if scalar => match v.get_ref() {
+            DeValue::String(s) => Action::ExpectHalted {
+                message: s.to_string(),
+            },
+            _ => return Err(scalar_err("message = \"...\"")),
+        },
         _ if scalar => return Err(scalar_err("...")),
         "login" => Action::Login {
             user: p.opt_str("user")?.unwrap_or_else(|| "root".into()),
@@ -730,6 +1071,7 @@ fn parse_action(
         }
         "restore" => Action::Restore {
             force: p.bool("force")?,
+            halts: p.opt_str("halts")?,
         },
         "reset" => Action::Reset,
         "sync" => Action::Sync,
@@ -742,10 +1084,9 @@ fn parse_action(
         "expect_bundle" => Action::ExpectBundle(BundleCheck {
             bundle: p.opt_str("bundle")?.unwrap_or_else(|| "backup".into()),
             manifest: p.string_map("manifest")?,
-            has_files: p.string_list("has_file")?,
-            lacks_files: p.string_list("lacks_file")?,
-            file_contains: p.string_map("file_contains")?,
+            state: p.state_check()?,
         }),
+        "expect_saved" => Action::ExpectSaved(p.state_check()?),
         "run" => {
             let command = p.str("command")?;
             let timeout = p.duration("timeout")?.unwrap_or(Duration::from_secs(120));
@@ -802,7 +1143,79 @@ fn parse_action(
         "crash" => Action::Crash,
         "power_cut" => Action::PowerCut,
         "power_cut_during_next_save" => Action::PowerCutDuringNextSave,
-        "power_on" => Action::PowerOn,
+        "power_on" => {
+            let recovery_key = p.opt_str("recovery_key")?;
+            // What looks like a typed key must be one: a typo is not a name.
+            if let Some(k) = &recovery_key {
+                if k.bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
+                    && esxi_sim::keystore::RecoveryKey::parse_key(k).is_err()
+                {
+                    return Err(cx.err(
+                        key_span,
+                        format!("power_on: 'recovery_key' {k:?} is neither a recorded key's name nor 16 groups of 6 digits"),
+                    ));
+                }
+            }
+            Action::PowerOn {
+                recovery_key,
+                halts: p.opt_str("halts")?,
+            }
+        }
+        "set_encryption" => {
+            let mode = p.mode("mode")?;
+            let require_secure_boot = p.opt_bool("require_secure_boot")?;
+            if mode.is_none() && require_secure_boot.is_none() {
+                return Err(cx.err(
+                    key_span,
+                    "set_encryption: give 'mode' and/or 'require_secure_boot'",
+                ));
+            }
+            Action::SetEncryption {
+                mode,
+                require_secure_boot,
+                refused: p.opt_str("refused")?,
+            }
+        }
+        "read_recovery_key" => Action::ReadRecoveryKey {
+            name: p.opt_str("name")?.unwrap_or_else(|| "recovery".into()),
+        },
+        "rotate_recovery_key" => Action::RotateRecoveryKey,
+        "replace_board" => Action::ReplaceBoard {
+            new_uuid: p.opt_bool("new_uuid")?.unwrap_or(false),
+        },
+        "expect_halted" => Action::ExpectHalted {
+            message: p.str("message")?,
+        },
+        "expect_encryption" => {
+            let era = p.opt_str("era")?;
+            if let Some(e) = &era {
+                if !["plain", "configstore", "encrypted"].contains(&e.as_str()) {
+                    return Err(cx.err(
+                        key_span,
+                        format!(
+                            "expect_encryption: era {e:?} is one of plain, configstore, encrypted"
+                        ),
+                    ));
+                }
+            }
+            let a = Action::ExpectEncryption {
+                era,
+                mode: p.mode("mode")?,
+                require_secure_boot: p.opt_bool("require_secure_boot")?,
+            };
+            if a == (Action::ExpectEncryption {
+                era: None,
+                mode: None,
+                require_secure_boot: None,
+            }) {
+                return Err(cx.err(
+                    key_span,
+                    "expect_encryption: give 'era', 'mode' or 'require_secure_boot'",
+                ));
+            }
+            a
+        }
         "corrupt_bootbank" => Action::CorruptBootbank,
         "model_reboot" => Action::ModelReboot {
             graceful: p.bool("graceful")?,
@@ -927,8 +1340,23 @@ fn parse_step(cx: &Ctx<'_>, s: &Spanned<DeValue<'_>>) -> Result<Step, ScenarioEr
     let mut expect_fault = None;
     let mut fields = Vec::new();
     let mut fields_span = None;
+    let mut host = None;
     for (k, v) in ordered(t) {
         match k.get_ref().as_ref() {
+            "host" => match v.get_ref() {
+                DeValue::String(h)
+                    if !h.is_empty()
+                        && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                {
+                    host = Some(h.to_string())
+                }
+                _ => {
+                    return Err(cx.err(
+                        v.span(),
+                        "'host' names another host: letters, digits, '-' and '_' (like host = \"other\")",
+                    ))
+                }
+            },
             "expect_fault" => match v.get_ref() {
                 DeValue::String(f) => expect_fault = Some(f.to_string()),
                 other => {
@@ -964,12 +1392,14 @@ fn parse_step(cx: &Ctx<'_>, s: &Spanned<DeValue<'_>>) -> Result<Step, ScenarioEr
         ));
     };
     if expect_fault.is_some() && !action.may_fault() {
+        let why = if action.is_simulator_step() || !action.needs_simulator() {
+            "calls no API method"
+        } else {
+            "expects the call to succeed and the boot to halt"
+        };
         return Err(cx.err(
             s.span(),
-            format!(
-                "'{}' calls no API method, so it cannot expect a fault",
-                action.name()
-            ),
+            format!("'{}' {why}, so it cannot expect a fault", action.name()),
         ));
     }
     if let (Some(span), None) = (fields_span, &expect_fault) {
@@ -980,6 +1410,7 @@ fn parse_step(cx: &Ctx<'_>, s: &Spanned<DeValue<'_>>) -> Result<Step, ScenarioEr
         action,
         expect_fault,
         fields,
+        host,
     })
 }
 
@@ -1019,6 +1450,79 @@ expect_fault = "InvalidState"
         assert_eq!(s.steps[2].expect_fault.as_deref(), Some("InvalidState"));
         assert!(s.needs_simulator().is_some());
         assert!(s.destructive().is_some());
+    }
+
+    #[test]
+    fn parses_the_encryption_steps_and_a_second_host() {
+        let key = ["123456"; 16].join("-");
+        let src = format!(
+            r#"
+checks = "the encryption vocabulary"
+
+[[step]]
+set_encryption = {{ mode = "TPM", require_secure_boot = true }}
+
+[[step]]
+read_recovery_key = {{ name = "k" }}
+
+[[step]]
+replace_board = {{ new_uuid = true }}
+
+[[step]]
+power_on = {{ recovery_key = "{key}", halts = "does not open it" }}
+
+[[step]]
+expect_halted = "A security violation was detected"
+
+[[step]]
+expect_saved = {{ layout = "encrypted", mode = "TPM", store = {{ "esx/advanced_options/misc vital_value.host_name" = "esx-1", "esx/authentication/user_accounts/op" = {{ absent = true }}, "esx/x/y/{{A-1}} user_value" = {{ contains = "z" }} }} }}
+
+[[step]]
+host = "other"
+restore = {{ force = true, halts = "the recovery key is needed" }}
+"#
+        );
+        let s = parse("e.toml", &src, P).unwrap();
+        assert_eq!(
+            s.steps[0].action,
+            Action::SetEncryption {
+                mode: Some("TPM".into()),
+                require_secure_boot: Some(true),
+                refused: None
+            }
+        );
+        assert_eq!(
+            s.steps[3].action,
+            Action::PowerOn {
+                recovery_key: Some(key.clone()),
+                halts: Some("does not open it".into())
+            }
+        );
+        let Action::ExpectSaved(c) = &s.steps[5].action else {
+            panic!("{:?}", s.steps[5].action)
+        };
+        assert_eq!(c.layout, Some(Layout::Encrypted));
+        assert_eq!(c.store.len(), 3);
+        assert_eq!(
+            c.store[0],
+            StoreCheck {
+                component: "esx".into(),
+                group: "advanced_options".into(),
+                name: "misc".into(),
+                identifier: String::new(),
+                column: Some("vital_value".into()),
+                field: Some("host_name".into()),
+                expect: ValueCheck::Equals("esx-1".into()),
+            }
+        );
+        assert_eq!(c.store[1].identifier, "op");
+        assert_eq!(c.store[1].expect, ValueCheck::Absent);
+        assert_eq!(c.store[2].identifier, "{A-1}");
+        assert_eq!(c.store[2].label(), "esx/x/y/{A-1} user_value");
+        // The restore that halts needs the simulator to see why; a second host does too.
+        assert_eq!(s.steps[6].host.as_deref(), Some("other"));
+        assert!(s.steps[6].action.needs_simulator());
+        assert!(!s.steps[6].action.is_simulator_step());
     }
 
     #[test]
@@ -1065,6 +1569,71 @@ expect_fault = "InvalidState"
                 "not a duration",
             ),
             ("checks = \"x\"\n[[step]\n", 2, "not valid TOML"),
+            (
+                "checks = \"x\"\n[[step]]\nset_encryption = {}\n",
+                3,
+                "give 'mode' and/or 'require_secure_boot'",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nset_encryption = { mode = \"tpm\" }\n",
+                3,
+                "'mode' must be \"NONE\" or \"TPM\"",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nexpect_saved = { store = { \"esx/misc vital_value\" = \"x\" } }\n",
+                3,
+                "the row is component/group/name",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nexpect_saved = { store = { \"esx/a/b user_valu.x\" = \"x\" } }\n",
+                3,
+                "unknown column 'user_valu'",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nexpect_saved = { store = { \"esx/a/b\" = \"x\" } }\n",
+                3,
+                "name a column",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nexpect_saved = { store = { \"esx/a/b user_value\" = { has = \"x\" } } }\n",
+                3,
+                "expected equals",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nexpect_bundle = { layout = \"zip\" }\n",
+                3,
+                "'layout' must be \"plain\" or \"encrypted\"",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\npower_on = { recovery_key = \"123-456\" }\n",
+                3,
+                "neither a recorded key's name nor 16 groups of 6 digits",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nhost = \"two hosts\"\nsync = {}\n",
+                3,
+                "'host' names another host",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nrestore = { force = true, halts = \"x\" }\nexpect_fault = \"X\"\n",
+                2,
+                "expects the call to succeed and the boot to halt",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nexpect_halted = 3\n",
+                3,
+                "expected a table like expect_halted",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nreplace_board = { new_uuid = \"yes\" }\n",
+                3,
+                "'new_uuid' must be true or false",
+            ),
+            (
+                "checks = \"x\"\n[[step]]\nexpect_encryption = { era = \"tpm\" }\n",
+                3,
+                "era \"tpm\" is one of plain, configstore, encrypted",
+            ),
             ("[[step]]\nsync = {}\n", 1, "missing 'checks'"),
         ];
         for (src, line, want) in cases {

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use esxi_sim::fleet::control::encode;
+use esxi_sim::fleet::control::{self as control_api, encode, EncryptionState};
 use esxi_sim::host::RebootKind;
+use esxi_sim::keystore::Mode;
 use esxi_sim::server::Shared;
 use hyper::Method;
 use serde_json::Value;
@@ -25,6 +26,8 @@ pub enum Sim {
 /// A host of a running esxi-sim, through its control API.
 pub struct Control {
     client: tokio::sync::Mutex<Client>,
+    /// The control API's URL.
+    url: String,
     token: Option<String>,
     /// The host's path prefix, `/v1/hosts/<index>`.
     host: String,
@@ -39,6 +42,7 @@ impl Control {
             .map_err(|e| format!("--control-url {url}: {e}"))?;
         let mut c = Control {
             client: tokio::sync::Mutex::new(client),
+            url: url.to_string(),
             token,
             host: String::new(),
         };
@@ -61,6 +65,42 @@ impl Control {
     /// Installs the host afresh, so each scenario starts where an embedded run starts.
     pub async fn reinstall(&self) -> Answer<()> {
         self.host_post("reinstall", None).await
+    }
+
+    /// The host's path prefix in the control API (`/v1/hosts/3`).
+    pub fn path(&self) -> &str {
+        &self.host
+    }
+
+    /// Another host of the same fleet and build, none of `taken` (paths), installed afresh:
+    /// the second machine a scenario's `host = "..."` steps run on. Returns it and its SDK URL.
+    pub async fn another(&self, taken: &[String]) -> Answer<(Control, String)> {
+        let me = self.state().await?;
+        let profile = me["profile"].as_str().unwrap_or_default().to_string();
+        let hosts = self.json(Method::GET, "/v1/hosts", None).await?;
+        let found = hosts.as_array().and_then(|a| {
+            a.iter().find(|h| {
+                let path = format!("/v1/hosts/{}", h["index"]);
+                h["profile"].as_str() == Some(profile.as_str()) && !taken.contains(&path)
+            })
+        });
+        let Some(h) = found else {
+            return Err(format!(
+                "the control API at {} has no other {profile} host for a second machine                  (serve more hosts of that build: --hosts, --profiles)",
+                self.url
+            ));
+        };
+        let client = Client::new(self.url.trim_end_matches('/'), Trust::Any)
+            .map_err(|e| format!("--control-url {}: {e}", self.url))?;
+        let other = Control {
+            client: tokio::sync::Mutex::new(client),
+            url: self.url.clone(),
+            token: self.token.clone(),
+            host: format!("/v1/hosts/{}", h["index"]),
+        };
+        other.reinstall().await?;
+        let url = h["url"].as_str().unwrap_or_default().to_string();
+        Ok((other, url))
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Answer<Vec<u8>> {
@@ -228,10 +268,103 @@ impl Sim {
         }
     }
 
-    pub async fn power_on(&self) -> Answer<()> {
+    /// Powers the host on; `recovery_key` is typed at the boot prompt (facts 6.5).
+    pub async fn power_on(&self, recovery_key: Option<&str>) -> Answer<()> {
         match self {
-            Sim::Embedded(s) => Self::embedded(s, |h| h.power_on()).map_err(|e| e.to_string()),
-            Sim::Control(c) => c.host_post("power-on", None).await,
+            Sim::Embedded(s) => Self::embedded(s, |h| match recovery_key {
+                Some(k) => h.power_on_with_recovery_key(k),
+                None => h.power_on(),
+            })
+            .map_err(|e| e.to_string()),
+            Sim::Control(c) => {
+                let body = recovery_key.map(|k| serde_json::json!({ "recovery_key": k }));
+                c.host_post("power-on", body).await
+            }
+        }
+    }
+
+    /// The host's configuration encryption, as the control API shows it.
+    pub async fn encryption(&self) -> Answer<EncryptionState> {
+        match self {
+            Sim::Embedded(s) => Ok(Self::embedded(s, |h| control_api::encryption_state(h))),
+            Sim::Control(c) => {
+                let v = c
+                    .json(Method::GET, &format!("{}/encryption", c.host), None)
+                    .await?;
+                serde_json::from_value(v).map_err(|e| format!("control API encryption: {e}"))
+            }
+        }
+    }
+
+    /// `esxcli system settings encryption set`.
+    pub async fn set_encryption(
+        &self,
+        mode: Option<Mode>,
+        secure_boot: Option<bool>,
+    ) -> Answer<()> {
+        match self {
+            Sim::Embedded(s) => {
+                Self::embedded(s, |h| control_api::change_encryption(h, mode, secure_boot))
+                    .map_err(|e| e.to_string())
+            }
+            Sim::Control(c) => {
+                let mut body = serde_json::Map::new();
+                if let Some(m) = mode {
+                    body.insert("mode".into(), m.to_string().into());
+                }
+                if let Some(b) = secure_boot {
+                    body.insert("require_secure_boot".into(), b.into());
+                }
+                c.json(
+                    Method::PUT,
+                    &format!("{}/encryption", c.host),
+                    Some(serde_json::Value::Object(body)),
+                )
+                .await
+                .map(|_| ())
+            }
+        }
+    }
+
+    pub async fn rotate_recovery_key(&self) -> Answer<()> {
+        match self {
+            Sim::Embedded(s) => {
+                Self::embedded(s, control_api::rotate_recovery_key).map_err(|e| e.to_string())
+            }
+            Sim::Control(c) => c.host_post("encryption/recovery/rotate", None).await,
+        }
+    }
+
+    /// A new motherboard and TPM: the host shuts down (saving) and stays off.
+    pub async fn replace_board(&self, new_uuid: bool) -> Answer<()> {
+        match self {
+            Sim::Embedded(s) => {
+                Self::embedded(s, |h| h.replace_board(new_uuid)).map_err(|e| e.to_string())
+            }
+            Sim::Control(c) => {
+                c.host_post(
+                    "replace-board",
+                    Some(serde_json::json!({ "new_uuid": new_uuid })),
+                )
+                .await
+            }
+        }
+    }
+
+    /// `/bootbank/state.tgz` as it is on the boot device (None: there is none, or no bank).
+    pub async fn saved_state_tgz(&self) -> Answer<Option<Vec<u8>>> {
+        match self {
+            Sim::Embedded(s) => Ok(Self::embedded(s, |h| {
+                h.bootbank().and_then(|b| b.state_tgz()).map(|b| b.to_vec())
+            })),
+            Sim::Control(c) => {
+                let path = format!("{}/bootbank/state.tgz", c.host);
+                match c.call(Method::GET, &path, None).await {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.contains("HTTP 404") && !e.contains("no host") => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 

@@ -120,6 +120,66 @@ impl Target {
         })
     }
 
+    /// Another host of `profile` beside this one (a scenario's `host = "..."` steps): embedded,
+    /// a fresh one from `seed`; through a control API, another host of the same build in that
+    /// fleet, none of `taken` (control API paths), reinstalled. A real host has no second one.
+    pub async fn another(
+        &self,
+        profile: &str,
+        seed: u64,
+        taken: &[String],
+    ) -> Result<Target, String> {
+        match &self.sim {
+            Some(Sim::Embedded(_)) => Target::embedded(profile, seed).await.map(|(t, _)| t),
+            Some(Sim::Control(c)) => {
+                let (control, url) = c.another(taken).await?;
+                Ok(Target {
+                    url,
+                    user: self.user.clone(),
+                    trust: self.trust.clone(),
+                    sim: Some(Sim::Control(Box::new(control))),
+                    embedded: false,
+                    stop: None,
+                })
+            }
+            None => Err("a real host has no second host to run steps on".into()),
+        }
+    }
+
+    /// The control API path of the host behind this target (`/v1/hosts/3`), if it has one.
+    pub fn control_path(&self) -> Option<String> {
+        match &self.sim {
+            Some(Sim::Control(c)) => Some(c.path().to_string()),
+            _ => None,
+        }
+    }
+
+    /// The profile the target runs, by its `about` (version and build): the catalogue build
+    /// itself, or the newest catalogue build of that version below it (a patch the catalogue
+    /// lacks). Else `ESXi <version> build <build>`, which no scenario names.
+    pub async fn profile_name(&self) -> Result<String, ClientError> {
+        let about = self
+            .client()?
+            .service_content()
+            .await?
+            .child("about")
+            .cloned()
+            .ok_or_else(|| ClientError::Protocol("the service content has no about".into()))?;
+        let version = about.child_text("version").unwrap_or_default().to_string();
+        let build: u32 = about
+            .child_text("build")
+            .and_then(|b| b.trim().parse().ok())
+            .unwrap_or(0);
+        let best = Profile::all()
+            .iter()
+            .filter(|p| p.version == version && p.build <= build)
+            .max_by_key(|p| p.build);
+        Ok(match best {
+            Some(p) => p.name.clone(),
+            None => format!("ESXi {version} build {build}"),
+        })
+    }
+
     pub fn client(&self) -> Result<Client, ClientError> {
         Client::new(&self.url, self.trust.clone())
     }

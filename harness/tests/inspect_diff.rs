@@ -6,9 +6,12 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use esxi_harness::diff::{changed_files, diff, DiffOptions};
-use esxi_harness::inspect::inspect;
+use esxi_harness::diff::{changed_files, compare, diff, DiffOptions};
+use esxi_harness::inspect::{inspect, inspect_with, Inspection, Keys, Opened, OpenedWith, Verdict};
 use esxi_sim::bundle::{gzip_bytes, write_state_tgz, write_tgz, ConfigBundle, Limits, Manifest};
+use esxi_sim::configstore::BACKUP_PATH;
+use esxi_sim::envelope;
+use esxi_sim::keystore::Mode;
 use esxi_sim::{Host, HostConfig, Profile};
 
 /// Bumped by backup.sh on every save, so it differs between any two real backups.
@@ -274,13 +277,16 @@ fn a_hostile_local_tgz_is_reported_not_fatal() {
     .to_bytes(0);
     let i = inspect(&bytes).unwrap();
     assert_eq!(i.profiles[0].name, "6.7U3");
+    // A damaged layer is an error (it was a warning before the 7.0+ eras), and the report goes
+    // on: the manifest and profile above it are still there.
     assert!(
-        i.warnings
+        i.errors
             .iter()
             .any(|w| w.starts_with("local.tgz unreadable") && w.contains("symbolic link")),
         "{:?}",
-        i.warnings
+        i.errors
     );
+    assert_eq!(i.verdict(), Verdict::Invalid);
     assert!(i.reader_error.as_deref().unwrap().contains("symbolic link"));
     assert!(i.to_string().contains("Restore check: refused"));
     let e = diff(&bytes, &bytes, DiffOptions::default()).unwrap_err();
@@ -311,11 +317,22 @@ fn inspect_warns_on_encryption_missing_manifest_and_files_outside_etc() {
         "{names:?}"
     );
     assert_eq!(i.build, Some(18644231));
-    assert!(i.warnings.iter().any(|w| w.contains("encrypted")));
-    assert!(i.to_string().contains("encrypted: contents unreadable"));
+    // Neither the key store nor the envelope parses: an error naming the key store first.
+    assert_eq!(i.verdict(), Verdict::Invalid);
+    assert!(
+        i.errors
+            .iter()
+            .any(|e| e.starts_with("encrypted configuration: encryption.info:")),
+        "{:?}",
+        i.errors
+    );
+    let e = i.encryption.as_ref().unwrap();
+    assert!(e.keystore_error.is_some() && e.envelope_error.is_some());
+    assert_eq!(e.envelope_size, Some(8));
+    assert!(i.to_string().contains("not readable (see Errors)"));
     assert!(diff(&enc, &enc, DiffOptions::default())
         .unwrap_err()
-        .contains("encrypted"));
+        .starts_with("a: encrypted configuration: encryption.info"));
 
     let no_manifest = write_tgz([("state.tgz", &state[..], 0o644, 0)], 0);
     let i = inspect(&no_manifest).unwrap();
@@ -654,5 +671,292 @@ fn unified_output_matches_gnu_diff() {
                 "case {case} context {ctx}\n--- a:\n{ta}\n--- b:\n{tb}"
             );
         }
+    }
+}
+
+// ---- the 7.0+ eras: checked against the host model itself ----------------------------------
+
+fn host_of(profile: &str, seed: u64, mode: Mode) -> Host {
+    HostConfig::new(Profile::named(profile).unwrap())
+        .seed(seed)
+        .encryption(mode)
+        .boot_time(Duration::ZERO)
+        .build()
+        .unwrap()
+}
+
+/// What inspect read of the saved files and the store is what the host saved: the same paths
+/// and sizes as its /etc, and the same ConfigStore lines as its RAM store.
+fn assert_reads_the_hosts_configuration(i: &Inspection, h: &Host) {
+    let store = h.config_store().expect("a 7.0+ host has a store");
+    let c = i.configstore.as_ref().expect("the store was read");
+    assert_eq!(c.lines, store.lines());
+    assert_eq!(c.rows.len(), store.len());
+    for f in &i.files {
+        if f.path.starts_with("etc/") {
+            let on_host = h.read_file(&format!("/{}", f.path)).unwrap().unwrap();
+            assert_eq!(f.size, on_host.len() as u64, "{}", f.path);
+        }
+    }
+    assert!(i.files.iter().any(|f| f.path == BACKUP_PATH));
+}
+
+#[test]
+fn every_era_is_read_through_to_the_configstore() {
+    // Plain (6.7): no encryption, no store.
+    let mut h = host_of("6.7U3", 4, Mode::None);
+    let i = inspect(&backup(&mut h)).unwrap();
+    assert!(i.encryption.is_none() && i.configstore.is_none());
+    assert_eq!(i.verdict(), Verdict::Readable);
+
+    // ConfigStore era (7.0 U1): a plain local.tgz with the store inside.
+    let mut h = host_of("7.0U1", 4, Mode::None);
+    let i = inspect(&backup(&mut h)).unwrap();
+    assert!(i.encryption.is_none());
+    assert_reads_the_hosts_configuration(&i, &h);
+    assert!(i.warnings.is_empty(), "{:?}", i.warnings);
+
+    // Encrypted, NONE mode (7.0 U3 and 8.0 U3): opened with the derived key.
+    for p in ["7.0U3", "8.0U3"] {
+        let mut h = host_of(p, 4, Mode::None);
+        let i = inspect(&backup(&mut h)).unwrap();
+        let e = i.encryption.as_ref().unwrap();
+        assert_eq!(e.mode, Some(Mode::None));
+        assert!(
+            matches!(
+                e.opened,
+                Opened::Yes {
+                    with: OpenedWith::NoneKey,
+                    ..
+                }
+            ),
+            "{:?}",
+            e.opened
+        );
+        // Facts 6.4: 8,192 + 4,096 × ceil(plaintext / 4,096) + 4,096.
+        let Opened::Yes { plaintext, .. } = e.opened else {
+            unreachable!()
+        };
+        assert_eq!(
+            e.envelope_size,
+            Some(envelope::sealed_len(plaintext as usize) as u64)
+        );
+        assert_eq!(
+            e.key_id.as_deref(),
+            Some(&e.header.as_ref().unwrap().key_info[..])
+        );
+        assert_reads_the_hosts_configuration(&i, &h);
+        assert_eq!(i.verdict(), Verdict::Readable, "{p}: {:?}", i.errors);
+    }
+}
+
+#[test]
+fn a_tpm_bundle_is_sealed_without_the_recovery_key_and_opens_with_it() {
+    let mut h = host_of("8.0U3", 5, Mode::Tpm);
+    let bytes = backup(&mut h);
+    let rk = h.recovery_key().unwrap().clone();
+
+    let i = inspect(&bytes).unwrap();
+    assert_eq!(i.verdict(), Verdict::Sealed);
+    let e = i.encryption.as_ref().unwrap();
+    assert_eq!(e.mode, Some(Mode::Tpm));
+    assert_eq!(e.recovery_id.as_deref(), Some(&rk.id_text()[..]));
+    assert!(e.header.is_some() && e.key_id.is_some());
+    assert!(i.files.is_empty() && i.configstore.is_none());
+    assert!(i.errors.is_empty(), "sealed is not damage: {:?}", i.errors);
+    let text = i.to_string();
+    assert!(
+        text.contains("Sealed: the configuration is TPM-sealed"),
+        "{text}"
+    );
+    assert!(text.contains(&rk.id_text()), "{text}");
+    assert!(
+        !text.contains(&rk.key_text()),
+        "the key is never printed: {text}"
+    );
+
+    // Another host's recovery key does not open it.
+    let other = host_of("8.0U3", 6, Mode::Tpm);
+    let wrong = Keys::recovery(&[other.recovery_key().unwrap().key_text()]).unwrap();
+    let i = inspect_with(&bytes, &wrong).unwrap();
+    assert_eq!(i.verdict(), Verdict::Sealed);
+    assert!(i.to_string().contains("does not open it"));
+
+    // Its own opens it (typed without dashes too), and so does a list holding it.
+    for given in [
+        vec![rk.key_text()],
+        vec![rk.digits.clone()],
+        vec![other.recovery_key().unwrap().key_text(), rk.key_text()],
+    ] {
+        let i = inspect_with(&bytes, &Keys::recovery(&given).unwrap()).unwrap();
+        assert_eq!(i.verdict(), Verdict::Readable, "{:?}", i.errors);
+        assert!(matches!(
+            i.encryption.as_ref().unwrap().opened,
+            Opened::Yes {
+                with: OpenedWith::RecoveryKey,
+                ..
+            }
+        ));
+        assert_reads_the_hosts_configuration(&i, &h);
+    }
+    assert!(Keys::recovery(&["123-456"]).is_err());
+
+    // diff: sealed without the key (and says so), row by row with it.
+    h.create_user("ops", "Backup0ps!x", "Operator").unwrap();
+    h.advance(Duration::from_secs(30));
+    let after = backup(&mut h);
+    let e = compare(&bytes, &after, &Keys::none()).err().unwrap();
+    assert!(e.sealed() && e.side == 'a', "{e}");
+    let keys = Keys::recovery(&[rk.key_text()]).unwrap();
+    let c = compare(&bytes, &after, &keys).unwrap();
+    let s = c.store();
+    assert_eq!((s.rows_added, s.rows_removed, s.rows_changed), (1, 0, 0));
+    let text = c.render(DiffOptions::default());
+    assert!(
+        text.contains("+ esx/authentication/user_accounts/ops vital_value = {\"uid\":1000}"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_configstore_is_diffed_by_rows_never_as_bytes() {
+    let mut h = host_of("8.0U3", 8, Mode::None);
+    let before = backup(&mut h);
+    h.set_esx_conf_value("/adv/Misc/HostName", "esx-renamed")
+        .unwrap();
+    h.advance(Duration::from_secs(30));
+    let after = backup(&mut h);
+    assert!(changed_files(&before, &after)
+        .unwrap()
+        .contains(&BACKUP_PATH.to_string()));
+    let d = diff(&before, &after, DiffOptions::default()).unwrap();
+    assert!(!d.contains("Binary files a/var/lib"), "{d}");
+    // 8.0 mirrors the host name into esx/advanced_options/misc (facts 6.3).
+    let line = d
+        .lines()
+        .find(|l| l.starts_with("~ esx/advanced_options/misc vital_value: "))
+        .unwrap_or_else(|| panic!("{d}"));
+    assert!(
+        line.ends_with("→ {\"host_name\":\"esx-renamed\"}"),
+        "{line}"
+    );
+    assert!(
+        d.contains(&format!(
+            "ConfigStore rows of {BACKUP_PATH}: 0 rows added, 0 removed, 1 changed\n"
+        )),
+        "{d}"
+    );
+    // esx.conf changed too, as text.
+    assert!(d.contains("+/adv/Misc/HostName = \"esx-renamed\""), "{d}");
+}
+
+#[test]
+fn inspect_json_carries_the_encryption_and_the_store() {
+    let mut h = host_of("8.0U3", 9, Mode::Tpm);
+    let bytes = backup(&mut h);
+    let rk = h.recovery_key().unwrap().key_text();
+    let sealed: serde_json::Value =
+        serde_json::from_str(&inspect(&bytes).unwrap().to_json()).unwrap();
+    assert_eq!(sealed["verdict"], "sealed");
+    assert_eq!(sealed["encryption"]["mode"], "TPM");
+    assert_eq!(sealed["encryption"]["sealed"], true);
+    assert_eq!(sealed["encryption"]["envelope"]["header"], 4096);
+    assert!(sealed["configstore"].is_null());
+    // The fields that were there before the 7.0+ eras keep their shape.
+    for k in [
+        "size",
+        "members",
+        "manifest",
+        "profiles",
+        "build",
+        "state_members",
+        "files",
+        "encrypted",
+        "warnings",
+        "reader_error",
+    ] {
+        assert!(sealed.get(k).is_some(), "{k}");
+    }
+    assert_eq!(sealed["encrypted"], true);
+
+    let i = inspect_with(&bytes, &Keys::recovery(&[rk]).unwrap()).unwrap();
+    let open: serde_json::Value = serde_json::from_str(&i.to_json()).unwrap();
+    assert_eq!(open["verdict"], "readable");
+    assert_eq!(open["encryption"]["opened_with"], "recovery-key");
+    let rows = open["configstore"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), h.config_store().unwrap().len());
+    let misc = rows
+        .iter()
+        .find(|r| r["group"] == "advanced_options" && r["name"] == "misc")
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(misc["values"]["vital_value"].as_str().unwrap()).unwrap();
+    assert_eq!(v["host_name"], h.hostname());
+    assert_eq!(
+        open["configstore"]["lines"].as_array().unwrap().len(),
+        h.config_store().unwrap().lines().len()
+    );
+    check_json(&i.to_json());
+}
+
+/// The command line: exit statuses 0 / 1 / 2 / 3 and the sealed message.
+#[test]
+fn the_cli_exits_3_on_a_sealed_bundle_and_0_with_its_recovery_key() {
+    let mut h = host_of("8.0U3", 10, Mode::Tpm);
+    let tpm = temp_file("tpm.tgz", Some(&backup(&mut h)));
+    let rk = h.recovery_key().unwrap().key_text();
+    let mut n = host_of("8.0U3", 10, Mode::None);
+    let none = temp_file("none.tgz", Some(&backup(&mut n)));
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_esxi-harness"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (tpm_s, none_s) = (tpm.to_str().unwrap(), none.to_str().unwrap());
+    let (code, out, err) = run(&["inspect", tpm_s]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(
+        err.contains("TPM-sealed") && err.contains("--recovery-key"),
+        "{err}"
+    );
+    assert!(out.contains("Encryption: TPM mode"), "{out}");
+    let (code, out, _) = run(&["inspect", tpm_s, "--recovery-key", &rk]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ConfigStore ("), "{out}");
+    let (code, _, err) = run(&["inspect", tpm_s, "--recovery-key", "12-34"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("16 groups of 6 digits"), "{err}");
+    let (code, out, _) = run(&["inspect", none_s]);
+    assert_eq!(code, Some(0), "{out}");
+
+    let (code, _, err) = run(&["diff", none_s, tpm_s]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.starts_with("esxi-harness: b: the configuration is TPM-sealed"),
+        "{err}"
+    );
+    let (code, out, _) = run(&["diff", none_s, tpm_s, "--json"]);
+    assert_eq!(code, Some(3));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["error"]["side"].as_str(), v["error"]["sealed"].as_bool()),
+        (Some("b"), Some(true))
+    );
+    let (code, out, _) = run(&["diff", none_s, tpm_s, "--recovery-key", &rk, "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["b"]["encryption"]["mode"], "TPM");
+    assert_eq!(v["a"]["encryption"]["mode"], "NONE");
+    let (code, out, _) = run(&["diff", none_s, tpm_s, "--recovery-key", &rk]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("Encryption: a NONE key id "), "{out}");
+    for f in [tpm, none] {
+        let _ = std::fs::remove_file(f);
     }
 }

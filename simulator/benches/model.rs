@@ -1,9 +1,13 @@
 //! Benchmarks of the host model (issue 3). Run by `ci/bench`; prints figures and the command to
 //! reproduce them. `ESXI_BENCH_SMOKE=1` runs tiny sizes so `ci/test` can check the binary works.
 //!
+//! Figures are per build where they differ: 6.7U3 (plain local.tgz) and 8.0U3 (ConfigStore,
+//! encrypted state, NONE mode); the multi-host figures are half one, half the other.
+//!
 //! - memory per idle host beyond the shared image (a counting global allocator);
-//! - host creation (install + first save), also with a fleet's shared root password hash, and
-//!   backup bundle creation, medians;
+//! - host creation (install + first save), with its own crypt and key derivation and with a
+//!   fleet's shared root password hash and key store material, and backup bundle creation,
+//!   medians;
 //! - one save (`backup.sh` after a changed file), median;
 //! - one auto-backup run on an unchanged host, mean;
 //! - 30 virtual days of a 10-minute schedule for 1,000 hosts, idle and with daily changes;
@@ -16,7 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use esxi_sim::clock::SimTime;
+use esxi_sim::fleet::shared_none_material;
 use esxi_sim::host::{shared_root_hash, SaveTrigger};
+use esxi_sim::keystore::{derive_none_key, SharedNoneMaterial};
 use esxi_sim::profile::{Profile, Schedule};
 use esxi_sim::rng::Rng;
 use esxi_sim::{Host, HostConfig};
@@ -47,22 +53,55 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn mk(seed: u64) -> Host {
-    HostConfig::new(Profile::named("8.0U3").unwrap())
+/// The builds in the figures: the 6.x model (plain local.tgz) and an encrypted 7.0 U2+ one
+/// (ConfigStore, local.tgz.ve, NONE-mode key store).
+const PLAIN: &str = "6.7U3";
+const SEALED: &str = "8.0U3";
+
+fn mk(profile: &str, seed: u64) -> Host {
+    HostConfig::new(Profile::named(profile).unwrap())
         .seed(seed)
         .schedule(Schedule::EveryMinutes(10))
         .build()
         .unwrap()
 }
 
-/// A fleet's host: the root password hash is computed once for the fleet and shared.
-fn mk_shared(seed: u64, root_hash: &Arc<str>) -> Host {
-    HostConfig::new(Profile::named("8.0U3").unwrap())
+/// What a fleet shares: the root password hash, and the NONE-mode key store material whose
+/// 100,000-round key is derived once (each host keeps its own key id).
+struct Shared {
+    hash: Arc<str>,
+    none: SharedNoneMaterial,
+}
+
+impl Shared {
+    fn new(seed: u64) -> Shared {
+        let none = shared_none_material(seed);
+        derive_none_key(&none.0, &none.1);
+        Shared {
+            hash: shared_root_hash(esxi_sim::host::DEFAULT_ROOT_PASSWORD, seed),
+            none,
+        }
+    }
+}
+
+/// A fleet's host.
+fn mk_shared(profile: &str, seed: u64, s: &Shared) -> Host {
+    HostConfig::new(Profile::named(profile).unwrap())
         .seed(seed)
         .schedule(Schedule::EveryMinutes(10))
-        .root_hash(root_hash.clone())
+        .root_hash(s.hash.clone())
+        .none_material(s.none.clone())
         .build()
         .unwrap()
+}
+
+/// Half the fleet on each build, alternating.
+fn half_and_half(i: u64) -> &'static str {
+    if i % 2 == 0 {
+        PLAIN
+    } else {
+        SEALED
+    }
 }
 
 fn main() {
@@ -73,71 +112,78 @@ fn main() {
         if smoke { "smoke" } else { "full" }
     );
     println!("reproduce: cargo bench -p esxi-sim --bench model\n");
+    let shared = Shared::new(1);
 
     // Memory: build one host first so the shared image and catalogue are already allocated.
-    let warm = mk(0);
-    let image = warm.etc().image().heap_bytes();
-    let base = LIVE.load(Ordering::Relaxed);
-    let hosts: Vec<Host> = (1..=n_hosts as u64).map(mk).collect();
-    let per_host = (LIVE.load(Ordering::Relaxed) - base) as f64 / n_hosts as f64;
-    let estimate: usize = hosts.iter().map(Host::owned_bytes).sum::<usize>() / n_hosts;
-    println!("memory per idle host:      {:>8.1} KiB measured (allocator), {:.1} KiB by owned_bytes(); shared image {:.1} KiB (goal < 64 KiB)",
-        per_host / 1024.0, estimate as f64 / 1024.0, image as f64 / 1024.0);
-    let sample = &hosts[0];
-    println!(
-        "  state.tgz of an idle host: {} bytes",
-        sample.bootbank().unwrap().state_tgz().unwrap().len()
-    );
-    drop(hosts);
+    for profile in [PLAIN, SEALED] {
+        let warm = mk_shared(profile, 0, &shared);
+        let image = warm.etc().image().heap_bytes();
+        let base = LIVE.load(Ordering::Relaxed);
+        let hosts: Vec<Host> = (1..=n_hosts as u64)
+            .map(|i| mk_shared(profile, i, &shared))
+            .collect();
+        let per_host = (LIVE.load(Ordering::Relaxed) - base) as f64 / n_hosts as f64;
+        let estimate: usize = hosts.iter().map(Host::owned_bytes).sum::<usize>() / n_hosts;
+        println!("{profile}: memory per idle host: {:>8.1} KiB measured (allocator), {:.1} KiB by owned_bytes(); shared image {:.1} KiB (goal < 64 KiB)",
+            per_host / 1024.0, estimate as f64 / 1024.0, image as f64 / 1024.0);
+        println!(
+            "{profile}:   state.tgz of an idle host: {} bytes",
+            hosts[0].bootbank().unwrap().state_len().unwrap()
+        );
+    }
 
-    // Creation: install, first boot fixups, SHA-512 crypt of the root password, first save.
+    // Creation: install, first boot fixups, the root password's crypt (own or shared), the
+    // key store (7.0 U2+), first save.
     let create: Vec<Duration> = (0..reps * 20)
         .map(|i| {
             let t = Instant::now();
-            let h = mk(10_000 + i as u64);
+            let h = mk(SEALED, 10_000 + i as u64);
             let d = t.elapsed();
             drop(h);
             d
         })
         .collect();
     println!(
-        "host creation:             {:>8.1} µs median",
+        "{SEALED}: host creation, own crypt and key derivation: {:>8.1} µs median",
         median(create).as_secs_f64() * 1e6
     );
-    let hash = shared_root_hash(esxi_sim::host::DEFAULT_ROOT_PASSWORD, 1);
-    let create: Vec<Duration> = (0..reps * 200)
-        .map(|i| {
-            let t = Instant::now();
-            let h = mk_shared(20_000 + i as u64, &hash);
-            let d = t.elapsed();
-            drop(h);
-            d
-        })
-        .collect();
-    println!(
-        "host creation, shared root hash: {:>8.1} µs median",
-        median(create).as_secs_f64() * 1e6
-    );
+    for profile in [PLAIN, SEALED] {
+        let create: Vec<Duration> = (0..reps * 200)
+            .map(|i| {
+                let t = Instant::now();
+                let h = mk_shared(profile, 20_000 + i as u64, &shared);
+                let d = t.elapsed();
+                drop(h);
+                d
+            })
+            .collect();
+        println!(
+            "{profile}: host creation, shared hash and key store material: {:>8.1} µs median",
+            median(create).as_secs_f64() * 1e6
+        );
+    }
 
-    let mut h = mk(2);
-    let save: Vec<Duration> = (0..reps * 200)
-        .map(|i| {
-            h.write_file("/etc/hosts", format!("10.0.0.{} nas\n", i % 250))
-                .unwrap();
-            let t = Instant::now();
-            let r = h.backup_sh(SaveTrigger::Sync).unwrap();
-            let d = t.elapsed();
-            assert!(r.written && r.changed == 1);
-            d
-        })
-        .collect();
-    println!(
-        "one save (backup.sh, 1 changed file): {:>8.1} µs median",
-        median(save).as_secs_f64() * 1e6
-    );
+    for profile in [PLAIN, SEALED] {
+        let mut h = mk_shared(profile, 2, &shared);
+        let save: Vec<Duration> = (0..reps * 200)
+            .map(|i| {
+                h.write_file("/etc/hosts", format!("10.0.0.{} nas\n", i % 250))
+                    .unwrap();
+                let t = Instant::now();
+                let r = h.backup_sh(SaveTrigger::Sync).unwrap();
+                let d = t.elapsed();
+                assert!(r.written && r.changed == 1);
+                d
+            })
+            .collect();
+        println!(
+            "{profile}: one save (backup.sh, 1 changed file): {:>8.1} µs median",
+            median(save).as_secs_f64() * 1e6
+        );
+    }
 
     // One auto-backup run on an unchanged host, called directly and through advance().
-    let mut h = mk(3);
+    let mut h = mk_shared(SEALED, 3, &shared);
     h.advance(Duration::from_secs(600));
     let before = h.bootbank_writes();
     let ticks = if smoke { 10_000 } else { 1_000_000 };
@@ -153,33 +199,37 @@ fn main() {
     let advanced = t.elapsed().as_secs_f64() * 1e9 / ticks as f64;
     assert_eq!(h.bootbank_writes(), before);
     println!(
-        "auto-backup run, unchanged host: {direct:>6.1} ns (auto_backup()), {advanced:.1} ns per advance(10 min)"
+        "{SEALED}: auto-backup run, unchanged host: {direct:>6.1} ns (auto_backup()), {advanced:.1} ns per advance(10 min)"
     );
 
-    let mut h = mk(1);
-    let bundle: Vec<Duration> = (0..reps * 40)
-        .map(|i| {
-            h.write_file("/etc/hosts", format!("10.0.0.{} nas\n", i % 250))
-                .unwrap();
-            let t = Instant::now();
-            let b = h.backup_bundle().unwrap();
-            let d = t.elapsed();
-            assert!(b.bytes.len() > 1000);
-            d
-        })
-        .collect();
-    println!(
-        "backup bundle creation:    {:>8.1} µs median (save + bundle of {} bytes)",
-        median(bundle).as_secs_f64() * 1e6,
-        h.backup_bundle().unwrap().bytes.len()
-    );
+    for profile in [PLAIN, SEALED] {
+        let mut h = mk_shared(profile, 1, &shared);
+        let bundle: Vec<Duration> = (0..reps * 40)
+            .map(|i| {
+                h.write_file("/etc/hosts", format!("10.0.0.{} nas\n", i % 250))
+                    .unwrap();
+                let t = Instant::now();
+                let b = h.backup_bundle().unwrap();
+                let d = t.elapsed();
+                assert!(b.bytes.len() > 1000);
+                d
+            })
+            .collect();
+        println!(
+            "{profile}: backup bundle creation: {:>8.1} µs median (save + bundle of {} bytes)",
+            median(bundle).as_secs_f64() * 1e6,
+            h.backup_bundle().unwrap().bytes.len()
+        );
+    }
 
     // Virtual time: 30 days, 10-minute schedule (4,320 auto-backup runs per host).
     let days = if smoke { 2 } else { 30 };
     for (label, change_every_h) in [("idle", 0u64), ("one change per host per day", 24)] {
         let runs: Vec<(Duration, u64)> = (0..reps.min(3))
             .map(|_| {
-                let mut fleet: Vec<Host> = (0..n_hosts as u64).map(mk).collect();
+                let mut fleet: Vec<Host> = (0..n_hosts as u64)
+                    .map(|i| mk_shared(half_and_half(i), i, &shared))
+                    .collect();
                 let t = Instant::now();
                 let mut saves = 0;
                 for h in fleet.iter_mut() {
@@ -199,21 +249,22 @@ fn main() {
             .collect();
         let saves = runs[0].1;
         let med = median(runs.into_iter().map(|r| r.0).collect());
-        println!("{days} virtual days x {n_hosts} hosts ({label}): {:>8.3} s median, {} auto-backup runs due, {} saves (goal < 2 s for 1,000 idle)",
+        println!("{days} virtual days x {n_hosts} hosts, half {SEALED} ({label}): {:>8.3} s median, {} auto-backup runs due, {} saves (goal < 2 s for 1,000 idle)",
             med.as_secs_f64(), n_hosts as u64 * days * 144, saves);
     }
 
-    fleet_one_percent_per_hour(smoke);
+    fleet_one_percent_per_hour(smoke, &shared);
 }
 
 /// 30 virtual days × N hosts on a 10-minute schedule; every virtual hour 1% of the hosts (drawn
 /// from a fixed seed) change `/etc/hosts`, then every host advances one hour. Hosts are stepped
 /// hour by hour, as a fleet process interleaving them would.
-fn fleet_one_percent_per_hour(smoke: bool) {
+fn fleet_one_percent_per_hour(smoke: bool, shared: &Shared) {
     let (n, days) = if smoke { (200u64, 2u64) } else { (10_000, 30) };
     let t = Instant::now();
-    let hash = shared_root_hash(esxi_sim::host::DEFAULT_ROOT_PASSWORD, 42);
-    let mut fleet: Vec<Host> = (0..n).map(|i| mk_shared(1_000_000 + i, &hash)).collect();
+    let mut fleet: Vec<Host> = (0..n)
+        .map(|i| mk_shared(half_and_half(i), 1_000_000 + i, shared))
+        .collect();
     let built = t.elapsed();
     let start = fleet[0].now();
     let before: u64 = fleet.iter().map(|h| h.bootbank_writes().state_saves).sum();
@@ -239,7 +290,7 @@ fn fleet_one_percent_per_hour(smoke: bool) {
         .sum::<u64>()
         - before;
     println!(
-        "{days} virtual days x {n} hosts, 1% changing per hour: {:>8.3} s, {} auto-backup runs due, {saves} saves (fleet built in {:.2} s; goal < 5 s)",
+        "{days} virtual days x {n} hosts (half {SEALED}), 1% changing per hour: {:>8.3} s, {} auto-backup runs due, {saves} saves (fleet built in {:.2} s; goal < 5 s)",
         took.as_secs_f64(),
         n * days * 144,
         built.as_secs_f64()

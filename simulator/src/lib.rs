@@ -88,6 +88,7 @@ pub mod server;
 pub mod soap;
 pub mod state;
 pub mod vim;
+pub mod vmtar;
 
 pub use host::{Host, HostConfig, HostError};
 pub use profile::Profile;

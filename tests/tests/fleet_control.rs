@@ -1530,3 +1530,287 @@ async fn endpoints_verify_against_the_fleet_ca() {
     plain_ctl.call("GET", "/v1/ca.pem", "").error(404);
     fleet.shutdown().await;
 }
+
+// ---- encryption, the recovery key, board replacement (facts 6.4, 6.5) ------------------------
+
+/// A recovery key as esxcli prints it: 16 groups of 6 digits joined by `-`.
+fn is_recovery_key(k: &str) -> bool {
+    let groups: Vec<&str> = k.split('-').collect();
+    groups.len() == 16
+        && groups
+            .iter()
+            .all(|g| g.len() == 6 && g.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encryption_is_shown_set_and_refused_by_the_rules() {
+    let (fleet, ctl) = start(
+        builder()
+            .hosts(2)
+            .profiles(&[("8.0U3", 1), ("6.7U3", 1)])
+            .plain_http(),
+    )
+    .await;
+    let e0 = ctl.get("/v1/hosts/0/encryption");
+    assert_eq!(e0["era"].str(), "encrypted");
+    assert_eq!(e0["mode"].str(), "NONE");
+    assert!(!e0["require_secure_boot"].bool());
+    assert!(e0["tpm"].bool());
+    assert!(e0["recovery_key"].is_null() && e0["boot_halted"].is_null());
+    let e1 = ctl.get("/v1/hosts/1/encryption");
+    assert_eq!(e1["era"].str(), "plain");
+    assert!(e1["mode"].is_null() && e1["require_secure_boot"].is_null());
+    // The host state says the mode too.
+    assert_eq!(ctl.get("/v1/hosts/0")["encryption"].str(), "NONE");
+    assert!(ctl.get("/v1/hosts/1")["encryption"].is_null());
+    assert!(ctl.get("/v1/hosts/0")["boot_halted"].is_null());
+
+    // Bad input: 400, nothing changed.
+    for body in [
+        r#"{"mode":"TPM2"}"#,
+        r#"{"mode":"TPM","secure_boot":true}"#,
+        r#"{"require_secure_boot":"yes"}"#,
+        r#"{"mode":1}"#,
+        "{not json",
+        "",
+    ] {
+        let msg = ctl.call("PUT", "/v1/hosts/0/encryption", body).error(400);
+        assert!(!msg.is_empty(), "{body}");
+    }
+    let msg = ctl
+        .call("PUT", "/v1/hosts/0/encryption", r#"{"mode":"TPM2"}"#)
+        .error(400);
+    assert!(msg.contains("expected NONE or TPM"), "{msg}");
+    assert_eq!(ctl.get("/v1/hosts/0/encryption"), e0);
+    assert!(ctl.events("?host=0&kind=encryption-mode").is_empty());
+    // A build before 7.0 U2 has nothing to set or rotate: 409, said why.
+    let msg = ctl
+        .call("PUT", "/v1/hosts/1/encryption", r#"{"mode":"TPM"}"#)
+        .error(409);
+    assert!(msg.contains("does not encrypt its configuration"), "{msg}");
+    ctl.call("POST", "/v1/hosts/1/encryption/recovery/rotate", "")
+        .error(409);
+    // NONE mode has no recovery key to rotate.
+    let msg = ctl
+        .call("POST", "/v1/hosts/0/encryption/recovery/rotate", "")
+        .error(409);
+    assert!(msg.contains("TPM mode only"), "{msg}");
+    // Unknown hosts.
+    for (m, p) in [
+        ("GET", "/v1/hosts/7/encryption"),
+        ("PUT", "/v1/hosts/7/encryption"),
+        ("POST", "/v1/hosts/7/encryption/recovery/rotate"),
+        ("POST", "/v1/hosts/7/replace-board"),
+        ("GET", "/v1/hosts/7/bootbank/state.tgz"),
+    ] {
+        let msg = ctl.call(m, p, r#"{"mode":"TPM"}"#).error(404);
+        assert!(msg.contains("no host"), "{m} {p}: {msg}");
+    }
+
+    // TPM with secure boot, in one request.
+    let t = ctl.put(
+        "/v1/hosts/0/encryption",
+        r#"{"mode":"tpm","require_secure_boot":true}"#,
+    );
+    assert_eq!(t["mode"].str(), "TPM");
+    assert!(t["require_secure_boot"].bool());
+    let key = t["recovery_key"]["key"].str().to_string();
+    let id = t["recovery_key"]["id"].str().to_string();
+    assert!(is_recovery_key(&key), "{key}");
+    assert!(
+        id.starts_with('{') && id.ends_with('}') && id.len() == 38 && id == id.to_uppercase(),
+        "{id}"
+    );
+    assert_eq!(ctl.get("/v1/hosts/0")["encryption"].str(), "TPM");
+    // It cannot be undone, and a refused change leaves the rest as it was.
+    let msg = ctl
+        .call(
+            "PUT",
+            "/v1/hosts/0/encryption",
+            r#"{"mode":"NONE","require_secure_boot":false}"#,
+        )
+        .error(409);
+    assert!(msg.contains("cannot be changed from TPM to NONE"), "{msg}");
+    assert_eq!(ctl.get("/v1/hosts/0/encryption"), t);
+    // Rotation: a new key and id; a body with unknown fields is refused first.
+    ctl.call(
+        "POST",
+        "/v1/hosts/0/encryption/recovery/rotate",
+        r#"{"now":true}"#,
+    )
+    .error(400);
+    assert_eq!(ctl.get("/v1/hosts/0/encryption"), t);
+    let r = ctl.post("/v1/hosts/0/encryption/recovery/rotate", "{}");
+    assert!(is_recovery_key(r["recovery_key"]["key"].str()));
+    assert_ne!(r["recovery_key"]["key"].str(), key);
+    assert_ne!(r["recovery_key"]["id"].str(), id);
+    let kinds = ctl.events("?host=0&kind=encryption-mode,recovery-key-rotated");
+    let kinds: Vec<&str> = kinds.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(kinds, ["encryption-mode", "recovery-key-rotated"]);
+
+    // The boot bank's state.tgz as it is on the device: the encrypted pair on 8.0U3, a plain
+    // local.tgz on 6.7U3; a stateless host has none.
+    let st = ctl.call("GET", "/v1/hosts/0/bootbank/state.tgz", "");
+    assert_eq!(st.status, 200);
+    assert_eq!(st.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(tar_members(&st.body), ["local.tgz.ve", "encryption.info"]);
+    let st = ctl.call("GET", "/v1/hosts/1/bootbank/state.tgz", "");
+    assert_eq!(tar_members(&st.body), ["local.tgz"]);
+    ctl.put("/v1/hosts/1/stateless", r#"{"enabled":true}"#);
+    let msg = ctl
+        .call("GET", "/v1/hosts/1/bootbank/state.tgz", "")
+        .error(404);
+    assert!(msg.contains("stateless"), "{msg}");
+    fleet.shutdown().await;
+}
+
+/// Facts 6.5: a TPM host on a new board cannot open its configuration; the boot stops, the host
+/// stays down (vCenter: notResponding) and says why, until it is powered on with its recovery
+/// key; then it boots its configuration and seals the key to the new TPM at the next save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tpm_host_on_a_new_board_halts_until_its_recovery_key_is_given() {
+    let (fleet, ctl) = start(builder().hosts(2).mode(Mode::VCenter).profile("8.0U3")).await;
+    let file = "/v1/hosts/1/files/etc/hosts";
+    let edit = "127.0.0.1 localhost\n10.0.0.5 nas\n";
+    let t = ctl.put("/v1/hosts/1/encryption", r#"{"mode":"TPM"}"#);
+    let key = t["recovery_key"]["key"].str().to_string();
+    ctl.put(file, edit);
+    let uuid = ctl.get("/v1/hosts/1")["uuid"].str().to_string();
+
+    // Bad bodies change nothing.
+    ctl.call("POST", "/v1/hosts/1/replace-board", r#"{"new_uuid":"yes"}"#)
+        .error(400);
+    ctl.call("POST", "/v1/hosts/1/replace-board", "{")
+        .error(400);
+    assert_eq!(ctl.get("/v1/hosts/1")["power"].str(), "on");
+    // The board goes (the shutdown saves the edit); the host stays off with a new UUID.
+    let h = ctl.post("/v1/hosts/1/replace-board", r#"{"new_uuid":true}"#);
+    assert_eq!(h["power"].str(), "off");
+    assert_ne!(h["uuid"].str(), uuid);
+    assert_eq!(h["encryption"].str(), "TPM", "read from the boot bank");
+    ctl.post("/v1/hosts/1/power-on", "");
+    ctl.advance("1m");
+    let h = ctl.get("/v1/hosts/1");
+    assert_eq!(h["power"].str(), "off");
+    let why = h["boot_halted"].str().to_string();
+    assert!(
+        why.contains("Unable to restore system configuration. A security violation was detected.")
+            && why.contains("Failed to decrypt system configuration."),
+        "{why}"
+    );
+    assert_eq!(ctl.get("/v1/hosts/1/encryption")["boot_halted"].str(), why);
+    assert!(ctl.get("/v1/hosts/1/encryption")["recovery_key"].is_null());
+    let ev = ctl.get("/v1/events?host=1&kind=boot-halted");
+    assert!(ev[0]["text"].str().contains("security violation"), "{ev:?}");
+    ctl.call("GET", file, "").error(409);
+
+    // vCenter: the halted host is not responding, the other one is fine.
+    let mut vc = client(&fleet.vcenter_url().unwrap());
+    vc.login("administrator@vsphere.local", "VMware1!")
+        .await
+        .unwrap();
+    let state = |n: u32| MoRef::new("HostSystem", format!("host-{n}"));
+    assert_eq!(
+        vc.fetch_text(&state(13), "runtime.connectionState")
+            .await
+            .unwrap(),
+        "notResponding"
+    );
+    assert_eq!(
+        vc.fetch_text(&state(12), "runtime.connectionState")
+            .await
+            .unwrap(),
+        "connected"
+    );
+
+    // A malformed key is refused before anything happens; a wrong one halts again.
+    let powered = ctl.events("?host=1&kind=powered-on").len();
+    let msg = ctl
+        .call(
+            "POST",
+            "/v1/hosts/1/power-on",
+            r#"{"recovery_key":"123-456"}"#,
+        )
+        .error(400);
+    assert!(msg.contains("16 groups of 6 digits"), "{msg}");
+    ctl.call("POST", "/v1/hosts/1/power-on", r#"{"recovery_key":1234}"#)
+        .error(400);
+    ctl.call(
+        "POST",
+        "/v1/hosts/1/power-on",
+        &format!(r#"{{"recovery_key":"{key}","force":true}}"#),
+    )
+    .error(400);
+    assert_eq!(ctl.events("?host=1&kind=powered-on").len(), powered);
+    assert_eq!(ctl.get("/v1/hosts/1")["power"].str(), "off");
+    let wrong = ["000001"; 16].join("-");
+    ctl.post(
+        "/v1/hosts/1/power-on",
+        &format!(r#"{{"recovery_key":"{wrong}"}}"#),
+    );
+    ctl.advance("1m");
+    let why = ctl.get("/v1/hosts/1")["boot_halted"].str().to_string();
+    assert!(
+        why.contains("the recovery key given does not open it"),
+        "{why}"
+    );
+    // Without a key the reason is this boot's, not the wrong key's.
+    ctl.post("/v1/hosts/1/power-on", "");
+    ctl.advance("1m");
+    let why = ctl.get("/v1/hosts/1")["boot_halted"].str().to_string();
+    assert!(why.contains("the recovery key is needed"), "{why}");
+
+    // The right key: the host is back with its configuration, and vCenter sees it again.
+    let h = ctl.post(
+        "/v1/hosts/1/power-on",
+        &format!(r#"{{"recovery_key":"{key}"}}"#),
+    );
+    assert_eq!(h["power"].str(), "booting");
+    assert!(h["boot_halted"].is_null());
+    ctl.advance("1m");
+    let h = ctl.get("/v1/hosts/1");
+    assert_eq!(h["power"].str(), "on");
+    assert!(h["boot_halted"].is_null());
+    assert_eq!(ctl.call("GET", file, "").text(), edit);
+    let kinds = ctl.events("?host=1&kind=recovered,resealed,booted");
+    let kinds: Vec<&str> = kinds.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(kinds, ["resealed", "recovered", "booted"]);
+    assert_eq!(
+        ctl.get("/v1/hosts/1/encryption")["recovery_key"]["key"].str(),
+        key
+    );
+    assert_eq!(
+        vc.fetch_text(&state(13), "runtime.connectionState")
+            .await
+            .unwrap(),
+        "connected"
+    );
+    // The next save seals the key to the new TPM: a crash later, it boots without the key.
+    ctl.advance("10m");
+    ctl.post("/v1/hosts/1/crash", "");
+    ctl.post("/v1/hosts/1/power-on", "");
+    ctl.advance("1m");
+    let h = ctl.get("/v1/hosts/1");
+    assert_eq!(h["power"].str(), "on", "{h:?}");
+    assert_eq!(ctl.call("GET", file, "").text(), edit);
+    fleet.shutdown().await;
+}
+
+/// NONE mode is obfuscation (facts 6.4): the key comes from encryption.info itself, so a new
+/// board boots it as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_none_mode_host_boots_on_a_new_board() {
+    let (fleet, ctl) = start(builder().hosts(1).profile("7.0U3").plain_http()).await;
+    let file = "/v1/hosts/0/files/etc/hosts";
+    let edit = "127.0.0.1 localhost\n10.0.0.6 none-mode\n";
+    ctl.put(file, edit);
+    ctl.post("/v1/hosts/0/replace-board", "");
+    ctl.post("/v1/hosts/0/power-on", "{}");
+    ctl.advance("1m");
+    let h = ctl.get("/v1/hosts/0");
+    assert_eq!(h["power"].str(), "on", "{h:?}");
+    assert!(h["boot_halted"].is_null());
+    assert_eq!(ctl.call("GET", file, "").text(), edit);
+    assert!(ctl.events("?host=0&kind=boot-halted").is_empty());
+    fleet.shutdown().await;
+}

@@ -5,6 +5,8 @@
 //! - No request stalls anyone else: a login against a planted 10,000,000-round shadow hash on
 //!   one host leaves the other host, the vCenter and the control API answering fast (p99 under
 //!   100 ms), although the control API's host list locks the very host that hashes.
+//! - Sealing stalls nobody either: twelve first backups of 8.0U3 hosts (each a 100,000-round
+//!   key derivation and an encryption) leave another host answering fast.
 //! - The control API is safe by default: a token made at start, loopback only, JSON writes only,
 //!   and no requests from web pages (a foreign `Origin`, a DNS-rebinding `Host`).
 
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use esxi_harness::client::{returnval, Client, ClientError, Trust};
 use esxi_sim::fleet::{Fleet, FleetBuilder, Layout, Mode};
 use esxi_sim::soap::MoRef;
-use esxi_sim_tests::{firmware, host, start_with, PASSWORD};
+use esxi_sim_tests::{firmware, host, start, start_with, PASSWORD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -235,6 +237,49 @@ async fn a_login_against_a_slow_hash_delays_that_login_only() {
     let r: Result<_, ClientError> = upload.await.unwrap();
     assert_eq!(r.unwrap().status.as_u16(), 401);
     fleet.shutdown().await;
+}
+
+/// A first backup of a 7.0 U2+ host seals its state for the first time: 100,000 PBKDF2 rounds
+/// for its NONE-mode key (facts 6.4), then packing. Twelve at once on the async workers would
+/// hold both for the whole time; on the blocking pool they leave another host answering. One
+/// async worker, so that a seal on it would stall every call behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn first_backups_of_encrypted_hosts_stall_no_other_host() {
+    let mut busy = Vec::new();
+    for seed in 0..12 {
+        // Each its own key store material: twelve derivations (a fleet shares one).
+        busy.push(start_with(host("8.0U3", 7_000 + seed), |_| {}).await);
+    }
+    let other = start("6.7U3", 1).await;
+    let mut backups = Vec::new();
+    for s in &busy {
+        let mut c = s.login().await;
+        backups.push(tokio::spawn(async move {
+            c.call(&firmware(), "BackupFirmwareConfiguration", "").await
+        }));
+    }
+    let mut c = other.client();
+    let si = MoRef::new("ServiceInstance", "ServiceInstance");
+    let mut times = Vec::new();
+    // Every call timed here starts while at least one backup is still sealing.
+    while backups.iter().any(|b| !b.is_finished()) {
+        let t = Instant::now();
+        c.call(&si, "RetrieveServiceContent", "").await.unwrap();
+        times.push(t.elapsed());
+    }
+    let (n, p) = (times.len(), p99(times));
+    assert!(
+        n >= 5,
+        "the other host answered only {n} calls while the backups sealed (p99 {p:?})"
+    );
+    assert!(
+        p < Duration::from_millis(100),
+        "the other host: p99 {p:?} over {n} calls while the backups sealed"
+    );
+    for b in backups {
+        let r = b.await.unwrap();
+        assert!(r.is_ok(), "{r:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,8 +28,11 @@ use tokio::task::JoinHandle;
 use super::events::Filter;
 use super::{FleetHost, FleetState, Mode};
 use crate::clock::parse_duration;
-use crate::host::{HostError, PowerState, RebootKind};
+use crate::host::{Host, HostError, PowerState, RebootKind};
+use crate::keystore::Mode as CryptMode;
+use crate::profile::Era;
 use crate::server::faults::RuleSpec;
+use crate::state::{peek, Shape};
 use crate::vim::Vim;
 
 /// Largest request body (file contents included).
@@ -541,7 +544,54 @@ async fn host_route(
                 ))),
             }
         }
-        ("POST", ["power-on"]) => with(&mut |v| Ok(v.host.power_on()?)),
+        ("POST", ["power-on"]) => {
+            // `encryptionRecoveryKey=` on the boot line (facts 6.5): parsed before anything
+            // happens, so a malformed key changes nothing.
+            let p: PowerOn = parse_json_or_default(&body)?;
+            with(&mut |v| match &p.recovery_key {
+                Some(key) => Ok(v.host.power_on_with_recovery_key(key)?),
+                None => Ok(v.host.power_on()?),
+            })
+        }
+        ("POST", ["replace-board"]) => {
+            let r: ReplaceBoard = parse_json_or_default(&body)?;
+            with(&mut |v| Ok(v.host.replace_board(r.new_uuid)?))
+        }
+        ("GET", ["encryption"]) => Ok(ok(&encryption_state(&state.lock(h).host))),
+        ("PUT", ["encryption"]) => {
+            let c: EncryptionChange = parse_json(&body)?;
+            let mode = c
+                .mode
+                .as_deref()
+                .map(str::parse::<CryptMode>)
+                .transpose()
+                .map_err(Error::bad)?;
+            let mut v = state.lock(h);
+            change_encryption(&mut v.host, mode, c.require_secure_boot)?;
+            Ok(ok(&encryption_state(&v.host)))
+        }
+        ("POST", ["encryption", "recovery", "rotate"]) => {
+            parse_json_or_default::<NoBody>(&body)?;
+            let mut v = state.lock(h);
+            rotate_recovery_key(&mut v.host)?;
+            Ok(ok(&encryption_state(&v.host)))
+        }
+        ("GET", ["bootbank", "state.tgz"]) => {
+            // The boot device, not RAM: readable while the host is off or halted.
+            let v = state.lock(h);
+            let bank = v
+                .host
+                .bootbank()
+                .ok_or_else(|| Error::not_found("the host is stateless: it has no /bootbank"))?;
+            let bytes = bank
+                .state_tgz()
+                .ok_or_else(|| Error::not_found("/bootbank has no state.tgz"))?;
+            Ok(respond(
+                StatusCode::OK,
+                "application/octet-stream",
+                Bytes::copy_from_slice(&bytes),
+            ))
+        }
         ("POST", ["reinstall"]) => {
             state.reinstall(h)?;
             Ok(ok(&host_state(state, h)))
@@ -659,6 +709,38 @@ impl Reboot {
     }
 }
 
+/// `power-on`'s optional body.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PowerOn {
+    /// The recovery key typed at the boot prompt (16 groups of 6 digits).
+    #[serde(default)]
+    recovery_key: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReplaceBoard {
+    /// The vendor programs a new SMBIOS UUID instead of the old one.
+    #[serde(default)]
+    new_uuid: bool,
+}
+
+/// A route that takes no parameters: an empty body or `{}`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NoBody {}
+
+/// `PUT .../encryption`: what `esxcli system settings encryption set` takes; absent fields stay.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EncryptionChange {
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    require_secure_boot: Option<bool>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Enabled {
@@ -712,6 +794,106 @@ struct Unreachable {
     duration: String,
 }
 
+// ---- encryption (facts 6.4, 6.5) ---------------------------------------------------------
+
+/// A host's configuration encryption as `GET /v1/hosts/{host}/encryption` shows it (the harness
+/// reads it back into the same type).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionState {
+    /// How the release persists its configuration: `plain`, `configstore`, `encrypted` (7.0 U2+).
+    pub era: String,
+    /// `NONE` or `TPM`; null before 7.0 U2 (and for a stateless host that is off).
+    pub mode: Option<String>,
+    /// `esxcli system settings encryption get`'s "Require Secure Boot"; null while the host is
+    /// not running (the setting is in RAM and in the sealed store) and before 7.0 U2.
+    pub require_secure_boot: Option<bool>,
+    /// Whether the board has a TPM.
+    pub tpm: bool,
+    /// TPM mode on a running host: what `esxcli system settings encryption recovery list` prints.
+    pub recovery_key: Option<RecoveryKeyState>,
+    /// Why the last boot stopped, while the host is down for it.
+    pub boot_halted: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryKeyState {
+    /// The Recovery ID: a braced upper-case GUID.
+    pub id: String,
+    /// 16 groups of 6 digits joined by `-`.
+    pub key: String,
+}
+
+pub fn encryption_state(host: &Host) -> EncryptionState {
+    let running = host.encryption();
+    EncryptionState {
+        era: host.profile().era.name().to_string(),
+        mode: encryption_mode(host).map(|m| m.to_string()),
+        require_secure_boot: running.map(|c| c.require_secure_boot),
+        tpm: host.tpm().is_some(),
+        recovery_key: host.recovery_key().map(|k| RecoveryKeyState {
+            id: k.id_text(),
+            key: k.key_text(),
+        }),
+        boot_halted: host.boot_halted().map(str::to_string),
+    }
+}
+
+/// The mode a host's configuration is sealed in: the running host's key state; while it is off
+/// (or halted), the key store next to local.tgz.ve on its boot bank, which is plain text that
+/// needs no key to read (facts 6.4).
+pub fn encryption_mode(host: &Host) -> Option<CryptMode> {
+    if host.profile().era != Era::Encrypted {
+        return None;
+    }
+    if let Some(c) = host.encryption() {
+        return Some(c.mode);
+    }
+    let bank = host.bootbank()?;
+    if let Some(ks) = bank.saved_keystore() {
+        return Some(ks.mode());
+    }
+    match peek(&bank.state_tgz()?, host.limits()) {
+        Ok(Shape::Sealed { keystore }) => Some(keystore.mode()),
+        _ => None,
+    }
+}
+
+/// Releases before 7.0 U2 have no encrypted configuration to set (facts 6.1): the build forbids
+/// it, so 409 like any other state the host cannot do it in.
+fn require_encrypting(host: &Host) -> Result<(), HostError> {
+    if host.profile().era == Era::Encrypted {
+        Ok(())
+    } else {
+        Err(HostError::InvalidState(format!(
+            "ESXi {} does not encrypt its configuration (7.0 Update 2 and later do)",
+            host.profile().release
+        )))
+    }
+}
+
+/// `esxcli system settings encryption recovery rotate`.
+pub fn rotate_recovery_key(host: &mut Host) -> Result<(), HostError> {
+    require_encrypting(host)?;
+    host.rotate_recovery_key()
+}
+
+/// `esxcli system settings encryption set [--mode] [--require-secure-boot]`: both checked
+/// before either is applied, so a refused mode change leaves the secure-boot setting too.
+pub fn change_encryption(
+    host: &mut Host,
+    mode: Option<CryptMode>,
+    require_secure_boot: Option<bool>,
+) -> Result<(), HostError> {
+    require_encrypting(host)?;
+    if let Some(m) = mode {
+        host.set_encryption_mode(m)?;
+    }
+    if let Some(s) = require_secure_boot {
+        host.set_require_secure_boot(s)?;
+    }
+    Ok(())
+}
+
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Answer<T> {
     serde_json::from_slice(body).map_err(|e| Error::bad(format!("request body: {e}")))
 }
@@ -737,10 +919,14 @@ pub struct HostState {
     pub uuid: String,
     pub profile: String,
     pub build: u32,
+    /// 7.0 U2+: `NONE` or `TPM` (null before 7.0 U2).
+    pub encryption: Option<String>,
     /// `on`, `off` or `booting`.
     pub power: &'static str,
     /// While booting: virtual milliseconds until the host answers.
     pub booting_for_ms: Option<u64>,
+    /// Why the last boot stopped (facts 6.5), while the host is down for it.
+    pub boot_halted: Option<String>,
     pub reachable: bool,
     pub unreachable_until: Option<String>,
     pub maintenance_mode: bool,
@@ -772,6 +958,7 @@ pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
         uuid: host.api_uuid(),
         profile: host.profile().name.clone(),
         build: host.profile().build,
+        encryption: encryption_mode(host).map(|m| m.to_string()),
         power: match host.power_state() {
             PowerState::On => "on",
             PowerState::Off => "off",
@@ -781,6 +968,7 @@ pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
             PowerState::Booting { ready_at } => Some(ready_at.since(host.now()).as_millis() as u64),
             _ => None,
         },
+        boot_halted: host.boot_halted().map(str::to_string),
         reachable: v.reachable(),
         unreachable_until: v.link_down_until().map(|t| t.to_rfc3339()),
         maintenance_mode: host.in_maintenance_mode(),
@@ -792,7 +980,7 @@ pub fn host_state(state: &FleetState, h: &FleetHost) -> HostState {
         bootbank_writes: writes.files,
         bootbank_bytes: writes.bytes,
         state_saves: writes.state_saves,
-        state_tgz_bytes: host.bootbank().and_then(|b| b.state_tgz()).map(|s| s.len()),
+        state_tgz_bytes: host.bootbank().and_then(|b| b.state_len()),
         flash,
     }
 }

@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::{RealTimeClock, SimTime, DEFAULT_EPOCH};
+use crate::keystore::Mode as KeyMode;
 use crate::profile::{Profile, Schedule};
 use crate::rng::Rng;
 use crate::server::faults::FaultSet;
@@ -95,6 +96,9 @@ pub struct FleetConfig {
     pub max_upload: usize,
     /// How often the background tick moves hosts to now (wall time).
     pub tick: Duration,
+    /// The encryption mode 7.0 U2+ hosts set up at first boot, unless their mix entry says
+    /// (`8.0U3+tpm:10`).
+    pub encryption: KeyMode,
 }
 
 impl Default for FleetConfig {
@@ -124,6 +128,7 @@ impl Default for FleetConfig {
             session_timeout: Duration::from_secs(30 * 60),
             max_upload: 16 << 20,
             tick: Duration::from_millis(500),
+            encryption: KeyMode::None,
         }
     }
 }
@@ -154,6 +159,11 @@ impl FleetBuilder {
     pub fn profiles(mut self, mix: &[(&str, usize)]) -> Self {
         self.cfg.profiles = mix.iter().map(|(p, n)| (p.to_string(), *n)).collect();
         self.profile = None;
+        self
+    }
+    /// The encryption mode of 7.0 U2+ hosts whose mix entry does not name one.
+    pub fn encryption(mut self, m: KeyMode) -> Self {
+        self.cfg.encryption = m;
         self
     }
     pub fn layout(mut self, l: Layout) -> Self {
@@ -292,8 +302,8 @@ pub fn parse_profile_mix(s: &str) -> Result<Vec<(String, usize)>, String> {
             let (p, n) = part
                 .trim()
                 .split_once(':')
-                .ok_or_else(|| format!("'{part}': expected PROFILE:COUNT"))?;
-            Profile::named(p.trim()).map_err(|e| e.to_string())?;
+                .ok_or_else(|| format!("'{part}': expected PROFILE[+MODE]:COUNT"))?;
+            variant(p.trim()).map_err(|e| format!("'{part}': {e}"))?;
             let n: usize = n
                 .trim()
                 .parse()
@@ -301,6 +311,25 @@ pub fn parse_profile_mix(s: &str) -> Result<Vec<(String, usize)>, String> {
             Ok((p.trim().to_string(), n))
         })
         .collect()
+}
+
+/// A profile mix entry's build and encryption mode: `8.0U3` (the fleet's default mode) or
+/// `8.0U3+tpm` / `8.0U3+none` (7.0 U2 and later only: the older builds do not encrypt).
+pub fn variant(entry: &str) -> Result<(Arc<Profile>, Option<KeyMode>), String> {
+    let (name, mode) = match entry.split_once('+') {
+        Some((n, m)) => (n, Some(m.parse::<KeyMode>()?)),
+        None => (entry, None),
+    };
+    let p = Profile::named(name).map_err(|e| e.to_string())?;
+    if mode.is_some() && p.era != crate::profile::Era::Encrypted {
+        return Err(format!(
+            "ESXi {} does not encrypt its configuration (7.0 U2 and later do): no +{}",
+            p.name,
+            mode.map(|m| m.to_string().to_lowercase())
+                .unwrap_or_default()
+        ));
+    }
+    Ok((p, mode))
 }
 
 /// One host of a fleet.
@@ -730,33 +759,54 @@ pub fn address_of(layout: &Layout, i: usize) -> Result<SocketAddr, String> {
     }
 }
 
+/// The fleet's NONE-mode material (data1, data2), from its seed: model state, not a secret
+/// (NONE mode is obfuscation: the key derives from the file itself, facts 6.4).
+pub fn shared_none_material(seed: u64) -> crate::keystore::SharedNoneMaterial {
+    let mut rng = Rng::fork(seed, "fleet NONE key store");
+    let (mut d1, mut d2) = ([0u8; 16], [0u8; 16]);
+    rng.fill(&mut d1);
+    rng.fill(&mut d2);
+    Arc::new((d1, d2))
+}
+
 /// Installs every host, in parallel; each from its own seed, so host `i` is the same whatever
 /// the thread count.
 fn make_hosts(cfg: &FleetConfig) -> Result<Vec<(HostConfig, Host)>, String> {
-    let mut plan: Vec<(usize, Arc<Profile>)> = Vec::new();
-    for (name, count) in &cfg.profiles {
-        let p = Profile::named(name).map_err(|e| e.to_string())?;
+    let mut plan: Vec<(usize, Arc<Profile>, KeyMode)> = Vec::new();
+    for (entry, count) in &cfg.profiles {
+        let (p, mode) = variant(entry)?;
         for _ in 0..*count {
-            plan.push((plan.len(), p.clone()));
+            plan.push((plan.len(), p.clone(), mode.unwrap_or(cfg.encryption)));
         }
     }
     let width = plan.len().to_string().len().max(2);
     // One SHA-512 crypt for the whole fleet instead of one per host (~1.4 ms each).
     let hash = crate::host::shared_root_hash(&cfg.password, cfg.seed);
+    // One NONE-mode key store material for the fleet, its 100,000-round key derived once here
+    // before the hosts install side by side (facts 6.4; each host keeps its own key id).
+    let none = shared_none_material(cfg.seed);
+    if plan
+        .iter()
+        .any(|(_, p, _)| p.era == crate::profile::Era::Encrypted)
+    {
+        crate::keystore::derive_none_key(&none.0, &none.1);
+    }
     type Slot = Mutex<Option<Result<(HostConfig, Host), String>>>;
     let results: Vec<Slot> = plan.iter().map(|_| Mutex::new(None)).collect();
-    let jobs: Vec<(usize, Arc<Profile>, &Slot)> = plan
+    let jobs: Vec<(usize, Arc<Profile>, KeyMode, &Slot)> = plan
         .into_iter()
         .zip(results.iter())
-        .map(|((i, p), slot)| (i, p, slot))
+        .map(|((i, p, m), slot)| (i, p, m, slot))
         .collect();
-    parallel(&jobs, |(i, p, slot)| {
+    parallel(&jobs, |(i, p, mode, slot)| {
         let seed = Rng::fork(cfg.seed, &format!("fleet-host-{i}")).next_u64();
         let mut hc = HostConfig::new(p.clone())
             .seed(seed)
             .hostname(format!("esx-{:0width$}", i + 1))
             .root_password(cfg.password.clone())
             .root_hash(hash.clone())
+            .none_material(none.clone())
+            .encryption(*mode)
             .start(cfg.start);
         if let Some(b) = cfg.boot_time {
             hc = hc.boot_time(b);
@@ -792,7 +842,7 @@ async fn start_vcenter(
     let newest = cfg
         .profiles
         .iter()
-        .filter_map(|(p, _)| Profile::named(p).ok())
+        .filter_map(|(p, _)| variant(p).ok().map(|v| v.0))
         .max_by_key(|p| p.build)
         .ok_or("no profile")?;
     let estate = Estate::new(
@@ -844,5 +894,73 @@ async fn tick(state: Arc<FleetState>, every: Duration, mut rx: watch::Receiver<b
         }
         let s = state.clone();
         let _ = tokio::task::spawn_blocking(move || s.sync_all()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mix_entry_may_name_the_encryption_mode_of_encrypting_builds_only() {
+        let mix = parse_profile_mix("6.7U3:2, 8.0U3+tpm:1,8.0U3+NONE:1").unwrap();
+        assert_eq!(mix[1], ("8.0U3+tpm".to_string(), 1));
+        assert_eq!(variant("8.0U3+tpm").unwrap().1, Some(KeyMode::Tpm));
+        assert_eq!(variant("8.0U3").unwrap().1, None);
+        for (bad, says) in [
+            ("6.7U3+tpm:1", "does not encrypt"),
+            ("7.0U1+none:1", "does not encrypt"),
+            ("8.0U3+tmp:1", "expected NONE or TPM"),
+            ("8.0U3+tpm", "PROFILE[+MODE]:COUNT"),
+            ("9.9+tpm:1", "9.9"),
+        ] {
+            let e = parse_profile_mix(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn fleet_hosts_take_their_entry_s_mode_else_the_fleet_s_and_share_none_material() {
+        let cfg = FleetBuilder::default()
+            .profiles(&[("8.0U3+tpm", 1), ("8.0U3", 2), ("6.7U3", 1)])
+            .seed(5)
+            .resolve()
+            .unwrap();
+        let hosts = make_hosts(&cfg).unwrap();
+        let modes: Vec<Option<KeyMode>> = hosts
+            .iter()
+            .map(|(_, h)| h.encryption().map(|e| e.mode))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                Some(KeyMode::Tpm),
+                Some(KeyMode::None),
+                Some(KeyMode::None),
+                None
+            ]
+        );
+        assert!(hosts[0].1.recovery_key().is_some());
+        let material = shared_none_material(5);
+        let ks = |i: usize| hosts[i].1.encryption().unwrap().keystore();
+        for i in [1, 2] {
+            match ks(i).material {
+                crate::keystore::Material::None { data1, data2 } => {
+                    assert_eq!((data1, data2), *material)
+                }
+                other => panic!("host {i}: {other:?}"),
+            }
+        }
+        // Each host has its own key id all the same.
+        assert_ne!(ks(1).key_id, ks(2).key_id);
+        // The fleet default applies where the entry says nothing.
+        let cfg = FleetBuilder::default()
+            .profiles(&[("8.0U3", 1), ("8.0U3+none", 1)])
+            .encryption(KeyMode::Tpm)
+            .resolve()
+            .unwrap();
+        let hosts = make_hosts(&cfg).unwrap();
+        assert_eq!(hosts[0].1.encryption().unwrap().mode, KeyMode::Tpm);
+        assert_eq!(hosts[1].1.encryption().unwrap().mode, KeyMode::None);
     }
 }

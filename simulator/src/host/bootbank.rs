@@ -161,6 +161,50 @@ impl BootBank {
         }
     }
 
+    /// The bank as the files of a directory, as a forensic reader (dissect.target's ESXi
+    /// loader) takes a boot bank: `boot.cfg`, the system image as `s.v00` (a visor tar of the
+    /// image's `/etc`, which the saved state overlays at boot), `useropts.gz`, `jumpstrt.gz` and
+    /// `state.tgz` when there is one. The other modules boot.cfg lists (the kernel, drivers) are
+    /// not modelled and not written.
+    pub fn directory(&self, image: &super::image::Image) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for path in image.files.keys() {
+            let mut at = 0;
+            while let Some(i) = path[at..].find('/') {
+                dirs.insert(&path[..at + i]);
+                at += i + 1;
+            }
+        }
+        let mut entries: Vec<crate::vmtar::Entry<'_>> = dirs
+            .iter()
+            .map(|d| crate::vmtar::Entry {
+                path: d,
+                mode: 0o755,
+                mtime: super::image::IMAGE_MTIME,
+                data: None,
+            })
+            .collect();
+        entries.extend(image.files.iter().map(|(path, n)| crate::vmtar::Entry {
+            path,
+            mode: n.mode,
+            mtime: n.mtime,
+            data: Some(&n.data[..]),
+        }));
+        // Directories sort before their files: a reader meets each parent first.
+        entries.sort_by(|a, b| a.path.cmp(b.path));
+        let gz = |text: &str| crate::bundle::gzip_bytes(text.as_bytes());
+        let mut out = vec![
+            ("boot.cfg".to_string(), self.boot_cfg.render().into_bytes()),
+            ("s.v00".to_string(), crate::vmtar::write_gz(&entries)?),
+            ("useropts.gz".to_string(), gz(&self.useropts)),
+            ("jumpstrt.gz".to_string(), gz(&self.jumpstrt)),
+        ];
+        if let Some(s) = self.state_tgz() {
+            out.push(("state.tgz".to_string(), s.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// state.tgz's bytes (made now if this host's save was not read before).
     pub fn state_tgz(&self) -> Option<Bytes> {
         self.state.as_ref().map(StateTgz::bytes)

@@ -273,6 +273,9 @@ impl Host {
         self.crypt = Some(match (want_tpm, self.tpm) {
             (true, Some(tpm)) => self.new_tpm_keys(tpm, key_id),
             _ => {
+                // The host keeps its NONE material from install on (a fleet's is shared), so a
+                // reset's first save pays no new derivation \[inferred: whether a real reset draws
+                // new data1/data2 is unknown; only those 32 bytes of encryption.info differ\].
                 let none = match &self.none_material {
                     Some(m) => m.clone(),
                     None => {
@@ -280,7 +283,9 @@ impl Host {
                         let mut d2 = [0u8; 16];
                         self.rng.fill(&mut d1);
                         self.rng.fill(&mut d2);
-                        Arc::new((d1, d2))
+                        let m = Arc::new((d1, d2));
+                        self.none_material = Some(m.clone());
+                        m
                     }
                 };
                 Encryption {

@@ -156,13 +156,13 @@ impl Host {
     /// The boot loader mounts state.tgz last, over the image. A 7.0 U2+ state sealed with a key
     /// this board cannot have stops the boot (facts 6.5) unless a recovery key was given.
     pub(crate) fn complete_boot(&mut self) {
-        // A recovery key typed at this boot opens what the board's TPM cannot.
-        if self.recovery_prompt.is_some()
-            && matches!(
-                self.bootbank().and_then(|b| b.unusable()),
-                Some(StateError::Locked(_))
-            )
-        {
+        // A locked state is read again with what this boot knows: a recovery key typed now
+        // opens what the board's TPM cannot, and without one the reason says a key is needed
+        // (not what an earlier boot's wrong key gave).
+        if matches!(
+            self.bootbank().and_then(|b| b.unusable()),
+            Some(StateError::Locked(_))
+        ) {
             self.recheck_bank();
         }
         let recovery = self.recovery_prompt.take();

@@ -11,7 +11,7 @@
 //! dropped without a response, as clients of a rebooting host see.
 
 pub mod faults;
-pub mod hashing;
+pub mod offload;
 pub mod sdk;
 pub mod tls;
 pub mod transfer;
@@ -97,8 +97,8 @@ pub struct Shared {
     pub cfg: ServerConfig,
     pub scheme: &'static str,
     pub port: u16,
-    /// This endpoint's share of the password hashing pool ([`hashing`]).
-    pub hash_slots: Arc<tokio::sync::Semaphore>,
+    /// This endpoint's share of the pool for CPU-heavy work ([`offload`]).
+    pub cpu_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -238,7 +238,7 @@ impl Server {
             scheme,
             port: addr.port(),
             cfg,
-            hash_slots: hashing::endpoint_slots(),
+            cpu_slots: offload::endpoint_slots(),
         });
         Ok(Server {
             addr,

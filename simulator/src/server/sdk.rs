@@ -5,6 +5,7 @@
 //! bare HTTP status.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -73,7 +74,7 @@ pub async fn read_body(
 }
 
 pub async fn soap(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Resp, HostDown> {
@@ -134,7 +135,7 @@ pub async fn apply_before(shared: &Shared, hit: &Hit) -> Result<Option<Resp>, Ho
 }
 
 async fn answer(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer: SocketAddr,
     token: Option<String>,
     agent: String,
@@ -144,39 +145,31 @@ async fn answer(
     let mut retry = false;
     let mut verified = None;
     loop {
-        let (result, ctx) = {
-            let mut vim = shared.lock();
-            if !vim.reachable() {
-                return Err(HostDown);
-            }
-            let mut ctx = Ctx {
-                token: token.clone(),
-                peer: peer.ip().to_string(),
-                user_agent: agent.clone(),
-                retry,
-                defer_forward: true,
-                offload_hashing: true,
-                verified: verified.take(),
-                ..Ctx::default()
-            };
-            let r = vim.call(call, &mut ctx);
-            (r, ctx)
+        let ctx = Ctx {
+            token: token.clone(),
+            peer: peer.ip().to_string(),
+            user_agent: agent.clone(),
+            retry,
+            defer_forward: true,
+            offload_hashing: true,
+            verified: verified.take(),
+            ..Ctx::default()
+        };
+        let (result, ctx) = if heavy(&call.method) {
+            let (s, c) = (shared.clone(), call.clone());
+            super::offload::run(&shared.cpu_slots, move || attempt(&s, &c, ctx))
+                .await
+                .ok_or(HostDown)??
+        } else {
+            attempt(shared, call, ctx)?
         };
         // A login's password hash: checked off the lock and the async workers, then the call
         // is made again with the outcome.
         if let Some(check) = ctx.verify {
-            let ok = super::hashing::verify(&shared.hash_slots, check.clone()).await;
+            let ok = super::offload::verify(&shared.cpu_slots, check.clone()).await;
             verified = Some((check, ok));
             continue;
         }
-        // A vCenter call for a host: authorized above, forwarded now without the vCenter lock.
-        // Its object may have gone in between (a host task of a reinstalled host): not found,
-        // never the empty success the deferral left in `result`.
-        let result = match &ctx.forward {
-            Some((est, now)) => crate::vim::vcenter::forward(est, *now, call)
-                .unwrap_or_else(|| Err(crate::vim::not_found(&call.this))),
-            None => result,
-        };
         if let (Ok(_), Some(max_wait)) = (&result, ctx.pending) {
             let waited = started.elapsed();
             if waited < max_wait.unwrap_or(WAIT_CAP).min(WAIT_CAP) {
@@ -201,6 +194,47 @@ async fn answer(
             Err(f) => fault(&f),
         });
     }
+}
+
+/// Methods that pack, encrypt or derive keys on the way (a bundle is packed and the fresh state
+/// sealed; a restore reads a sealed bundle; a reset or shutdown saves): they run on the bounded
+/// pool of [`super::offload`], so a slow one holds no async worker (issue 12). The rest are a
+/// lock and a lookup.
+fn heavy(method: &str) -> bool {
+    matches!(
+        method,
+        "BackupFirmwareConfiguration"
+            | "RestoreFirmwareConfiguration"
+            | "ResetFirmwareToFactoryDefaults"
+            | "SyncFirmwareConfiguration"
+            | "RebootHost_Task"
+            | "ShutdownHost_Task"
+    )
+}
+
+type Attempt = (Result<Option<crate::soap::Value>, Fault>, Ctx);
+
+/// One call under the host's (or vCenter's) lock, then, on a vCenter, its forwarding.
+fn attempt(shared: &Shared, call: &soap::Request, mut ctx: Ctx) -> Result<Attempt, HostDown> {
+    let result = {
+        let mut vim = shared.lock();
+        if !vim.reachable() {
+            return Err(HostDown);
+        }
+        vim.call(call, &mut ctx)
+    };
+    if ctx.verify.is_some() {
+        return Ok((result, ctx));
+    }
+    // A vCenter call for a host: authorized above, forwarded now without the vCenter lock. Its
+    // object may have gone in between (a host task of a reinstalled host): not found, never the
+    // empty success the deferral left in `result`.
+    let result = match &ctx.forward {
+        Some((est, now)) => crate::vim::vcenter::forward(est, *now, call)
+            .unwrap_or_else(|| Err(crate::vim::not_found(&call.this))),
+        None => result,
+    };
+    Ok((result, ctx))
 }
 
 /// The document pyVmomi's SmartConnect reads first (facts section 3).

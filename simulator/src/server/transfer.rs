@@ -126,7 +126,7 @@ async fn upload(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDow
         (None, None) => return Ok(unauthorized()),
     };
     // Credentials are checked before a possibly large body is read; a password hash off the
-    // lock (see [`super::hashing`]).
+    // lock (see [`super::offload`]).
     let mut ctx = Ctx {
         offload_hashing: true,
         ..Ctx::default()
@@ -142,7 +142,7 @@ async fn upload(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDow
         match (allowed, ctx.verify.take()) {
             (Some(true), _) => break,
             (None, Some(check)) => {
-                let ok = super::hashing::verify(&shared.hash_slots, check.clone()).await;
+                let ok = super::offload::verify(&shared.cpu_slots, check.clone()).await;
                 ctx.verified = Some((check, ok));
             }
             _ => return Ok(unauthorized()),
@@ -152,6 +152,13 @@ async fn upload(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDow
         Ok(b) => b,
         Err(resp) => return Ok(resp),
     };
+    // A 7.0 U2+ bundle's NONE-mode key costs 100,000 PBKDF2 rounds: paid here, on the blocking
+    // pool, rather than by the boot that restores it (under the host's lock, on a worker).
+    let b = body.clone();
+    super::offload::run(&shared.cpu_slots, move || {
+        crate::state::warm_bundle_keys(&b, &crate::bundle::Limits::default())
+    })
+    .await;
     let mut vim = shared.lock();
     if !vim.reachable() {
         return Err(HostDown);

@@ -16,7 +16,9 @@
 //!   `http://*/downloads/...` URL, and the bundle is fetched from the host's own endpoint.
 //!
 //! A host that is down or cut off still shows in the inventory, with
-//! `runtime.connectionState = notResponding`; calls on it fail with HostNotReachable.
+//! `runtime.connectionState = notResponding`; calls on it fail with HostNotReachable. That
+//! includes a TPM host whose boot stopped on a new board (facts 6.5): vpxd cannot tell why, the
+//! control API's `boot_halted` and the `boot-halted` event do.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -36,14 +36,9 @@ enum Cmd {
         json: bool,
     },
     /// One host's state. HOST: index, address, vCenter id (host-12) or host name.
-    Host {
-        host: String,
-    },
+    Host { host: String },
     /// Print a file of the host's RAM /etc.
-    Read {
-        host: String,
-        path: String,
-    },
+    Read { host: String, path: String },
     /// Write a file of the host's RAM /etc from --data or stdin.
     Write {
         host: String,
@@ -52,22 +47,47 @@ enum Cmd {
         data: Option<String>,
     },
     /// Delete a file of the host's RAM /etc.
-    Rm {
-        host: String,
-        path: String,
-    },
+    Rm { host: String, path: String },
     /// A PSOD: RAM lost, host down until power-on.
-    Crash {
-        host: String,
-    },
+    Crash { host: String },
     /// Cut the power now, or during the next save (--during-next-save).
     PowerCut {
         host: String,
         #[arg(long)]
         during_next_save: bool,
     },
+    /// Power on a host that is off; --recovery-key KEY types `encryptionRecoveryKey=KEY` at
+    /// the boot prompt (a TPM host on a new board, or another host's TPM bundle).
     PowerOn {
         host: String,
+        #[arg(long, value_name = "KEY")]
+        recovery_key: Option<String>,
+    },
+    /// 7.0 U2+ configuration encryption: mode, secure boot, TPM, recovery key, why a boot
+    /// stopped. --mode tpm seals the key to the TPM (it cannot be undone).
+    Encryption {
+        host: String,
+        #[arg(long, value_parser = ["tpm", "none"], ignore_case = true)]
+        mode: Option<String>,
+        #[arg(long, value_parser = ["on", "off"])]
+        require_secure_boot: Option<String>,
+    },
+    /// The recovery key of a TPM-mode host, as `esxcli system settings encryption recovery
+    /// list` prints it (--json: the API's answer).
+    RecoveryKey {
+        host: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new recovery key for a TPM-mode host (the next save persists it).
+    RotateRecoveryKey { host: String },
+    /// Replace the motherboard and its TPM: the host shuts down (saving) and stays off. A
+    /// TPM-mode host then boots only with its recovery key.
+    ReplaceBoard {
+        host: String,
+        /// The new board gets a new SMBIOS UUID (by default the vendor programs the old one).
+        #[arg(long)]
+        new_uuid: bool,
     },
     /// Reboot (graceful: shutdown save first; --force: none).
     Reboot {
@@ -82,14 +102,9 @@ enum Cmd {
         state: String,
     },
     /// Cut the host off the network for a (virtual) duration: `5m`.
-    Unreachable {
-        host: String,
-        duration: String,
-    },
+    Unreachable { host: String, duration: String },
     /// End an `unreachable` early.
-    Reconnect {
-        host: String,
-    },
+    Reconnect { host: String },
     /// Boot device faults: read-only, full, a torn next write, slow saves. Without options,
     /// shows them.
     Flash {
@@ -106,21 +121,15 @@ enum Cmd {
         slow: Option<String>,
     },
     /// Install the host afresh (same identity, image defaults, healthy flash).
-    Reinstall {
-        host: String,
-    },
+    Reinstall { host: String },
     /// The fleet CA's certificate (PEM), to verify the hosts and the vCenter with.
     Ca,
     /// The virtual clock.
     Clock,
     /// Move the clock forward (running every save due on the way): `1h`, `30d`.
-    Advance {
-        by: String,
-    },
+    Advance { by: String },
     /// Virtual seconds per wall second.
-    Speed {
-        speed: f64,
-    },
+    Speed { speed: f64 },
     /// The event log (--follow: stream new events as they happen).
     Events {
         #[arg(long)]
@@ -137,13 +146,9 @@ enum Cmd {
     Faults,
     /// Add a fault rule (JSON, see docs/control-api.md), e.g.
     /// '{"method":"BackupFirmwareConfiguration","action":{"type":"fault","fault":"HostCommunication"}}'
-    FaultAdd {
-        rule: String,
-    },
+    FaultAdd { rule: String },
     /// Remove a fault rule by id, or `all`.
-    FaultRm {
-        id: String,
-    },
+    FaultRm { id: String },
 }
 
 pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -227,7 +232,71 @@ pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
             let body = serde_json::json!({ "when": when }).to_string();
             c.print("POST", &host_path(&host, "/power-cut"), Some(body.into()))
         }
-        Cmd::PowerOn { host } => c.print("POST", &host_path(&host, "/power-on"), None),
+        Cmd::PowerOn { host, recovery_key } => {
+            let body =
+                recovery_key.map(|k| serde_json::json!({ "recovery_key": k }).to_string().into());
+            c.print("POST", &host_path(&host, "/power-on"), body)
+        }
+        Cmd::Encryption {
+            host,
+            mode,
+            require_secure_boot,
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(m) = mode {
+                body.insert("mode".into(), m.to_ascii_uppercase().into());
+            }
+            if let Some(s) = require_secure_boot {
+                body.insert("require_secure_boot".into(), (s == "on").into());
+            }
+            let path = host_path(&host, "/encryption");
+            if body.is_empty() {
+                c.print("GET", &path, None)
+            } else {
+                let b = serde_json::Value::Object(body).to_string();
+                c.print("PUT", &path, Some(b.into()))
+            }
+        }
+        Cmd::RecoveryKey { host, json } => {
+            let path = host_path(&host, "/encryption");
+            if json {
+                return c.print("GET", &path, None);
+            }
+            let body = c.call("GET", &path, None)?;
+            let st: serde_json::Value = serde_json::from_slice(&body)?;
+            let key = &st["recovery_key"];
+            if key.is_null() {
+                let why = match st["mode"].as_str() {
+                    Some("TPM") => "the host is not running".to_string(),
+                    Some(m) => {
+                        format!("the encryption mode is {m}; recovery keys exist in TPM mode only")
+                    }
+                    None => "this build does not encrypt its configuration".to_string(),
+                };
+                return Err(format!("no recovery key: {why}").into());
+            }
+            print!(
+                "{}",
+                recovery_list(
+                    key["id"].as_str().unwrap_or(""),
+                    key["key"].as_str().unwrap_or("")
+                )
+            );
+            Ok(())
+        }
+        Cmd::RotateRecoveryKey { host } => c.print(
+            "POST",
+            &host_path(&host, "/encryption/recovery/rotate"),
+            None,
+        ),
+        Cmd::ReplaceBoard { host, new_uuid } => {
+            let body = serde_json::json!({ "new_uuid": new_uuid }).to_string();
+            c.print(
+                "POST",
+                &host_path(&host, "/replace-board"),
+                Some(body.into()),
+            )
+        }
         Cmd::Reboot { host, force } => {
             let body = serde_json::json!({ "force": force }).to_string();
             c.print("POST", &host_path(&host, "/reboot"), Some(body.into()))
@@ -316,6 +385,17 @@ pub fn run(a: CtlArgs) -> Result<(), Box<dyn std::error::Error>> {
         Cmd::FaultRm { id } if id == "all" => c.print("DELETE", "/v1/faults", None),
         Cmd::FaultRm { id } => c.print("DELETE", &format!("/v1/faults/{}", enc(&id)), None),
     }
+}
+
+/// `esxcli system settings encryption recovery list`'s table, as VMware's documentation shows
+/// it (facts 6.5): the heading's rule is as wide as the braced GUID, then `---`.
+fn recovery_list(id: &str, key: &str) -> String {
+    let rule = "-".repeat(id.len().max("Recovery ID".len()));
+    format!(
+        "{:<w$}  Key\n{rule}  ---\n{id}  {key}\n",
+        "Recovery ID",
+        w = rule.len()
+    )
 }
 
 struct Client {
@@ -465,5 +545,22 @@ impl Client {
                 out.flush()?;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recovery_key_prints_as_esxcli_does() {
+        let id = "{2DDD5424-7F3F-406A-8DA8-D62630F6C8BC}";
+        let out = recovery_list(id, "478269-039194");
+        assert_eq!(
+            out,
+            "Recovery ID                             Key\n\
+             --------------------------------------  ---\n\
+             {2DDD5424-7F3F-406A-8DA8-D62630F6C8BC}  478269-039194\n"
+        );
     }
 }

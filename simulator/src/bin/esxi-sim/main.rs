@@ -1,5 +1,6 @@
 //! `esxi-sim`: the simulator's command line: `serve` puts a host on the wire (the vSphere API over
-//! HTTPS), `profiles` lists the builds, `simulate` runs a host model for a span of virtual time.
+//! HTTPS), `profiles` lists the builds, `simulate` runs a host model for a span of virtual time,
+//! `bootbank` writes a host's boot bank (after restoring a bundle) as files.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,6 +32,10 @@ enum Command {
     Ctl(ctl::CtlArgs),
     /// List the build profiles.
     Profiles,
+    /// Write a host's boot bank as files (boot.cfg, s.v00, useropts.gz, jumpstrt.gz, state.tgz):
+    /// a fresh install's, or the one a forced restore of BUNDLE leaves. Forensic readers load
+    /// such a directory as an ESXi host (dissect.target: `target-query DIR -f hostname`).
+    Bootbank(BootbankArgs),
     /// Run one host model for a span of virtual time and print its event log.
     Simulate {
         #[arg(long, default_value = "6.7U3")]
@@ -47,6 +52,26 @@ enum Command {
         #[arg(long, default_value_t = 25)]
         edit_every: u64,
     },
+}
+
+#[derive(clap::Args)]
+struct BootbankArgs {
+    /// The directory to write (made if missing; files of the same names are replaced).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// A configuration bundle (configBundle-*.tgz) to restore first, as
+    /// RestoreFirmwareConfiguration with force does. Its release level names the build.
+    #[arg(long)]
+    bundle: Option<std::path::PathBuf>,
+    /// Build profile (default: the bundle's, else 8.0U3).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Seed of the host.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// 7.0 U2 and later: the host's encryption mode at install (`none` or `tpm`).
+    #[arg(long, default_value = "none", value_parser = parse_mode)]
+    encryption: esxi_sim::keystore::Mode,
 }
 
 #[derive(clap::Args)]
@@ -75,6 +100,11 @@ struct ServeArgs {
     /// How long a reboot keeps the host unreachable (virtual time: `90s`, `2m`, `500ms`).
     #[arg(long, value_parser = parse_duration)]
     boot_time: Option<Duration>,
+    /// 7.0 U2 and later: how the first boot seals the configuration, `none` (the default: the
+    /// key derives from encryption.info) or `tpm` (sealed to the host's TPM, with a recovery
+    /// key). A fleet's mix can say it per entry: `8.0U3+tpm:10`.
+    #[arg(long, default_value = "none", value_parser = parse_mode)]
+    encryption: esxi_sim::keystore::Mode,
     /// Virtual seconds per wall-clock second (60: an hour of schedule per minute).
     #[arg(long, default_value_t = 1.0)]
     clock_speed: f64,
@@ -176,6 +206,65 @@ impl ServeArgs {
     }
 }
 
+fn parse_mode(s: &str) -> Result<esxi_sim::keystore::Mode, String> {
+    s.parse()
+}
+
+/// `bootbank`: a host of the bundle's build restores it (forced: the bundle may come from
+/// another host), boots, and its /bootbank is written out.
+fn bootbank(a: BootbankArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use esxi_sim::bundle::{ConfigBundle, Limits};
+    let bundle = match &a.bundle {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let parsed = ConfigBundle::parse(&bytes, &Limits::default())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Some((bytes, parsed.manifest.release_level))
+        }
+        None => None,
+    };
+    let profile = match (&a.profile, &bundle) {
+        (Some(p), _) => Profile::named(p)?,
+        (None, Some((_, level))) => Profile::all()
+            .iter()
+            .find(|p| &p.release_level == level)
+            .cloned()
+            .ok_or_else(|| {
+                format!("no profile has the bundle's release level {level:?}: give --profile")
+            })?,
+        (None, None) => Profile::named("8.0U3")?,
+    };
+    let boot = Duration::from_secs(1);
+    let mut host = HostConfig::new(profile.clone())
+        .seed(a.seed)
+        .encryption(a.encryption)
+        .boot_time(boot)
+        .build()?;
+    if let Some((bytes, _)) = bundle {
+        host.enter_maintenance_mode()?;
+        host.restore_bundle(bytes, true)?;
+        host.advance(boot * 2);
+    }
+    let bank = host.bootbank().ok_or("the host has no boot bank")?;
+    let files = bank.directory(host.etc().image())?;
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    for (name, data) in &files {
+        let path = a.out.join(name);
+        std::fs::write(&path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("{:>9} {}", data.len(), path.display());
+    }
+    println!(
+        "ESXi {} ({}), host {}",
+        profile.name,
+        profile.release_level,
+        host.hostname()
+    );
+    if let Some(why) = host.boot_halted() {
+        println!("the boot stopped: {why}");
+    }
+    Ok(())
+}
+
 /// `500ms`, `90s`, `2m`, `1h`, `3d`, or plain seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -231,7 +320,8 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut b = FleetBuilder::default()
         .mode(mode)
         .seed(a.seed)
-        .password(&a.password);
+        .password(&a.password)
+        .encryption(a.encryption);
     b = match &a.profiles {
         Some(mix) => {
             let mix = parse_profile_mix(mix)?;
@@ -412,7 +502,18 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         return serve_fleet(a);
     }
     init_logging(a.verbose);
-    let mut cfg = HostConfig::new(Profile::named(&a.profile)?)
+    let profile = Profile::named(&a.profile)?;
+    if a.encryption == esxi_sim::keystore::Mode::Tpm
+        && profile.era != esxi_sim::profile::Era::Encrypted
+    {
+        return Err(format!(
+            "--encryption tpm: ESXi {} does not encrypt its configuration (7.0 U2 and later do)",
+            profile.name
+        )
+        .into());
+    }
+    let mut cfg = HostConfig::new(profile)
+        .encryption(a.encryption)
         .seed(a.seed)
         .root_password(if a.user == "root" {
             a.password.clone()
@@ -494,6 +595,15 @@ async fn wait_for_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A printing command piped into `head` ends quietly when the reader goes, as other
+        // command-line tools do (Rust ignores SIGPIPE, so println! would panic). The server
+        // keeps ignoring it: a client that hangs up is an error on that connection only.
+        // SAFETY: called before any thread exists; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -509,16 +619,23 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Ctl(a) => ctl::run(a)?,
         Command::Profiles => {
             println!(
-                "{:<8} {:<10} {:<10} {:<34} schedule",
-                "name", "build", "api", "release level"
+                "{:<8} {:<8} {:<10} {:<10} {:<34} {:<17} persistence",
+                "name", "version", "build", "api", "release level", "schedule"
             );
             for p in Profile::all() {
                 println!(
-                    "{:<8} {:<10} {:<10} {:<34} {}",
-                    p.name, p.build, p.api_version, p.release_level, p.schedule
+                    "{:<8} {:<8} {:<10} {:<10} {:<34} {:<17} {}",
+                    p.name,
+                    p.version,
+                    p.build,
+                    p.api_version,
+                    p.release_level,
+                    p.schedule.to_string(),
+                    p.era.name()
                 );
             }
         }
+        Command::Bootbank(a) => bootbank(a)?,
         Command::Simulate {
             profile,
             seed,

@@ -1,4 +1,5 @@
-//! Password hashing off the async workers, on a bounded pool.
+//! CPU-heavy work off the async workers, on a bounded pool: password hashes, and the calls that
+//! seal or pack (see `sdk::heavy`).
 //!
 //! A login costs one SHA-512 crypt of the account's shadow field: ~1 ms at glibc's default
 //! 5,000 rounds, but a field may name up to glibc's maximum of 999,999,999 rounds (minutes of
@@ -11,6 +12,10 @@
 //!
 //! The permits travel into the blocking task: a client that disconnects mid-login does not free
 //! a slot while its hash still burns a thread.
+//!
+//! The calls that seal a 7.0 U2+ host's state share the pool: a first seal with new NONE-mode
+//! material derives its key (100,000 PBKDF2 rounds, facts 6.4), and a bundle is packed and
+//! encrypted. Bounded like the hashes, a dozen hosts sealing at once leave the cores to others.
 
 use std::sync::{Arc, OnceLock};
 
@@ -18,11 +23,11 @@ use tokio::sync::Semaphore;
 
 use crate::vim::PasswordCheck;
 
-/// Hashes one endpoint may run at once; more logins to it wait their turn.
+/// Jobs one endpoint may run at once; more wait their turn.
 pub const PER_ENDPOINT: usize = 2;
 
-/// Hashes the whole process runs at once: twice the cores, at least four, so that a couple of
-/// hosts with slow fields leave room for everyone else.
+/// Jobs the whole process runs at once: twice the cores, at least four, so that a couple of
+/// hosts with slow work leave room for everyone else.
 pub fn pool_size() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get() * 2)
@@ -40,21 +45,26 @@ pub fn endpoint_slots() -> Arc<Semaphore> {
     Arc::new(Semaphore::new(PER_ENDPOINT))
 }
 
-/// Checks a password against its hash without blocking the caller's thread.
-pub async fn verify(slots: &Arc<Semaphore>, check: PasswordCheck) -> bool {
-    // Neither semaphore is ever closed, so acquiring cannot fail; a refusal counts as a wrong
-    // password rather than a panic.
-    let Ok(mine) = slots.clone().acquire_owned().await else {
-        return false;
-    };
-    let Ok(shared) = pool().clone().acquire_owned().await else {
-        return false;
-    };
+/// Runs `job` on a blocking thread once a slot of the endpoint's and one of the process's are
+/// free; None if it panicked.
+pub async fn run<R: Send + 'static>(
+    slots: &Arc<Semaphore>,
+    job: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    // Neither semaphore is ever closed, so acquiring cannot fail.
+    let mine = slots.clone().acquire_owned().await.ok()?;
+    let shared = pool().clone().acquire_owned().await.ok()?;
     tokio::task::spawn_blocking(move || {
-        let ok = check.run();
+        let r = job();
         drop((mine, shared));
-        ok
+        r
     })
     .await
-    .unwrap_or(false)
+    .ok()
+}
+
+/// Checks a password against its hash without blocking the caller's thread; a failure to run
+/// counts as a wrong password rather than a panic.
+pub async fn verify(slots: &Arc<Semaphore>, check: PasswordCheck) -> bool {
+    run(slots, move || check.run()).await.unwrap_or(false)
 }
