@@ -36,8 +36,10 @@
 //! - [`vim`]: the managed objects of a standalone host, one file per type: `service_instance`,
 //!   `session_manager`, `property_collector` (Fetch, RetrievePropertiesEx, filters,
 //!   WaitForUpdates), `view_manager`, `inventory`, `host_system`, `task`, `firmware_system`,
-//!   `local_account_manager`, `option_manager`. A SOAP method lives in the file of the type it is
-//!   called on.
+//!   `local_account_manager`, `option_manager`, `search_index`, and esxcli over the API:
+//!   `managed_method_executer` (ExecuteSoap), `dynamic_type_manager`, with the commands in
+//!   [`vim::esxcli`], one file per namespace. A SOAP method lives in the file of the type it is
+//!   called on; [`vim::registry`] says which file that is, once for every call.
 //! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, `/downloads`,
 //!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time,
 //!   and applies the fault rules of [`server::faults`] before a request reaches the host.

@@ -192,6 +192,9 @@ pub struct Profile {
     pub prior_api_versions: Vec<String>,
     /// `vmware -l`, Manifest.txt's RELEASELEVEL.
     pub release_level: String,
+    /// The patch level `esxcli system version get` prints: the second number after the dash of
+    /// the build's full version (`6.7.0-3.73.14320388` → 73; KB 395110 explains the format).
+    pub patch: u32,
     pub schedule: Schedule,
     pub era: Era,
     pub store_holds: StoreHolds,
@@ -210,6 +213,19 @@ impl Profile {
             "{} {} build-{}",
             self.product_name, self.version, self.build
         )
+    }
+    /// The update level `esxcli system version get` prints: U3 → 3, GA → 0; on 9.x (no updates
+    /// any more, KB 395110) the maintenance number, 9.0.1 → 1 \[inferred\].
+    pub fn update(&self) -> u32 {
+        if let Some((_, u)) = self.name.split_once('U') {
+            let digits: String = u.chars().take_while(char::is_ascii_digit).collect();
+            return digits.parse().unwrap_or(0);
+        }
+        let mut parts = self.version.split('.');
+        match parts.next().and_then(|m| m.parse::<u32>().ok()) {
+            Some(major) if major >= 9 => parts.nth(1).and_then(|z| z.parse().ok()).unwrap_or(0),
+            _ => 0,
+        }
     }
     /// `version` as a number to compare releases: 7.0.3 → 70003.
     pub fn version_number(&self) -> u32 {
@@ -287,6 +303,8 @@ struct RawProfile {
     api_version: String,
     prior_api_versions: Vec<String>,
     release_level: String,
+    #[serde(default)]
+    patch: u32,
     schedule: String,
     era: String,
     #[serde(default)]
@@ -351,6 +369,7 @@ fn parse_catalogue(text: &str) -> Result<Vec<Arc<Profile>>, String> {
             api_version: raw.api_version,
             prior_api_versions: raw.prior_api_versions,
             release_level: raw.release_level,
+            patch: raw.patch,
             sync_limit: raw.sync_limit,
             boot_time: Duration::from_secs(raw.boot_seconds),
         }));
@@ -395,6 +414,19 @@ mod tests {
         assert_eq!(Profile::named("7.0U3").unwrap().version_number(), 70003);
         assert!(!Profile::named("7.0U3").unwrap().full_name().is_empty());
         assert!(Profile::named("9.9").is_err());
+        // What `esxcli system version get` prints as Update and Patch.
+        for (name, update, patch) in [
+            ("6.7U3", 3, 73),
+            ("6.7GA", 0, 0),
+            ("7.0U3d", 3, 35),
+            ("7.0U3k", 3, 75),
+            ("8.0GA", 0, 0),
+            ("8.0U3", 3, 0),
+            ("9.0.1.0", 1, 0),
+        ] {
+            let p = Profile::named(name).unwrap();
+            assert_eq!((p.update(), p.patch), (update, patch), "{name}");
+        }
         // Patch builds of one Update share the release level; the bundle's build is the lowest.
         assert_eq!(
             Profile::build_for_release_level("VMware ESXi 7.0 Update 3"),

@@ -1050,6 +1050,188 @@ def test_19_control_token_file_for_ctl():
     assert not os.path.exists(os.path.join(os.environ["ESXI_SIM_RUNTIME_DIR"], token_file[0]))
 
 
+# ---- esxcli over the API (issue 11) and SearchIndex (issue 13) ---------------------------------
+# pyVmomi's type tables have no RetrieveManagedMethodExecuter or ExecuteSoap (they are internal,
+# vmodl.reflect): scripts reach them with raw SOAP on pyVmomi's session, as below.
+
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+
+def soap_call(si, port, mtype, moid, method, params=""):
+    """A raw call on pyVmomi's session. Returns ('ok', returnval element or None) or
+    ('fault', detail xsi:type, faultstring)."""
+    stub = si._stub
+    body = ('<?xml version="1.0" encoding="UTF-8"?>'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+            '<soapenv:Body><%s xmlns="urn:vim25"><_this type="%s">%s</_this>%s</%s>'
+            '</soapenv:Body></soapenv:Envelope>' % (method, mtype, moid, params, method))
+    headers = {"Content-Type": "text/xml; charset=utf-8", "Cookie": stub.cookie,
+               "SOAPAction": stub.versionId}
+    status, _, data = _http(port, "POST", "/sdk", body=body.encode(), headers=headers)
+    root = ET.fromstring(data)
+    ns = {"s": "http://schemas.xmlsoap.org/soap/envelope/", "v": "urn:vim25"}
+    fault = root.find(".//s:Fault", ns)
+    if fault is not None:
+        assert status == 500, status
+        detail = fault.find("detail")
+        ftype = (detail[0].get(XSI_TYPE) or "").split(":")[-1] if len(detail) else None
+        return ("fault", ftype, fault.findtext("faultstring"))
+    assert status == 200, (status, data[:300])
+    return ("ok", root.find(".//v:%sResponse/v:returnval" % method, ns))
+
+
+def esc(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def execute_soap(si, port, mme, moid, method, args=()):
+    """ExecuteSoap as govc sends it; returns ('response', <obj> element) or
+    ('fault', faultMsg, <obj> of faultDetail)."""
+    params = "<moid>%s</moid><version>urn:vim25/5.0</version><method>%s</method>" % (moid, method)
+    for name, value in args:
+        params += "<argument><name>%s</name><val>%s</val></argument>" % (
+            name, esc("<%s>%s</%s>" % (name, value, name)))
+    kind, rv = soap_call(si, port, mme[0], mme[1], "ExecuteSoap", params)[:2]
+    assert kind == "ok", "ExecuteSoap faulted: %r" % (rv,)
+    ns = {"v": "urn:vim25"}
+    response = rv.findtext("v:response", namespaces=ns)
+    if response is not None:
+        assert rv.find("v:fault", ns) is None, "both response and fault"
+        return ("response", ET.fromstring(response))
+    fault = rv.find("v:fault", ns)
+    assert fault is not None, "a SoapResult with neither response nor fault"
+    return ("fault", fault.findtext("v:faultMsg", namespaces=ns),
+            ET.fromstring(fault.findtext("v:faultDetail", namespaces=ns)))
+
+
+def esxcli(si, port, mme, namespace, command, args=()):
+    return execute_soap(si, port, mme, "ha-cli-handler-" + namespace.replace(".", "-"),
+                        "vim.EsxCLI.%s.%s" % (namespace, command), args)
+
+
+def retrieve_executer(si, port, host_moid):
+    kind, rv = soap_call(si, port, "HostSystem", host_moid, "RetrieveManagedMethodExecuter")
+    assert kind == "ok", rv
+    return (rv.get("type"), rv.text)
+
+
+def fields(obj):
+    """{local name: text} of a flat esxcli result object."""
+    return {c.tag.split("}")[-1]: (c.text or "") for c in obj}
+
+
+KEY_RE = re.compile(r"\d{6}(-\d{6}){15}")
+ID_RE = re.compile(r"\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}")
+
+
+def test_20_esxcli_execute_soap_flow():
+    """govc host.esxcli's calls, raw: executer, CLIInfo, commands; TPM mode and its recovery
+    key; the unknown-namespace answer of a 6.7 U3 host."""
+    _, port = start_server("8.0U3", seed=20, hostname="esx20.lab.local")
+    si = connect(port)
+    mme = retrieve_executer(si, port, "ha-host")
+    assert mme == ("ReflectManagedMethodExecuter", "ha-managed-method-executer"), mme
+    kind, dtm = soap_call(si, port, "HostSystem", "ha-host", "RetrieveDynamicTypeManager")
+    assert (kind, dtm.get("type"), dtm.text) == (
+        "ok", "InternalDynamicTypeManager", "ha-dynamic-type-manager"), (kind, dtm)
+
+    kind, info = execute_soap(si, port, mme, "ha-dynamic-type-manager-local-cli-cliinfo",
+                              "vim.CLIInfo.FetchCLIInfo",
+                              [("typeName", "vim.EsxCLI.system.settings.encryption.recovery")])
+    assert kind == "response" and info.get(XSI_TYPE) == "VimCLIInfoInfo", (kind, info)
+    methods = [m.findtext("{urn:vim25}name") for m in info.findall("{urn:vim25}method")]
+    assert methods == ["list", "rotate"], methods
+
+    kind, v = esxcli(si, port, mme, "system.version", "get")
+    assert v.get(XSI_TYPE) == "VimEsxCLIsystemversiongetVersionGet", v.get(XSI_TYPE)
+    about = si.RetrieveContent().about
+    assert fields(v) == {"Build": "Releasebuild-" + about.build, "Patch": "0",
+                         "Product": "VMware ESXi", "Update": "3",
+                         "Version": about.version}, fields(v)
+    kind, h = esxcli(si, port, mme, "system.hostname", "get")
+    assert fields(h) == {"DomainName": "lab.local", "FullyQualifiedDomainName": "esx20.lab.local",
+                         "HostName": "esx20"}, fields(h)
+
+    kind, e = esxcli(si, port, mme, "system.settings.encryption", "get")
+    assert fields(e)["Mode"] == "NONE", fields(e)
+    kind, ok = esxcli(si, port, mme, "system.settings.encryption", "set", [("mode", "TPM")])
+    assert (ok.get(XSI_TYPE), ok.text) == ("xsd:boolean", "true"), (ok.get(XSI_TYPE), ok.text)
+    kind, e = esxcli(si, port, mme, "system.settings.encryption", "get")
+    assert fields(e) == {"Mode": "TPM", "RequireExecutablesOnlyFromInstalledVIBs": "false",
+                         "RequireSecureBoot": "false"}, fields(e)
+    kind, keys = esxcli(si, port, mme, "system.settings.encryption.recovery", "list")
+    assert keys.get(XSI_TYPE) == "ArrayOfDataObject", keys.get(XSI_TYPE)
+    rows = [fields(r) for r in keys.findall("{urn:vim25}DataObject")]
+    assert len(rows) == 1, rows
+    assert KEY_RE.fullmatch(rows[0]["Key"]) and ID_RE.fullmatch(rows[0]["RecoveryID"]), rows
+    kind, again = esxcli(si, port, mme, "system.settings.encryption.recovery", "list")
+    assert [fields(r) for r in again.findall("{urn:vim25}DataObject")] == rows
+    # TPM mode cannot be undone: the CLI fault a real host answers.
+    kind, msg, detail = esxcli(si, port, mme, "system.settings.encryption", "set",
+                               [("mode", "NONE")])
+    assert (kind, msg, detail.get(XSI_TYPE)) == (
+        "fault", "EsxCLI.CLIFault.summary", "VimEsxCLICLIFault"), (kind, msg)
+    # A bad moid is a SOAP fault, InvalidArgument.
+    r = soap_call(si, port, mme[0], mme[1], "ExecuteSoap",
+                  "<moid>ha-cli-handler-nope</moid><version>urn:vim25/5.0</version>"
+                  "<method>vim.EsxCLI.nope.get</method>")
+    assert r[:2] == ("fault", "InvalidArgument") and r[2].endswith(": moid"), r
+    Disconnect(si)
+
+    _, port = start_server("6.7U3", seed=21)
+    si = connect(port)
+    mme = retrieve_executer(si, port, "ha-host")
+    r = execute_soap(si, port, mme, "ha-dynamic-type-manager-local-cli-cliinfo",
+                     "vim.CLIInfo.FetchCLIInfo",
+                     [("typeName", "vim.EsxCLI.system.settings.encryption")])
+    assert r[:2] == ("fault", "The object or item referred to could not be found."), r
+    assert r[2].get(XSI_TYPE) == "NotFound", r[2].get(XSI_TYPE)
+    kind, v = esxcli(si, port, mme, "system.version", "get")
+    assert fields(v)["Patch"] == "73" and fields(v)["Build"] == "Releasebuild-%d" % BUILD_67U3
+    Disconnect(si)
+
+
+def test_21_esxcli_hosts_found_by_search_index():
+    """content.searchIndex finds a host by DNS name, address, inventory path and UUID, on a host
+    and through a vCenter; the vCenter's executer for that host runs esxcli on it."""
+    _, port = start_server("8.0U3", seed=22, hostname="esx22.lab.local")
+    si = connect(port)
+    content = si.RetrieveContent()
+    search = content.searchIndex
+    assert search._moId == "ha-searchindex", search._moId
+    host = search.FindByDnsName(dnsName="esx22.lab.local", vmSearch=False)
+    assert isinstance(host, vim.HostSystem) and host._moId == "ha-host", host
+    assert search.FindByIp(ip=HOST, vmSearch=False) == host
+    path = "ha-datacenter/host/esx22.lab.local/esx22.lab.local"
+    assert search.FindByInventoryPath(inventoryPath=path) == host
+    assert search.FindByUuid(uuid=host.hardware.systemInfo.uuid, vmSearch=False) == host
+    dc = content.rootFolder.childEntity[0]
+    assert search.FindChild(entity=dc, name="host") == dc.hostFolder
+    assert dc.hostFolder.name == "host", dc.hostFolder.name
+    assert search.FindByDnsName(dnsName="esx23.lab.local", vmSearch=False) is None
+    assert search.FindByIp(ip="10.0.0.1", vmSearch=False) is None
+    assert search.FindByInventoryPath(inventoryPath="ha-datacenter/vm/nothing") is None
+    assert search.FindAllByIp(ip=HOST, vmSearch=False) == [host]
+    Disconnect(si)
+
+    _, port, _ = start_fleet(hosts=3)
+    si = SmartConnect(host=HOST, port=port, user=VC_USER, pwd=VC_PASSWORD,
+                      disableSslCertValidation=True, httpConnectionTimeout=15)
+    search = si.RetrieveContent().searchIndex
+    assert search._moId == "SearchIndex", search._moId
+    h1 = search.FindByIp(ip="127.1.0.2", vmSearch=False)
+    assert h1 is not None and h1._moId == "host-13", h1
+    assert search.FindByDnsName(dnsName="esx-02", vmSearch=False) == h1
+    assert search.FindByInventoryPath(inventoryPath="/Datacenter/host/Cluster-1/127.1.0.2") == h1
+    assert search.FindByUuid(uuid=h1.hardware.systemInfo.uuid, vmSearch=False) == h1
+    mme = retrieve_executer(si, port, h1._moId)
+    assert mme == ("ReflectManagedMethodExecuter", "ManagedMethodExecuter-13"), mme
+    kind, h = esxcli(si, port, mme, "system.hostname", "get")
+    assert fields(h)["HostName"] == "esx-02", fields(h)
+    Disconnect(si)
+
+
 def control_raw(url, method, path, body=None):
     """A control API call with a raw text body and a raw text answer (files)."""
     import urllib.request

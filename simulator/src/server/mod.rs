@@ -227,6 +227,7 @@ impl Server {
             let mut v = ep.vim.lock().unwrap_or_else(|e| e.into_inner());
             v.cfg.url_prefix = prefix;
             v.cfg.secure_cookie = tls.is_some();
+            v.cfg.address = Some(addr.ip());
         }
         let shared = Arc::new(Shared {
             vim: ep.vim,

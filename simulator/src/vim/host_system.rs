@@ -1,5 +1,7 @@
 //! HostSystem `ha-host`: the properties clients read (facts section 3, "HostSystem pieces the
-//! clients touch") and the maintenance-mode, reboot and shutdown tasks.
+//! clients touch"), the maintenance-mode, reboot and shutdown tasks, and the two internal
+//! methods esxcli clients start from (RetrieveManagedMethodExecuter, RetrieveDynamicTypeManager:
+//! docs/esxcli.md; [`super::esxcli`]).
 //!
 //! Only fields every API version from 4.1 on knows are written: pyVmomi rejects an element its
 //! negotiated version lacks.
@@ -12,6 +14,18 @@ use crate::soap::{Data, Fault, Request, Value};
 
 pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     let action = match req.method.as_str() {
+        // Not in configManager (on a vCenter they are not even there): only these return them.
+        // ESXi has them from 5.0, with the reflective executer.
+        "RetrieveManagedMethodExecuter" if super::esxcli::over_api(vim.host.profile()) => {
+            return Ok(Some(
+                moref("ReflectManagedMethodExecuter", ids::MANAGED_METHOD_EXECUTER).into(),
+            ))
+        }
+        "RetrieveDynamicTypeManager" if super::esxcli::over_api(vim.host.profile()) => {
+            return Ok(Some(
+                moref("InternalDynamicTypeManager", ids::DYNAMIC_TYPE_MANAGER).into(),
+            ))
+        }
         "EnterMaintenanceMode_Task" => {
             required(req, "timeout")?;
             Action::EnterMaintenance

@@ -1,6 +1,7 @@
 //! The inventory of a standalone host: rootFolder → ha-datacenter → ha-folder-host →
-//! ha-compute-res → ha-host (ids captured from a real host, facts section 3). Folders,
-//! the datacenter and the compute resource only have properties.
+//! ha-compute-res → ha-host (ids captured from a real host, facts section 3), named as govc
+//! shows a real host: `/ha-datacenter/host/<name>/<name>`. Folders, the datacenter and the
+//! compute resource only have properties.
 
 use super::{ids, moref, Vim};
 use crate::soap::{Data, MoRef, Value};
@@ -78,13 +79,15 @@ pub fn properties(vim: &Vim, obj: &MoRef) -> Option<Data> {
             "Folder",
             id @ (ids::VM_FOLDER | ids::HOST_FOLDER | ids::DATASTORE_FOLDER | ids::NETWORK_FOLDER),
         ) => {
-            let child_type = match id {
-                ids::VM_FOLDER => "VirtualMachine",
-                ids::HOST_FOLDER => "ComputeResource",
-                ids::DATASTORE_FOLDER => "Datastore",
-                _ => "Network",
+            // A real host names them as a vCenter does; only the ids are `ha-folder-*` (vcsim's
+            // capture of a real host; issue 13): `/ha-datacenter/host/...` paths resolve.
+            let (name, child_type) = match id {
+                ids::VM_FOLDER => ("vm", "VirtualMachine"),
+                ids::HOST_FOLDER => ("host", "ComputeResource"),
+                ids::DATASTORE_FOLDER => ("datastore", "Datastore"),
+                _ => ("network", "Network"),
             };
-            entity("Folder", id, Some(dc()))
+            entity("Folder", name, Some(dc()))
                 .with("childType", Value::strings([child_type.to_string()]))
                 .with("childEntity", Value::refs(children(obj)))
         }

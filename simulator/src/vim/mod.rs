@@ -1,8 +1,9 @@
 //! The vSphere API objects of one standalone ESXi host, one file per managed object type (as
 //! govmomi's vcsim does), over the host model.
 //!
-//! A call arrives as a decoded [`Request`]; [`Vim::call`] checks the session, finds the object and
-//! hands the call to the file named after the object's type:
+//! A call arrives as a decoded [`Request`]; [`Vim::call`] looks its type up once in the
+//! [`registry`], checks the session, finds the object and hands the call to the file named after
+//! the object's type:
 //!
 //! | type | file | methods |
 //! |---|---|---|
@@ -11,24 +12,33 @@
 //! | PropertyCollector, PropertyFilter | [`property_collector`] | Fetch (every object), RetrieveProperties(Ex), CreateFilter, WaitForUpdates(Ex), ... |
 //! | ViewManager, ContainerView | [`view_manager`] | CreateContainerView, DestroyView |
 //! | Folder, Datacenter, ComputeResource | [`inventory`] | (properties only) |
-//! | HostSystem | [`host_system`] | EnterMaintenanceMode_Task, ExitMaintenanceMode_Task, RebootHost_Task, ShutdownHost_Task |
+//! | HostSystem | [`host_system`] | EnterMaintenanceMode_Task, ExitMaintenanceMode_Task, RebootHost_Task, ShutdownHost_Task, RetrieveManagedMethodExecuter, RetrieveDynamicTypeManager |
 //! | HostFirmwareSystem | [`firmware_system`] | Backup/Restore/Reset, Sync, QueryFirmware* |
 //! | TaskManager, Task | [`task`] | CancelTask |
 //! | HostLocalAccountManager | [`local_account_manager`] | CreateUser, UpdateUser, RemoveUser |
 //! | OptionManager | [`option_manager`] | QueryOptions, UpdateOptions |
+//! | SearchIndex | [`search_index`] | FindByInventoryPath, FindChild, FindBy(Uuid, DnsName, Ip), FindAllBy... |
+//! | ReflectManagedMethodExecuter | [`managed_method_executer`] | ExecuteSoap: esxcli commands ([`esxcli`]) |
+//! | InternalDynamicTypeManager | [`dynamic_type_manager`] | DynamicTypeMgrQueryMoInstances, DynamicTypeMgrQueryTypeInfo |
 //!
 //! A vCenter endpoint is a `Vim` with an [`vcenter::Estate`]: its own sessions, collector and
-//! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts.
+//! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts (which
+//! objects those are, and their ids, is [`registry::HOST_OBJECTS`]).
 //!
 //! Nothing here reads the wall clock: the server moves time with [`Vim::sync_to`]. Nothing here
 //! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
 
+pub mod dynamic_type_manager;
+pub mod esxcli;
 pub mod firmware_system;
 pub mod host_system;
 pub mod inventory;
 pub mod local_account_manager;
+pub mod managed_method_executer;
 pub mod option_manager;
 pub mod property_collector;
+pub mod registry;
+pub mod search_index;
 pub mod service_instance;
 pub mod session_manager;
 pub mod task;
@@ -58,6 +68,9 @@ pub struct VimConfig {
     pub download_ttl: Duration,
     /// Whether the session cookie carries `Secure` (not over plain HTTP).
     pub secure_cookie: bool,
+    /// The address clients reach this host at (its management address, vmk0's): what
+    /// SearchIndex.FindByIp finds it by. Set by the server once it has bound.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Default for VimConfig {
@@ -67,6 +80,7 @@ impl Default for VimConfig {
             session_timeout: Duration::from_secs(30 * 60),
             download_ttl: Duration::from_secs(3 * 24 * 3600),
             secure_cookie: true,
+            address: None,
         }
     }
 }
@@ -263,12 +277,9 @@ impl Vim {
             (None, Some(t)) if !t.starts_with("system:") => session_manager::touch(self, t),
             (None, _) => None,
         };
-        let anonymous = matches!(
-            (req.this.ty.as_str(), req.method.as_str()),
-            ("ServiceInstance", "RetrieveServiceContent")
-                | ("ServiceInstance", "CurrentTime")
-                | ("SessionManager", "Login")
-        );
+        // Routed once: the type's row says who answers, and what needs no session.
+        let ty = registry::lookup(&req.this.ty);
+        let anonymous = ty.is_some_and(|t| t.anonymous.contains(&req.method.as_str()));
         if ctx.session.is_none() && !anonymous {
             return Err(Fault::not_authenticated()
                 .with("object", req.this.clone())
@@ -289,17 +300,9 @@ impl Vim {
                 return r;
             }
         }
-        match req.this.ty.as_str() {
-            "ServiceInstance" => service_instance::call(self, ctx, req),
-            "SessionManager" => session_manager::call(self, ctx, req),
-            "PropertyCollector" | "PropertyFilter" => property_collector::call(self, ctx, req),
-            "ViewManager" | "ContainerView" => view_manager::call(self, ctx, req),
-            "HostSystem" => host_system::call(self, ctx, req),
-            "HostFirmwareSystem" => firmware_system::call(self, ctx, req),
-            "TaskManager" | "Task" => task::call(self, ctx, req),
-            "HostLocalAccountManager" => local_account_manager::call(self, ctx, req),
-            "OptionManager" => option_manager::call(self, ctx, req),
-            _ => Err(method_not_found(req)),
+        match ty {
+            Some(t) => (t.call)(self, ctx, req),
+            None => Err(method_not_found(req)),
         }
     }
 
@@ -317,9 +320,12 @@ impl Vim {
             // A vCenter's inventory, managers and (its hosts') tasks.
             (_, Some(e)) => vcenter::exists(e, obj),
             ("Task", None) => self.tasks.values().any(|t| t.id == obj.id),
-            (_, None) => ids::STATIC
-                .iter()
-                .any(|(t, id)| *t == obj.ty && *id == obj.id),
+            (_, None) => {
+                ids::STATIC
+                    .iter()
+                    .any(|(t, id)| *t == obj.ty && *id == obj.id)
+                    || registry::host_object(obj).is_some()
+            }
         }
     }
 
@@ -340,35 +346,11 @@ impl Vim {
             return None;
         }
         if let Some(est) = &self.estate {
-            if matches!(
-                obj.ty.as_str(),
-                "Folder"
-                    | "Datacenter"
-                    | "ClusterComputeResource"
-                    | "HostSystem"
-                    | "HostFirmwareSystem"
-                    | "OptionManager"
-                    | "Task"
-            ) {
+            if vcenter::answers_properties(obj) {
                 return vcenter::properties(self, est, obj, wanted);
             }
         }
-        Some(match obj.ty.as_str() {
-            "ServiceInstance" => service_instance::properties(self),
-            "SessionManager" => session_manager::properties(self, session),
-            "PropertyCollector" => property_collector::properties(self, session),
-            "PropertyFilter" => property_collector::filter_properties(self, &obj.id)?,
-            "ViewManager" => view_manager::properties(self, session),
-            "ContainerView" => view_manager::view_properties(self, &obj.id)?,
-            "Folder" | "Datacenter" | "ComputeResource" => inventory::properties(self, obj)?,
-            "HostSystem" => host_system::properties_only(self, wanted),
-            "HostFirmwareSystem" => Data::new("HostFirmwareSystem"),
-            "TaskManager" => task::manager_properties(self),
-            "Task" => task::properties(self, &obj.id)?,
-            "HostLocalAccountManager" => Data::new("HostLocalAccountManager"),
-            "OptionManager" => option_manager::properties(self),
-            _ => return None,
-        })
+        (registry::lookup(&obj.ty)?.properties)(self, obj, session, wanted)
     }
 }
 
@@ -390,7 +372,15 @@ pub mod ids {
     pub const FIRMWARE_SYSTEM: &str = "ha-firmwareSystem";
     pub const ACCOUNT_MANAGER: &str = "ha-localacctmgr";
     pub const ADV_OPTIONS: &str = "ha-adv-options";
+    pub const SEARCH_INDEX: &str = "ha-searchindex";
+    /// Inferred from ESXi's Python twins (`ha-managed-method-executer-python`); clients echo
+    /// whatever id RetrieveManagedMethodExecuter returns (docs/esxcli.md).
+    pub const MANAGED_METHOD_EXECUTER: &str = "ha-managed-method-executer";
+    /// RVC hard-codes it; pyVmomi's DynamicTypeManagerHelper falls back to it.
+    pub const DYNAMIC_TYPE_MANAGER: &str = "ha-dynamic-type-manager";
 
+    /// The host's other objects; those a vCenter forwards (the host system, its firmware
+    /// system, ...) are [`super::registry::HOST_OBJECTS`].
     pub const STATIC: &[(&str, &str)] = &[
         ("ServiceInstance", SERVICE_INSTANCE),
         ("Folder", ROOT_FOLDER),
@@ -404,10 +394,8 @@ pub mod ids {
         ("Folder", DATASTORE_FOLDER),
         ("Folder", NETWORK_FOLDER),
         ("ComputeResource", COMPUTE_RESOURCE),
-        ("HostSystem", HOST),
-        ("HostFirmwareSystem", FIRMWARE_SYSTEM),
         ("HostLocalAccountManager", ACCOUNT_MANAGER),
-        ("OptionManager", ADV_OPTIONS),
+        ("SearchIndex", SEARCH_INDEX),
     ];
 }
 

@@ -53,8 +53,10 @@ pub struct FilterSpec {
     pub objects: Vec<ObjSpec>,
 }
 
-/// What a filter last reported: object → property name → value.
-type Snapshot = BTreeMap<MoRef, BTreeMap<String, Value>>;
+/// One object's properties: name → value.
+type Props = BTreeMap<String, Value>;
+/// What a filter last reported: object → its properties.
+type Snapshot = BTreeMap<MoRef, Props>;
 
 #[derive(Clone, Debug)]
 pub struct Filter {
@@ -307,14 +309,28 @@ fn object_props(
     Some(out)
 }
 
+/// The objects a spec selects with their properties, in traversal order: each start object,
+/// then what its traversals reach, as first reached. RetrieveProperties answers in this order
+/// (hostd and vpxd do), and govmomi's `mo.Ancestors` needs it: it takes the first object with
+/// no parent as the root, so a root folder listed before the entities below it would be added
+/// twice and give paths like `/Datacenter/Datacenter` (issue 13).
+fn collect(
+    vim: &Vim,
+    session: Option<&str>,
+    spec: &FilterSpec,
+) -> Result<Vec<(MoRef, Props)>, Fault> {
+    Ok(objects(vim, spec, session)?
+        .into_iter()
+        .filter_map(|obj| {
+            let p = object_props(vim, session, &obj, &spec.props)?;
+            Some((obj, p))
+        })
+        .collect())
+}
+
+/// What a filter reports, by object (update sets compare snapshots).
 fn snapshot(vim: &Vim, session: Option<&str>, spec: &FilterSpec) -> Result<Snapshot, Fault> {
-    let mut snap = Snapshot::new();
-    for obj in objects(vim, spec, session)? {
-        if let Some(p) = object_props(vim, session, &obj, &spec.props) {
-            snap.insert(obj, p);
-        }
-    }
-    Ok(snap)
+    Ok(collect(vim, session, spec)?.into_iter().collect())
 }
 
 fn object_content(obj: &MoRef, props: &BTreeMap<String, Value>) -> Data {
@@ -341,7 +357,7 @@ fn retrieve(vim: &Vim, session: Option<&str>, req: &Request) -> Result<Vec<Data>
     for el in req.body.all("specSet") {
         any = true;
         let spec = parse_filter_spec(el).map_err(|e| bad_param(req, e))?;
-        for (obj, props) in snapshot(vim, session, &spec)? {
+        for (obj, props) in collect(vim, session, &spec)? {
             out.push(object_content(&obj, &props));
         }
     }

@@ -37,7 +37,8 @@ pub(crate) fn license_version(p: &Profile) -> String {
     format!("{major}.0")
 }
 
-/// ServiceContent, fields in schema order; only the managers this simulator serves.
+/// ServiceContent, fields in schema order (`searchIndex` after `accountManager`, as on a real
+/// host); only the managers this simulator serves.
 pub fn content(vim: &Vim) -> Data {
     if let Some(est) = &vim.estate {
         return super::vcenter::content(est);
@@ -59,6 +60,15 @@ pub fn content(vim: &Vim) -> Data {
             "accountManager",
             moref("HostLocalAccountManager", ids::ACCOUNT_MANAGER),
         )
+        .with("searchIndex", moref("SearchIndex", ids::SEARCH_INDEX))
+}
+
+/// The root of the inventory (`ha-folder-root`, or a vCenter's `group-d1`).
+pub fn root_folder(vim: &Vim) -> crate::soap::MoRef {
+    match vim.estate {
+        Some(_) => moref("Folder", super::vcenter::ids::ROOT_FOLDER),
+        None => moref("Folder", ids::ROOT_FOLDER),
+    }
 }
 
 pub fn properties(vim: &Vim) -> Data {

@@ -22,7 +22,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{host_system, inventory, moref, Ctx, Vim};
+use super::{host_system, inventory, moref, registry, Ctx, Vim};
 use crate::profile::Profile;
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
@@ -38,6 +38,7 @@ pub mod ids {
     pub const SESSION_MANAGER: &str = "SessionManager";
     pub const TASK_MANAGER: &str = "TaskManager";
     pub const VIEW_MANAGER: &str = "ViewManager";
+    pub const SEARCH_INDEX: &str = "SearchIndex";
 
     /// The datacenter's folders (vm, host, datastore, network).
     pub const FOLDERS: crate::vim::inventory::Folders =
@@ -55,6 +56,7 @@ pub mod ids {
         ("Folder", HOST_FOLDER),
         ("Folder", DATASTORE_FOLDER),
         ("Folder", NETWORK_FOLDER),
+        ("SearchIndex", SEARCH_INDEX),
     ];
     /// `host-<HOST_BASE + i>` for the i-th host.
     pub const HOST_BASE: usize = 12;
@@ -97,7 +99,7 @@ impl Estate {
         self.hosts.len().div_ceil(CLUSTER_SIZE)
     }
     /// Locks host `i` with its model moved to `now` (vpxd sees the host as it is now).
-    fn host(&self, i: usize, now: crate::clock::SimTime) -> MutexGuard<'_, Vim> {
+    pub(crate) fn host(&self, i: usize, now: crate::clock::SimTime) -> MutexGuard<'_, Vim> {
         let mut v = self.hosts[i].vim.lock().unwrap_or_else(|e| e.into_inner());
         v.sync_to(now);
         v
@@ -167,6 +169,7 @@ pub fn content(est: &Estate) -> Data {
             moref("SessionManager", ids::SESSION_MANAGER),
         )
         .with("taskManager", moref("TaskManager", ids::TASK_MANAGER))
+        .with("searchIndex", moref("SearchIndex", ids::SEARCH_INDEX))
 }
 
 // ---- ids ---------------------------------------------------------------------------------
@@ -192,9 +195,9 @@ fn cluster_index(est: &Estate, id: &str) -> Option<usize> {
 /// The host index an object id of a vCenter names (`host-12`, `firmwareSystem-12`,
 /// `EsxHostAdvSettings-12`, `task-12-101` → 0), whether or not that host exists.
 pub fn host_index_of(id: &str) -> Option<usize> {
-    let n = ["host-", "firmwareSystem-", "EsxHostAdvSettings-"]
+    let n = registry::HOST_OBJECTS
         .iter()
-        .find_map(|p| number(id, p))
+        .find_map(|o| number(id, o.vcenter_prefix))
         .or_else(|| {
             let (h, _) = id.strip_prefix("task-")?.split_once('-')?;
             number(h, "")
@@ -215,45 +218,37 @@ fn cluster_ref(k: usize) -> MoRef {
 
 /// A vCenter reference to a host's object: which host, and the object's id on that host.
 fn to_host(est: &Estate, r: &MoRef) -> Option<(usize, MoRef)> {
-    use super::ids as ha;
-    let (i, local) = match r.ty.as_str() {
-        "HostSystem" => (host_index(est, &r.id, "host-")?, ha::HOST.to_string()),
-        "HostFirmwareSystem" => (
-            host_index(est, &r.id, "firmwareSystem-")?,
-            ha::FIRMWARE_SYSTEM.to_string(),
-        ),
-        "OptionManager" => (
-            host_index(est, &r.id, "EsxHostAdvSettings-")?,
-            ha::ADV_OPTIONS.to_string(),
-        ),
-        "Task" => {
-            let rest = r.id.strip_prefix("task-")?;
-            let (h, n) = rest.split_once('-')?;
-            let i = host_index(est, &format!("host-{h}"), "host-")?;
-            let n = number(n, "")?;
-            // The host's task with that number (hostd ids end in `-<number>`).
-            let v = est.hosts[i].vim.lock().unwrap_or_else(|e| e.into_inner());
-            let t = v
-                .tasks
-                .values()
-                .find(|t| t.id.ends_with(&format!("-{n}")))?;
-            (i, t.id.clone())
-        }
-        _ => return None,
-    };
-    Some((i, moref(&r.ty, &local)))
+    if r.ty == "Task" {
+        let rest = r.id.strip_prefix("task-")?;
+        let (h, n) = rest.split_once('-')?;
+        let i = host_index(est, &format!("host-{h}"), "host-")?;
+        let n = number(n, "")?;
+        // The host's task with that number (hostd ids end in `-<number>`).
+        let v = est.hosts[i].vim.lock().unwrap_or_else(|e| e.into_inner());
+        let t = v
+            .tasks
+            .values()
+            .find(|t| t.id.ends_with(&format!("-{n}")))?;
+        return Some((i, moref(&r.ty, &t.id)));
+    }
+    registry::HOST_OBJECTS
+        .iter()
+        .filter(|o| o.ty == r.ty)
+        .find_map(|o| {
+            Some((
+                host_index(est, &r.id, o.vcenter_prefix)?,
+                moref(o.ty, o.local),
+            ))
+        })
 }
 
 /// A host's own reference as vCenter names it.
 fn from_host(i: usize, r: &MoRef) -> MoRef {
-    use super::ids as ha;
     let n = ids::HOST_BASE + i;
+    if let Some(o) = registry::host_object(r) {
+        return moref(o.ty, &format!("{}{n}", o.vcenter_prefix));
+    }
     match (r.ty.as_str(), r.id.as_str()) {
-        ("HostSystem", ha::HOST) => host_ref(i),
-        ("HostFirmwareSystem", _) => moref("HostFirmwareSystem", &format!("firmwareSystem-{n}")),
-        ("OptionManager", ha::ADV_OPTIONS) => {
-            moref("OptionManager", &format!("EsxHostAdvSettings-{n}"))
-        }
         ("ComputeResource", _) => cluster_ref(i / CLUSTER_SIZE),
         ("Datacenter", _) => moref("Datacenter", ids::DATACENTER),
         ("Task", id) => {
@@ -299,11 +294,18 @@ pub fn exists(est: &Estate, obj: &MoRef) -> bool {
     }
     match obj.ty.as_str() {
         "ClusterComputeResource" => cluster_index(est, &obj.id).is_some(),
-        "HostSystem" | "HostFirmwareSystem" | "OptionManager" | "Task" => {
-            to_host(est, obj).is_some()
-        }
-        _ => false,
+        // A host's objects and tasks.
+        _ => to_host(est, obj).is_some(),
     }
+}
+
+/// Whether the vCenter builds an object's properties itself: its inventory, and its hosts'
+/// objects (from the hosts, in vCenter ids). Its own managers are ordinary objects.
+pub fn answers_properties(obj: &MoRef) -> bool {
+    matches!(
+        obj.ty.as_str(),
+        "Folder" | "Datacenter" | "ClusterComputeResource" | "Task"
+    ) || registry::HOST_OBJECTS.iter().any(|o| o.ty == obj.ty)
 }
 
 pub fn children(est: &Estate, obj: &MoRef) -> Vec<MoRef> {
@@ -366,11 +368,8 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>)
             let (i, _) = to_host(est, obj)?;
             host_properties(vim, est, i, wanted)
         }
-        ("HostFirmwareSystem", _) => {
-            to_host(est, obj)?;
-            Data::new("HostFirmwareSystem")
-        }
-        ("OptionManager", _) | ("Task", _) => {
+        // Another host object, or a host's task: the host's answer in vCenter ids.
+        _ => {
             let (i, local) = to_host(est, obj)?;
             let h = est.host(i, vim.now());
             let mut d = h.properties(&local, None)?;
@@ -379,7 +378,6 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>)
                 .for_each(|(_, v)| rewrite(v, &|r| from_host(i, r)));
             d
         }
-        _ => return None,
     })
 }
 
