@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use esxi_harness::client::{returnval, ClientError};
+use esxi_harness::client::{as_moref, returnval, ClientError};
+use esxi_sim::soap::xml::Element;
 use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host, host_ref, start, start_with, PASSWORD};
 use hyper::{Method, StatusCode};
@@ -474,4 +475,83 @@ async fn vim_service_versions_per_profile() {
     assert_eq!(v, "8.0.3.0");
     assert!(prior.iter().any(|p| p == "8.0.2.0"), "{prior:?}");
     assert!(prior.iter().any(|p| p == "6.7.3"), "{prior:?}");
+}
+
+/// A client with an expired or foreign cookie learns it must log in again by reading
+/// `currentSession`: without a session RetrieveProperties(Ex) answer, every property asked is
+/// missing with NotAuthenticated, and nothing is read or traversed (govc's session cache
+/// depends on it; see `property_collector::anonymous`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieve_without_a_session_reads_nothing_and_says_why() {
+    let ts = start("8.0U3", 5).await;
+    let mut c = ts.client();
+    c.set_cookie(Some(format!("vmware_soap_session=\"{}\"", "b".repeat(40))));
+    let pc = esxi_sim_tests::property_collector();
+    let spec = "<specSet><propSet><type>SessionManager</type><pathSet>currentSession</pathSet>\
+        <pathSet>defaultLocale</pathSet></propSet><propSet><type>Folder</type>\
+        <pathSet>name</pathSet></propSet><propSet><type>HostSystem</type><pathSet>name</pathSet>\
+        </propSet><objectSet><obj type=\"SessionManager\">ha-sessionmgr</obj></objectSet>\
+        <objectSet><obj type=\"Folder\">ha-folder-root</obj><selectSet \
+        xsi:type=\"TraversalSpec\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\
+        <type>Folder</type><path>childEntity</path><skip>false</skip></selectSet></objectSet>\
+        </specSet>";
+    for method in ["RetrieveProperties", "RetrievePropertiesEx"] {
+        let body = match method {
+            "RetrievePropertiesEx" => format!("{spec}<options/>"),
+            _ => spec.to_string(),
+        };
+        let r = c.call(&pc, method, &body).await.unwrap();
+        let ex = returnval(&r).unwrap();
+        let contents: Vec<&Element> = match method {
+            "RetrievePropertiesEx" => ex.all("objects").collect(),
+            _ => r.all("returnval").collect(),
+        };
+        let seen: Vec<(String, Vec<String>)> = contents
+            .iter()
+            .map(|oc| {
+                assert!(oc.child("propSet").is_none(), "{method}: read {oc:?}");
+                let missing = oc
+                    .all("missingSet")
+                    .map(|m| {
+                        let f = m.child("fault").and_then(|f| f.child("fault")).unwrap();
+                        assert_eq!(f.xsi_type.as_deref(), Some("NotAuthenticated"), "{m:?}");
+                        assert_eq!(f.child_text("privilegeId"), Some("System.Read"));
+                        m.child_text("path").unwrap().to_string()
+                    })
+                    .collect();
+                (as_moref(oc.child("obj").unwrap()).unwrap().id, missing)
+            })
+            .collect();
+        // The start objects only: the traversal to the datacenter (and on) is not followed.
+        assert_eq!(
+            seen,
+            [
+                (
+                    "ha-sessionmgr".to_string(),
+                    vec!["currentSession".to_string(), "defaultLocale".to_string()]
+                ),
+                ("ha-folder-root".to_string(), vec!["name".to_string()]),
+            ],
+            "{method}"
+        );
+    }
+    // Other PropertyCollector calls still need a session.
+    expect_fault(
+        c.call(&pc, "ContinueRetrievePropertiesEx", "<token>x</token>")
+            .await,
+        "NotAuthenticated",
+    );
+    // Logged in, currentSession is there.
+    let mut c = ts.login().await;
+    let r = c
+        .call(
+            &pc,
+            "RetrieveProperties",
+            &spec.replace("<pathSet>defaultLocale</pathSet>", ""),
+        )
+        .await
+        .unwrap();
+    let first = r.all("returnval").next().unwrap();
+    assert!(first.child("missingSet").is_none(), "{first:?}");
+    assert!(first.child("propSet").is_some());
 }

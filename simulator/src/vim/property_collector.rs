@@ -367,6 +367,58 @@ fn retrieve(vim: &Vim, session: Option<&str>, req: &Request) -> Result<Vec<Data>
     Ok(out)
 }
 
+/// RetrieveProperties(Ex) without a session: answered, but every property asked of a start
+/// object is missing with NotAuthenticated, and no traversal is followed (nothing is read).
+/// This is how a client learns that a saved session cookie has expired: govmomi's
+/// `session.Manager.UserSession` (govc's session cache) reads `currentSession` and takes a
+/// missing NotAuthenticated for "log in again", but fails on a NotAuthenticated SOAP fault
+/// (govc 0.24). vcsim answers the same way; facts section 3 only says calls need a session.
+fn anonymous(req: &Request) -> Result<Option<Value>, Fault> {
+    let mut items = Vec::new();
+    for el in req.body.all("specSet") {
+        let spec = parse_filter_spec(el).map_err(|e| bad_param(req, e))?;
+        for o in &spec.objects {
+            let missing: Vec<Value> = spec
+                .props
+                .iter()
+                .filter(|p| p.ty == o.obj.ty)
+                .flat_map(|p| &p.paths)
+                .map(|path| {
+                    let fault = Fault::not_authenticated()
+                        .with("object", o.obj.clone())
+                        .with("privilegeId", "System.Read");
+                    Data::new("MissingProperty")
+                        .with("path", path.as_str())
+                        .with("fault", fault.localized())
+                        .into()
+                })
+                .collect();
+            if !o.skip && !missing.is_empty() {
+                items.push(
+                    Data::new("ObjectContent")
+                        .with("obj", o.obj.clone())
+                        .with("missingSet", Value::Array("MissingProperty", missing)),
+                );
+            }
+        }
+    }
+    if items.is_empty() {
+        return match req.method.as_str() {
+            "RetrieveProperties" => Ok(Some(Value::Array("ObjectContent", Vec::new()))),
+            _ => Ok(None),
+        };
+    }
+    let items = Value::Array(
+        "ObjectContent",
+        items.into_iter().map(Value::Data).collect(),
+    );
+    Ok(Some(match req.method.as_str() {
+        "RetrievePropertiesEx" => Data::new("RetrieveResult").with("objects", items).into(),
+        "RetrieveProperties" => items,
+        _ => return Err(Fault::not_authenticated().with("object", req.this.clone())),
+    }))
+}
+
 // ---- the methods ---------------------------------------------------------------------------
 
 pub fn fetch(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
@@ -379,7 +431,9 @@ pub fn fetch(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value
 }
 
 pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
-    let session = ctx.session.clone().unwrap_or_default();
+    let Some(session) = ctx.session.clone() else {
+        return anonymous(req);
+    };
     match (req.this.ty.as_str(), req.method.as_str()) {
         ("PropertyCollector", "RetrieveProperties") => {
             let items = retrieve(vim, Some(&session), req)?;

@@ -47,7 +47,8 @@ pub static TYPES: &[MoType] = &[
         name: "PropertyCollector",
         call: property_collector::call,
         properties: |v, _, s, _| Some(property_collector::properties(v, s)),
-        anonymous: &[],
+        // Answered without a session, every property missing (see `property_collector`).
+        anonymous: &["RetrieveProperties", "RetrievePropertiesEx"],
     },
     MoType {
         name: "HostSystem",
