@@ -25,9 +25,23 @@
 //!   - [`host::firmware`]: backup bundles, upload, restore and reset with firmwareConfig.sh's rules;
 //!   - [`host::accounts`]: `/etc/passwd` and `/etc/shadow` with real SHA-512 crypt;
 //!   - [`host::flash`]: a failing boot device (read-only, full, a torn write);
-//!   - [`host::events`]: the event log a failure report shows.
-//! - [`bundle`]: the tar/gzip codecs (`local.tgz`, `state.tgz`, `configBundle-<host>.tgz`) and a
-//!   reader that is safe against hostile archives.
+//!   - [`host::events`]: the event log a failure report shows;
+//!   - [`host::image`] and `host::image_files`: the image's `/etc` and the files a first boot
+//!     writes, per release (7.0+: the ConfigStore a fresh install starts from);
+//!   - `host::placement`: where a setting lives in each release (`/etc`, esx.conf, the
+//!     ConfigStore);
+//!   - [`host::encryption`] and [`host::tpm`]: 7.0 U2+'s key store in NONE or TPM mode, the
+//!     recovery key, a replaced board, a boot that halts until the key is given.
+//! - [`state`]: the one seam between a host and the formats of `state.tgz` in each persistence
+//!   era: plain `local.tgz` (4.x–6.7), with the ConfigStore (7.0, 7.0 U1), encrypted (7.0 U2+).
+//!   Below it, one format per file:
+//!   - [`archive`] over [`deflate`]: `tar czf` from members deflated once and reused, so a save
+//!     compresses only what changed and image files are compressed once per process;
+//!   - [`configstore`]: the ConfigStore as real SQLite bytes;
+//!   - [`envelope`] and [`keystore`]: `local.tgz.ve` (AES-256-GCM) and `encryption.info`;
+//!   - [`bundle`]: `configBundle-<host>.tgz` (Manifest.txt + state.tgz) and a reader that is safe
+//!     against hostile archives;
+//!   - [`vmtar`]: the visor tar of a boot bank's `s.v00`, for `esxi-sim bootbank`.
 //!
 //! On the wire (the vSphere API, what pyVmomi, govc, Ansible and PowerCLI talk to):
 //!
@@ -43,6 +57,8 @@
 //! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, `/downloads`,
 //!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time,
 //!   and applies the fault rules of [`server::faults`] before a request reaches the host.
+//!   CPU-heavy calls (password hashes, bundles, sealing) run on [`server::offload`]'s bounded
+//!   pool, never on the async workers.
 //! - [`vim::vcenter`]: a vCenter endpoint over many hosts (vCenter ids, calls forwarded to the
 //!   host as vpxd does).
 //! - [`fleet`]: many hosts and a vCenter in one process, one clock, the event log, and the JSON

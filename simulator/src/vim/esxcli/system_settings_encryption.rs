@@ -11,7 +11,7 @@
 //! ones public PowerCLI `Get-EsxCli -V2` scripts set; the options `--mode`,
 //! `--require-exec-installed-only`, `--require-secure-boot` are VMware's documented ones. The
 //! result type's name (`Encryption`), the short options, the help texts and the wording of our
-//! own errors are [unconfirmed]: no public dump of this namespace exists.
+//! own errors are \[unconfirmed\]: no public dump of this namespace exists.
 
 use super::{Args, CliError, Command, Namespace, Output, Param, Ret, Scalar, Struct};
 use crate::keystore::Mode;

@@ -10,7 +10,7 @@
 //! The fields `RecoveryID` and `Key` are the ones public PowerCLI scripts read. The row type's
 //! name (`RecoveryKey`), `rotate`'s parameters (`--keyid`, `--uuid`: both name the key being
 //! rotated here) and what `list` says in NONE mode (nothing: there is no recovery key) are
-//! [unconfirmed].
+//! \[unconfirmed\].
 
 use super::system_settings_encryption::available;
 use super::{Args, CliError, Command, Namespace, Output, Param, Ret, Scalar, Struct};
