@@ -31,49 +31,89 @@ URL=$(sed -n 's/^ready: //p' "$OUT")
 sleep 0.5
 echo "idle RSS: $(( $(ps -o rss= -p $PID) / 1024 )) MiB  (ps -o rss= -p <pid> of '$BIN serve')"
 
-soap() { # body-file -> response on stdout
-    curl -sk -H 'Content-Type: text/xml; charset=utf-8' ${COOKIE:+-H "Cookie: $COOKIE"} --data-binary @"$1" "$URL"
+# The peer, side by side: govmomi's vcsim in ESXi mode (../shared/tools/vcsim; VCSIM=path),
+# measured in the same rounds, interleaved, so that a noisy machine slows both alike.
+VCSIM=${VCSIM:-../shared/tools/vcsim}
+VURL=
+if [ -x "$VCSIM" ]; then
+    VPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "$VCSIM" -esx -l "127.0.0.1:$VPORT" >/dev/null 2>&1 &
+    VPID=$!
+    trap 'kill $PID $VPID 2>/dev/null; rm -f "$OUT" "$ERR"' EXIT
+    for _ in $(seq 100); do curl -sk -o /dev/null "https://127.0.0.1:$VPORT/about" && break; sleep 0.05; done
+    VURL=https://127.0.0.1:$VPORT/sdk
+    sleep 0.5
+    echo "vcsim idle RSS: $(( $(ps -o rss= -p $VPID) / 1024 )) MiB  ($VCSIM -esx)"
+else
+    echo "vcsim not found at $VCSIM: esxi-sim only, against issue 4's vcsim figures"
+fi
+
+soap() { # url cookie body-file -> response on stdout
+    curl -sk -H 'Content-Type: text/xml; charset=utf-8' ${2:+-H "Cookie: $2"} --data-binary @"$3" "$1"
 }
 body() { # lua file -> its wrk.body
     grep '^wrk.body = \[\[' "$1" | sed 's/^wrk.body = \[\[//; s/\]\]$//'
 }
-LOGIN=$(mktemp)
-printf '%s' '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><Login xmlns="urn:vim25"><_this type="SessionManager">ha-sessionmgr</_this><userName>root</userName><password>'"$PASSWORD"'</password></Login></soapenv:Body></soapenv:Envelope>' >"$LOGIN"
-COOKIE=$(curl -sk -D - -o /dev/null -H 'Content-Type: text/xml' --data-binary @"$LOGIN" "$URL" \
-    | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(vmware_soap_session="[0-9a-f]*"\).*/\1/p')
-rm -f "$LOGIN"
-[ -n "$COOKIE" ] || { echo "login failed"; exit 1; }
-export ESXI_COOKIE="$COOKIE"
+login() { # url password -> the session cookie
+    local f c
+    f=$(mktemp)
+    printf '%s' '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><Login xmlns="urn:vim25"><_this type="SessionManager">ha-sessionmgr</_this><userName>root</userName><password>'"$2"'</password></Login></soapenv:Body></soapenv:Envelope>' >"$f"
+    c=$(curl -sk -D - -o /dev/null -H 'Content-Type: text/xml' --data-binary @"$f" "$1" \
+        | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(vmware_soap_session=[^;]*\).*/\1/p')
+    rm -f "$f"
+    [ -n "$c" ] || { echo "login to $1 failed" >&2; exit 1; }
+    echo "$c"
+}
+COOKIE=$(login "$URL" "$PASSWORD")
+[ -z "$VURL" ] || VCOOKIE=$(login "$VURL" "$PASSWORD")
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-run() { # name lua expect-in-response vcsim-rps
-    local name=$1 lua=$2 expect=$3 ref=$4 b
-    b=$(mktemp); body "$lua" >"$b"
-    # The request must do what it claims before we time it.
-    soap "$b" | grep -q "$expect" || { echo "$name: response lacks $expect"; soap "$b" | head -c 600; exit 1; }
-    rm -f "$b"
-    local rps=() p50=() p99=()
-    for _ in $(seq "$RUNS"); do
-        local line
-        line=$(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$lua" "$URL" | grep '^RESULT')
-        case $line in *errors=0) ;; *) echo "$name: errors: $line"; exit 1;; esac
-        rps+=("$(sed 's/.*rps=\([0-9.]*\).*/\1/' <<<"$line")")
-        p50+=("$(sed 's/.*p50_ms=\([0-9.]*\).*/\1/' <<<"$line")")
-        p99+=("$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' <<<"$line")")
-    done
-    local r m n
-    r=$(printf '%s\n' "${rps[@]}" | median)
-    m=$(printf '%s\n' "${p50[@]}" | median)
-    n=$(printf '%s\n' "${p99[@]}" | median)
-    printf '%-22s %8s req/s  p50 %6s ms  p99 %6s ms  (%s× vcsim %s req/s)  runs: %s\n' \
-        "$name" "$r" "$m" "$n" "$(awk -v a="$r" -v b="$ref" 'BEGIN{printf "%.1f", a/b}')" "$ref" "${rps[*]}"
+one() { # url cookie lua -> "rps p50 p99"
+    local line
+    line=$(ESXI_COOKIE=$2 wrk -t2 -c"$CONNS" -d"$DURATION" -s "$3" "$1" | grep '^RESULT')
+    case $line in *errors=0) ;; *) echo "errors against $1: $line" >&2; exit 1;; esac
+    sed 's/.*rps=\([0-9.]*\).*p50_ms=\([0-9.]*\).*p99_ms=\([0-9.]*\).*/\1 \2 \3/' <<<"$line"
 }
 
-echo "wrk -t2 -c$CONNS -d$DURATION, median of $RUNS runs; reproduce:"
+run() { # name lua expect-in-response issue-4-vcsim-rps
+    local name=$1 lua=$2 expect=$3 ref=$4 b
+    b=$(mktemp); body "$lua" >"$b"
+    # The request must do what it claims, on both servers, before it is timed.
+    soap "$URL" "$COOKIE" "$b" | grep -q "$expect" || { echo "$name: esxi-sim's response lacks $expect"; exit 1; }
+    if [ -n "$VURL" ]; then
+        soap "$VURL" "$VCOOKIE" "$b" | grep -q "$expect" || { echo "$name: vcsim's response lacks $expect"; exit 1; }
+    fi
+    rm -f "$b"
+    local e=() v=()
+    for _ in $(seq "$RUNS"); do
+        e+=("$(one "$URL" "$COOKIE" "$lua")")
+        [ -z "$VURL" ] || v+=("$(one "$VURL" "$VCOOKIE" "$lua")")
+    done
+    col() { printf '%s\n' "${@:2}" | awk -v c="$1" '{print $c}' | median; }
+    local r m n
+    r=$(col 1 "${e[@]}"); m=$(col 2 "${e[@]}"); n=$(col 3 "${e[@]}")
+    printf '%-22s esxi-sim %8s req/s  p50 %6s ms  p99 %6s ms  runs: %s\n' "$name" "$r" "$m" "$n" \
+        "$(printf '%s\n' "${e[@]}" | awk '{printf "%s ", $1}')"
+    if [ -n "$VURL" ]; then
+        local vr vm vn
+        vr=$(col 1 "${v[@]}"); vm=$(col 2 "${v[@]}"); vn=$(col 3 "${v[@]}")
+        printf '%-22s vcsim    %8s req/s  p50 %6s ms  p99 %6s ms  runs: %s\n' "" "$vr" "$vm" "$vn" \
+            "$(printf '%s\n' "${v[@]}" | awk '{printf "%s ", $1}')"
+        printf '%-22s ratio    %8s× throughput, p99 %s×\n' "" \
+            "$(awk -v a="$r" -v b="$vr" 'BEGIN{printf "%.1f", a/b}')" \
+            "$(awk -v a="$n" -v b="$vn" 'BEGIN{printf "%.2f", a/b}')"
+    else
+        printf '%-22s (%s× issue 4'"'"'s vcsim %s req/s)\n' "" \
+            "$(awk -v a="$r" -v b="$ref" 'BEGIN{printf "%.1f", a/b}')" "$ref"
+    fi
+}
+
+echo "wrk -t2 -c$CONNS -d$DURATION, median of $RUNS interleaved rounds; reproduce:"
 echo "  $BIN serve --listen 127.0.0.1:8443 --password '$PASSWORD' &"
+echo "  $VCSIM -esx -l 127.0.0.1:8989 &"
 echo "  wrk -t2 -c$CONNS -d$DURATION -s ci/bench.d/rsc.lua https://127.0.0.1:8443/sdk"
 echo "  ESXI_COOKIE='vmware_soap_session=\"<from Login>\"' wrk ... -s ci/bench.d/rpex.lua ..."
 run RetrieveServiceContent ci/bench.d/rsc.lua RetrieveServiceContentResponse 8000
 run RetrievePropertiesEx ci/bench.d/rpex.lua '<obj type="HostSystem">ha-host</obj>' 6500
-echo "RSS after load: $(( $(ps -o rss= -p $PID) / 1024 )) MiB"
+echo "RSS after load: esxi-sim $(( $(ps -o rss= -p $PID) / 1024 )) MiB${VURL:+, vcsim $(( $(ps -o rss= -p ${VPID:-0}) / 1024 )) MiB}"
