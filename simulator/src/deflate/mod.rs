@@ -86,16 +86,14 @@ impl Chunk {
     pub fn cached(data: &[u8]) -> Arc<Chunk> {
         let key = (crc32(data), data.len());
         {
-            let cache = cache().lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((raw, chunk)) = cache.map.get(&key) {
-                if **raw == *data {
-                    return chunk.clone();
-                }
+            let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(chunk) = cache.get(key, data) {
+                return chunk;
             }
         }
         let chunk = Arc::new(Chunk::deflate(data));
         let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
-        cache.insert(key, Arc::from(data), chunk.clone());
+        cache.insert(key, Arc::from(data), chunk.clone(), CACHE_BYTES);
         chunk
     }
 
@@ -165,46 +163,87 @@ pub fn gzip<'a>(
 
 /// The process-wide chunk cache: deflated pieces by content, bounded in bytes. Entries keep
 /// their raw bytes to tell a CRC collision from a hit.
+///
+/// Most insertions are one host's own bytes (its keys, its database pages) that no other host
+/// will ask for; the few shared pieces (image files, common pages) are asked for by every host.
+/// Eviction is second chance (CLOCK): an entry hit since it last came round is kept and goes to
+/// the back, so a fleet's stream of one-off pieces flows through without pushing out the
+/// shared ones, and the cap can stay small.
 struct Cache {
-    /// (CRC-32, length) → (the raw bytes, their chunk).
+    /// (CRC-32, length) → the raw bytes, their chunk, and whether it was hit lately.
     map: HashMap<(u32, usize), Entry>,
-    /// Insertion order, for eviction (oldest first).
+    /// Eviction order (oldest first; a hit entry is moved to the back when it comes round).
     order: std::collections::VecDeque<(u32, usize)>,
     bytes: usize,
 }
 
-type Entry = (Arc<[u8]>, Arc<Chunk>);
+struct Entry {
+    raw: Arc<[u8]>,
+    chunk: Arc<Chunk>,
+    used: bool,
+}
 
-/// What the cache may hold (raw and deflated bytes): enough for every image file and shared
-/// ConfigStore page of all profiles many times over.
-const CACHE_BYTES: usize = 64 << 20;
+impl Entry {
+    fn size(&self) -> usize {
+        self.raw.len() + self.chunk.heap_bytes() + 64
+    }
+}
+
+/// What the cache may hold (raw and deflated bytes): every image file and shared ConfigStore
+/// page of all profiles is ~2 MiB; the rest is room for one-off pieces on their way through.
+/// (64 MiB before second-chance eviction: a 10,000-host fleet filled it with one-off pieces.)
+const CACHE_BYTES: usize = 16 << 20;
 
 fn cache() -> &'static Mutex<Cache> {
     static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    CACHE.get_or_init(|| {
-        Mutex::new(Cache {
-            map: HashMap::new(),
-            order: std::collections::VecDeque::new(),
-            bytes: 0,
-        })
-    })
+    CACHE.get_or_init(|| Mutex::new(Cache::new()))
 }
 
 impl Cache {
-    fn insert(&mut self, key: (u32, usize), raw: Arc<[u8]>, chunk: Arc<Chunk>) {
-        let size = raw.len() + chunk.heap_bytes() + 64;
-        if let Some(old) = self.map.insert(key, (raw, chunk)) {
-            self.bytes -= old.0.len() + old.1.heap_bytes() + 64;
+    fn new() -> Cache {
+        Cache {
+            map: HashMap::new(),
+            order: std::collections::VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The chunk of exactly these bytes, marked as used.
+    fn get(&mut self, key: (u32, usize), data: &[u8]) -> Option<Arc<Chunk>> {
+        let e = self.map.get_mut(&key).filter(|e| *e.raw == *data)?;
+        e.used = true;
+        Some(e.chunk.clone())
+    }
+
+    fn insert(&mut self, key: (u32, usize), raw: Arc<[u8]>, chunk: Arc<Chunk>, cap: usize) {
+        let entry = Entry {
+            raw,
+            chunk,
+            used: false,
+        };
+        self.bytes += entry.size();
+        if let Some(old) = self.map.insert(key, entry) {
+            self.bytes -= old.size();
         } else {
             self.order.push_back(key);
         }
-        self.bytes += size;
-        while self.bytes > CACHE_BYTES {
+        // Each entry comes round at most twice (once to lose its mark), so this ends.
+        let mut budget = 2 * self.order.len();
+        while self.bytes > cap && budget > 0 {
+            budget -= 1;
             let Some(k) = self.order.pop_front() else {
                 break;
             };
-            if let Some((r, c)) = self.map.remove(&k) {
-                self.bytes -= r.len() + c.heap_bytes() + 64;
+            match self.map.get_mut(&k) {
+                Some(e) if e.used => {
+                    e.used = false;
+                    self.order.push_back(k);
+                }
+                Some(_) => {
+                    let e = self.map.remove(&k).expect("present");
+                    self.bytes -= e.size();
+                }
+                None => {}
             }
         }
     }
@@ -221,6 +260,31 @@ mod tests {
             .read_to_end(&mut out)
             .expect("a valid gzip member");
         out
+    }
+
+    #[test]
+    fn one_off_pieces_flow_through_the_cache_without_evicting_shared_ones() {
+        let cap = 40_000;
+        let mut cache = Cache::new();
+        let put = |cache: &mut Cache, data: &[u8]| {
+            let key = (crc32(data), data.len());
+            cache.insert(key, Arc::from(data), Arc::new(Chunk::deflate(data)), cap);
+            key
+        };
+        let shared = b"an image file every host has\n".repeat(40);
+        let shared_key = put(&mut cache, &shared);
+        for i in 0..500u32 {
+            // Every host asks for the shared piece, and brings one piece of its own.
+            assert!(
+                cache.get(shared_key, &shared).is_some(),
+                "evicted at host {i}"
+            );
+            let own: Vec<u8> = (0..1000u32).map(|j| (i * 31 + j * 7) as u8).collect();
+            put(&mut cache, &own);
+            assert!(cache.bytes <= cap, "{} bytes over the cap", cache.bytes);
+        }
+        // Bytes that differ but collide on (CRC, length) are not a hit.
+        assert!(cache.get(shared_key, &vec![0; shared.len()]).is_none());
     }
 
     #[test]
