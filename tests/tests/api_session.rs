@@ -555,3 +555,141 @@ async fn retrieve_without_a_session_reads_nothing_and_says_why() {
     assert!(first.child("missingSet").is_none(), "{first:?}");
     assert!(first.child("propSet").is_some());
 }
+
+fn locked_events(ts: &esxi_sim_tests::TestServer) -> Vec<String> {
+    ts.with_host(|h| {
+        h.events()
+            .iter()
+            .filter(|e| e.kind.name() == "account-locked")
+            .map(|e| e.kind.to_string())
+            .collect()
+    })
+}
+
+/// Facts section 7: from 6.5, 5 failed logins lock the account for 900 s, root included; while
+/// locked the right password fails as a wrong one does; a success clears the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_failed_logins_lock_root_for_fifteen_minutes() {
+    let ts = start("6.7U3", 6).await;
+    let mut c = ts.client();
+    // Four failures and a success: the count starts again.
+    for _ in 0..4 {
+        expect_fault(c.login("root", "wrong").await, "InvalidLogin");
+    }
+    c.login("root", PASSWORD).await.unwrap();
+    c.logout().await.unwrap();
+    for _ in 0..4 {
+        expect_fault(c.login("root", "wrong").await, "InvalidLogin");
+    }
+    c.login("root", PASSWORD).await.unwrap();
+    c.logout().await.unwrap();
+    assert!(locked_events(&ts).is_empty());
+    // Five in a row lock it: the right password then fails with the same fault and words.
+    for _ in 0..5 {
+        expect_fault(c.login("root", "wrong").await, "InvalidLogin");
+    }
+    assert_eq!(
+        locked_events(&ts),
+        [
+            "Remote access for ESXi local user account 'root' has been locked for 900 seconds \
+          after 5 failed login attempts."
+        ]
+    );
+    let e = expect_fault(c.login("root", PASSWORD).await, "InvalidLogin");
+    assert!(
+        matches!(&e, ClientError::Fault { message, .. } if message == "Cannot complete login due to an incorrect user name or password."),
+        "{e:?}"
+    );
+    // The upload's Basic auth is the same account.
+    let put = c
+        .put(
+            "/tmp/configBundle.tgz",
+            b"x".to_vec(),
+            Some(("root", PASSWORD)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(put.status, StatusCode::UNAUTHORIZED);
+    ts.skip(Duration::from_secs(899));
+    expect_fault(c.login("root", PASSWORD).await, "InvalidLogin");
+    ts.skip(Duration::from_secs(1));
+    c.login("root", PASSWORD).await.unwrap();
+}
+
+/// `Security.AccountLockFailures = 0` disables locking; 6.0's defaults are 10 and 120 s; before
+/// 6.0 there is no lockout and no such option.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_follows_the_option_and_the_release() {
+    let ts = start("6.7U3", 7).await;
+    let mut admin = ts.login().await;
+    admin
+        .call(
+            &esxi_sim_tests::options(),
+            "UpdateOptions",
+            &long_option("Security.AccountLockFailures", 0),
+        )
+        .await
+        .unwrap();
+    let mut c = ts.client();
+    for _ in 0..12 {
+        expect_fault(c.login("root", "wrong").await, "InvalidLogin");
+    }
+    c.login("root", PASSWORD).await.unwrap();
+
+    let ts = start("6.0U3", 8).await;
+    let mut admin = ts.login().await;
+    assert_eq!(
+        query_option(&mut admin, "Security.AccountLockFailures").await,
+        "10"
+    );
+    assert_eq!(
+        query_option(&mut admin, "Security.AccountUnlockTime").await,
+        "120"
+    );
+    let mut c = ts.client();
+    for _ in 0..9 {
+        expect_fault(c.login("root", "wrong").await, "InvalidLogin");
+    }
+    c.login("root", PASSWORD).await.unwrap();
+    c.logout().await.unwrap();
+    for _ in 0..10 {
+        expect_fault(c.login("root", "wrong").await, "InvalidLogin");
+    }
+    expect_fault(c.login("root", PASSWORD).await, "InvalidLogin");
+    ts.skip(Duration::from_secs(120));
+    c.login("root", PASSWORD).await.unwrap();
+
+    let ts = start("5.5GA", 9).await;
+    let mut c = ts.client();
+    for _ in 0..20 {
+        expect_fault(c.login("root", "wrong").await, "InvalidLogin");
+    }
+    c.login("root", PASSWORD).await.unwrap();
+    expect_fault(
+        c.call(
+            &esxi_sim_tests::options(),
+            "QueryOptions",
+            "<name>Security.AccountLockFailures</name>",
+        )
+        .await,
+        "InvalidName",
+    );
+    assert!(locked_events(&ts).is_empty());
+}
+
+/// hostd keeps the tally in memory: a reboot unlocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_clears_the_lockout() {
+    let ts = start("8.0U3", 10).await;
+    let mut c = ts.client();
+    for _ in 0..5 {
+        expect_fault(c.login("root", "wrong").await, "InvalidLogin");
+    }
+    expect_fault(c.login("root", PASSWORD).await, "InvalidLogin");
+    ts.with_host(|h| {
+        h.crash().unwrap();
+        h.power_on().unwrap();
+        h.wait_until_running();
+    });
+    c.login("root", PASSWORD).await.unwrap();
+}

@@ -111,6 +111,12 @@ pub enum EventKind {
     BoardReplaced {
         new_uuid: bool,
     },
+    /// Too many failed logins locked an account (facts section 7).
+    AccountLocked {
+        user: String,
+        failures: u32,
+        seconds: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +162,7 @@ impl EventKind {
             EventKind::EncryptionModeChanged { .. } => "encryption-mode",
             EventKind::RecoveryKeyRotated => "recovery-key-rotated",
             EventKind::BoardReplaced { .. } => "board-replaced",
+            EventKind::AccountLocked { .. } => "account-locked",
         }
     }
 }
@@ -287,6 +294,16 @@ impl fmt::Display for EventKind {
             EventKind::TornWrite { intended, on_flash } => write!(
                 f,
                 "torn write: {on_flash} of {intended} bytes of state.tgz reached the boot device"
+            ),
+            // hostd's words (vob esx.audit.account.locked, as vCenter shows it).
+            EventKind::AccountLocked {
+                user,
+                failures,
+                seconds,
+            } => write!(
+                f,
+                "Remote access for ESXi local user account '{user}' has been locked for \
+                 {seconds} seconds after {failures} failed login attempts."
             ),
         }
     }

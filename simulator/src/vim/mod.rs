@@ -34,6 +34,7 @@ pub mod firmware_system;
 pub mod host_system;
 pub mod inventory;
 pub mod local_account_manager;
+pub mod lockout;
 pub mod managed_method_executer;
 pub mod option_manager;
 pub mod property_collector;
@@ -158,6 +159,8 @@ pub struct Vim {
     /// The host's network is cut until then (the control API's "unreachable"): it does not
     /// answer, although it runs.
     pub(crate) link_down_until: Option<SimTime>,
+    /// Failed logins per account (hostd's memory: a reboot clears it).
+    pub(crate) lockouts: lockout::Lockouts,
 }
 
 impl Vim {
@@ -177,6 +180,7 @@ impl Vim {
             seq: 0,
             estate: None,
             link_down_until: None,
+            lockouts: lockout::Lockouts::default(),
         }
     }
 
@@ -202,8 +206,8 @@ impl Vim {
 
     /// Whether a user name and password open a session here: the host's `/etc/shadow`, or the
     /// vCenter's SSO administrator. Hashing runs here, inline; the server uses
-    /// [`Vim::credentials_ok`] instead, which can hand it off.
-    pub fn check_login(&self, user: &str, password: &str) -> bool {
+    /// [`Vim::credentials_ok`] instead, which can hand it off. Counts towards the lockout.
+    pub fn check_login(&mut self, user: &str, password: &str) -> bool {
         let mut ctx = Ctx::default();
         self.credentials_ok(&mut ctx, user, password) == Some(true)
     }
@@ -265,6 +269,7 @@ impl Vim {
             self.pages.clear();
             self.views.clear();
             self.downloads.clear();
+            self.lockouts.clear();
             self.seen_boots = self.host.boots();
         }
     }

@@ -3,7 +3,11 @@
 //! `/adv/UserVars/SuppressShellWarning`. Changing one edits esx.conf, a sticky file, so it
 //! persists by the same rules as everything else.
 
+use std::time::Duration;
+
+use super::lockout::Policy;
 use super::{host_fault, method_not_found, Ctx, Vim};
+use crate::profile::Profile;
 use crate::soap::{Data, Element, Fault, Request, Value};
 
 /// Options whose type is integer (`xsd:long`); every other option is a string.
@@ -17,12 +21,11 @@ const INTEGER_OPTIONS: &[&str] = &[
     "Security.AccountUnlockTime",
 ];
 
-/// Options a host knows even before esx.conf names them, with their defaults.
+/// Options a host knows even before esx.conf names them, with their defaults (the lockout
+/// pair is per release: [`lockout_defaults`]).
 const KNOWN_DEFAULTS: &[(&str, &str)] = &[
     ("UserVars.ESXiShellTimeOut", "0"),
     ("UserVars.ESXiShellInteractiveTimeOut", "0"),
-    ("Security.AccountLockFailures", "5"),
-    ("Security.AccountUnlockTime", "900"),
     (
         "Security.PasswordQualityControl",
         "retry=3 min=disabled,disabled,disabled,7,7",
@@ -31,6 +34,33 @@ const KNOWN_DEFAULTS: &[(&str, &str)] = &[
     ("Config.HostAgent.log.level", "info"),
     ("Config.HostAgent.plugins.solo.enableMob", "false"),
 ];
+
+/// `Security.AccountLockFailures` and `Security.AccountUnlockTime` by release (facts section 7):
+/// 10 and 120 s on 6.0, 5 and 900 s from 6.5; none before 6.0 (no lockout there).
+fn lockout_defaults(profile: &Profile) -> Option<(&'static str, &'static str)> {
+    match profile.version_number() {
+        0..60_000 => None,
+        60_000..60_500 => Some(("10", "120")),
+        _ => Some(("5", "900")),
+    }
+}
+
+/// The host's lockout policy: its advanced options, else its release's defaults.
+pub fn lockout_policy(vim: &Vim) -> Policy {
+    let defaults = lockout_defaults(vim.host.profile());
+    let get = |key: &str, default: Option<&str>| -> u64 {
+        vim.host
+            .esx_conf_value(&conf_key(key))
+            .or(default.map(str::to_string))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Policy {
+        failures: get("Security.AccountLockFailures", defaults.map(|d| d.0)).min(u32::MAX as u64)
+            as u32,
+        unlock: Duration::from_secs(get("Security.AccountUnlockTime", defaults.map(|d| d.1))),
+    }
+}
 
 fn conf_key(key: &str) -> String {
     format!("/adv/{}", key.replace('.', "/"))
@@ -53,7 +83,13 @@ fn all_options(vim: &Vim) -> Vec<(String, String)> {
         .into_iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("/adv/")?.replace('/', "."), v)))
         .collect();
-    for (k, v) in KNOWN_DEFAULTS {
+    let lockout = lockout_defaults(vim.host.profile()).map(|(n, t)| {
+        [
+            ("Security.AccountLockFailures", n),
+            ("Security.AccountUnlockTime", t),
+        ]
+    });
+    for (k, v) in KNOWN_DEFAULTS.iter().chain(lockout.iter().flatten()) {
         if !out.iter().any(|(o, _)| o == k) {
             out.push((k.to_string(), v.to_string()));
         }

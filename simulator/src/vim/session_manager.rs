@@ -4,9 +4,10 @@
 //! The session travels in the cookie `vmware_soap_session="<40 hex>"`. pyVmomi echoes the whole
 //! Set-Cookie value back, attributes included, so the cookie is read leniently.
 
+use super::lockout::Outcome;
 use super::{method_not_found, required, Ctx, Vim};
 use crate::clock::SimTime;
-use crate::host::accounts;
+use crate::host::{accounts, EventKind};
 use crate::secret;
 use crate::soap::{Data, Fault, Request, Value};
 
@@ -49,7 +50,10 @@ impl Vim {
     /// hashes inline; otherwise None, with the hash to check handed back in `ctx.verify`. A
     /// call made again with the outcome in `ctx.verified` uses it only if the account's hash is
     /// still the one that was checked.
-    pub fn credentials_ok(&self, ctx: &mut Ctx, user: &str, password: &str) -> Option<bool> {
+    ///
+    /// A host's accounts lock after repeated failures ([`super::lockout`]): a locked account
+    /// fails without a hash check, and each checked outcome is counted.
+    pub fn credentials_ok(&mut self, ctx: &mut Ctx, user: &str, password: &str) -> Option<bool> {
         let field = match &self.estate {
             Some(e) => {
                 let ok = user.eq_ignore_ascii_case(&e.user)
@@ -61,23 +65,35 @@ impl Vim {
                 Some(f) => f,
             },
         };
+        let now = self.now();
+        if self.lockouts.locked(user, now) {
+            return Some(false);
+        }
         let check = PasswordCheck {
             field,
             password: password.to_string(),
         };
-        if accounts::verify_is_cheap(&check.field) {
-            return Some(check.run());
-        }
-        if let Some((done, ok)) = &ctx.verified {
-            if *done == check {
-                return Some(*ok);
+        let ok = if accounts::verify_is_cheap(&check.field) {
+            check.run()
+        } else {
+            match &ctx.verified {
+                Some((done, ok)) if *done == check => *ok,
+                _ if ctx.offload_hashing => {
+                    ctx.verify = Some(check);
+                    return None;
+                }
+                _ => check.run(),
             }
+        };
+        let policy = super::option_manager::lockout_policy(self);
+        if let Outcome::NowLocked(p) = self.lockouts.record(user, ok, now, policy) {
+            self.host.log(EventKind::AccountLocked {
+                user: user.to_string(),
+                failures: p.failures,
+                seconds: p.unlock.as_secs(),
+            });
         }
-        if ctx.offload_hashing {
-            ctx.verify = Some(check);
-            return None;
-        }
-        Some(check.run())
+        Some(ok)
     }
 }
 
