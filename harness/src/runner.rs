@@ -76,20 +76,11 @@ fn host_ref() -> MoRef {
     MoRef::new("HostSystem", "ha-host")
 }
 
-/// The state a run carries from step to step. The fields from `host_name` to `mark` are the
-/// host the current step runs on; other hosts (`host = "..."` steps) wait in `parked` and are
-/// swapped in by [`Run::select`].
+/// The state a run carries from step to step. `host` is the host the current step runs on;
+/// other hosts (`host = "..."` steps) wait in `parked` and are swapped in by [`Run::select`].
 struct Run {
-    /// None: the scenario's own host.
-    host_name: Option<String>,
-    target: Arc<Target>,
-    client: Client,
-    password: String,
-    initial_password: String,
-    /// The password the host will have after the pending restore (from the uploaded bundle).
-    uploaded_password: Option<String>,
-    firmware: MoRef,
-    mark: Mark,
+    /// The host the current step runs on (its `name` None: the scenario's own host).
+    host: HostSlot,
     parked: Vec<HostSlot>,
     /// For installing another host: the run's build and seed.
     profile: String,
@@ -103,7 +94,7 @@ struct Run {
     scenario_dir: PathBuf,
 }
 
-/// A host the run is not on right now.
+/// One host of a run: the current one, or one parked until a step names it.
 struct HostSlot {
     name: Option<String>,
     target: Arc<Target>,
@@ -261,6 +252,7 @@ pub async fn run_case(sc: &Scenario, profile: &str, opts: &RunOptions) -> CaseRe
         }),
         Ok(mut run) => {
             let initial_mm = run
+                .host
                 .client
                 .fetch_text(&host_ref(), "runtime.inMaintenanceMode")
                 .await
@@ -309,14 +301,7 @@ async fn start(
 ) -> Result<Run, ClientError> {
     let slot = connect(None, target, password).await?;
     Ok(Run {
-        host_name: slot.name,
-        target: slot.target,
-        client: slot.client,
-        password: slot.password,
-        initial_password: slot.initial_password,
-        uploaded_password: None,
-        firmware: slot.firmware,
-        mark: slot.mark,
+        host: slot,
         parked: Vec::new(),
         profile: profile.to_string(),
         seed,
@@ -367,7 +352,7 @@ impl Run {
     /// Makes `want` (None: the scenario's host) the host steps run on, installing it at its
     /// first use.
     async fn select(&mut self, want: Option<&str>) -> StepResult {
-        if self.host_name.as_deref() == want {
+        if self.host.name.as_deref() == want {
             return Ok(());
         }
         let i = match self.parked.iter().position(|p| p.name.as_deref() == want) {
@@ -375,16 +360,17 @@ impl Run {
             None => {
                 // Only other hosts are ever missing: the scenario's own is current or parked.
                 let name = want.unwrap_or_default().to_string();
-                let mut taken: Vec<String> = self.target.control_path().into_iter().collect();
+                let mut taken: Vec<String> = self.host.target.control_path().into_iter().collect();
                 taken.extend(self.parked.iter().filter_map(|p| p.target.control_path()));
                 let what = format!("another {} host named '{name}'", self.profile);
                 let t = self
+                    .host
                     .target
                     .another(&self.profile, other_seed(self.seed, &name), &taken)
                     .await
                     .map_err(|e| fail(what.clone(), e))?;
                 // Every host of a run is installed with the same root password.
-                let slot = connect(Some(name), Arc::new(t), self.initial_password.clone())
+                let slot = connect(Some(name), Arc::new(t), self.host.initial_password.clone())
                     .await
                     .map_err(|e| fail(format!("{what} to take a login"), e.to_string()))?;
                 self.parked.push(slot);
@@ -392,14 +378,7 @@ impl Run {
             }
         };
         let mut slot = self.parked.swap_remove(i);
-        std::mem::swap(&mut self.host_name, &mut slot.name);
-        std::mem::swap(&mut self.target, &mut slot.target);
-        std::mem::swap(&mut self.client, &mut slot.client);
-        std::mem::swap(&mut self.password, &mut slot.password);
-        std::mem::swap(&mut self.initial_password, &mut slot.initial_password);
-        std::mem::swap(&mut self.uploaded_password, &mut slot.uploaded_password);
-        std::mem::swap(&mut self.firmware, &mut slot.firmware);
-        std::mem::swap(&mut self.mark, &mut slot.mark);
+        std::mem::swap(&mut self.host, &mut slot);
         self.parked.push(slot);
         Ok(())
     }
@@ -443,15 +422,16 @@ impl Run {
             Action::Login { user, password } => {
                 let password = &self.resolve(password);
                 let mut c = self
+                    .host
                     .target
                     .client()
                     .map_err(|e| fail("a client", e.to_string()))?;
                 match c.login(user, password).await {
                     Ok(_) => {
-                        if user == &self.target.user {
-                            self.password = password.clone();
+                        if user == &self.host.target.user {
+                            self.host.password = password.clone();
                         }
-                        self.client = c;
+                        self.host.client = c;
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -460,8 +440,8 @@ impl Run {
             Action::SetPassword { user, password } => {
                 let password = &self.resolve(password);
                 let r = self.account("UpdateUser", user, Some(password)).await;
-                if r.is_ok() && user == &self.target.user {
-                    self.password = password.clone();
+                if r.is_ok() && user == &self.host.target.user {
+                    self.host.password = password.clone();
                 }
                 r
             }
@@ -470,7 +450,8 @@ impl Run {
             }
             Action::RemoveUser { user } => {
                 let p = format!("<userName>{}</userName>", esc(user));
-                self.client
+                self.host
+                    .client
                     .call(
                         &MoRef::new("HostLocalAccountManager", "ha-localacctmgr"),
                         "RemoveUser",
@@ -491,7 +472,11 @@ impl Run {
                     .options()
                     .await
                     .map_err(|e| fail("the option manager", e.to_string()))?;
-                self.client.call(&om, "UpdateOptions", &p).await.map(|_| ())
+                self.host
+                    .client
+                    .call(&om, "UpdateOptions", &p)
+                    .await
+                    .map(|_| ())
             }
             Action::ExpectOption { key, value } => {
                 let om = self
@@ -499,6 +484,7 @@ impl Run {
                     .await
                     .map_err(|e| fail("the option manager", e.to_string()))?;
                 let r = self
+                    .host
                     .client
                     .call(&om, "QueryOptions", &format!("<name>{}</name>", esc(key)))
                     .await
@@ -523,7 +509,7 @@ impl Run {
                         self.order.push(name.clone());
                     }
                     self.bundles
-                        .insert(name.clone(), (bytes, self.password.clone()));
+                        .insert(name.clone(), (bytes, self.host.password.clone()));
                     Ok(())
                 }
                 Err(e) => Err(e),
@@ -535,21 +521,22 @@ impl Run {
                 } else {
                     rewrite_manifest(&bytes, rewrite)?
                 };
-                self.uploaded_password = pw;
+                self.host.uploaded_password = pw;
                 self.upload(bytes).await
             }
             Action::Restore { force, halts } => {
                 let p = format!("<force>{force}</force>");
-                let fw = self.firmware.clone();
+                let fw = self.host.firmware.clone();
                 let r = self
+                    .host
                     .client
                     .call(&fw, "RestoreFirmwareConfiguration", &p)
                     .await;
                 match r {
                     // The host may drop the connection as it reboots: that is success too.
                     Ok(_) | Err(ClientError::Io(_)) => {
-                        if let Some(pw) = self.uploaded_password.clone() {
-                            self.password = pw;
+                        if let Some(pw) = self.host.uploaded_password.clone() {
+                            self.host.password = pw;
                         }
                         if let Some(text) = halts {
                             self.expect_boot_halt(text).await?;
@@ -564,14 +551,15 @@ impl Run {
                 }
             }
             Action::Reset => {
-                let fw = self.firmware.clone();
+                let fw = self.host.firmware.clone();
                 match self
+                    .host
                     .client
                     .call(&fw, "ResetFirmwareToFactoryDefaults", "")
                     .await
                 {
                     Ok(_) | Err(ClientError::Io(_)) => {
-                        self.password = String::new();
+                        self.host.password = String::new();
                         self.wait_reboot()
                             .await
                             .map_err(|e| fail("the host back after the reset", e.to_string()))?;
@@ -581,8 +569,9 @@ impl Run {
                 }
             }
             Action::Sync => {
-                let fw = self.firmware.clone();
-                self.client
+                let fw = self.host.firmware.clone();
+                self.host
+                    .client
                     .call(&fw, "SyncFirmwareConfiguration", "")
                     .await
                     .map(|_| ())
@@ -637,7 +626,7 @@ impl Run {
                         self.order.push(name.clone());
                     }
                     self.bundles
-                        .insert(name.clone(), (bytes, self.password.clone()));
+                        .insert(name.clone(), (bytes, self.host.password.clone()));
                 }
                 Ok(())
             }
@@ -653,19 +642,24 @@ impl Run {
     /// On a real host, scenarios run one after another on the same machine: put back the root
     /// password and the maintenance mode the run found (best effort; a reset's other changes stay).
     async fn leave_as_found(&mut self, initial_mm: bool) {
-        if self.password != self.initial_password {
-            let pw = self.initial_password.clone();
-            let user = self.target.user.clone();
+        if self.host.password != self.host.initial_password {
+            let pw = self.host.initial_password.clone();
+            let user = self.host.target.user.clone();
             if self.wait_up_once().await.is_ok()
                 && self.account("UpdateUser", &user, Some(&pw)).await.is_ok()
             {
-                self.password = pw;
+                self.host.password = pw;
                 // Persist it now, or the next reboot would bring back the scenario's password.
-                let fw = self.firmware.clone();
-                let _ = self.client.call(&fw, "SyncFirmwareConfiguration", "").await;
+                let fw = self.host.firmware.clone();
+                let _ = self
+                    .host
+                    .client
+                    .call(&fw, "SyncFirmwareConfiguration", "")
+                    .await;
             }
         }
         let mm = self
+            .host
             .client
             .fetch_text(&host_ref(), "runtime.inMaintenanceMode")
             .await
@@ -680,8 +674,8 @@ impl Run {
     /// `$initial` and `$current` in passwords.
     fn resolve(&self, password: &str) -> String {
         match password {
-            crate::scenario::INITIAL => self.initial_password.clone(),
-            crate::scenario::CURRENT => self.password.clone(),
+            crate::scenario::INITIAL => self.host.initial_password.clone(),
+            crate::scenario::CURRENT => self.host.password.clone(),
             p => p.to_string(),
         }
     }
@@ -699,7 +693,8 @@ impl Run {
             "<user xsi:type=\"HostPosixAccountSpec\"><id>{}</id>{pw}</user>",
             esc(user)
         );
-        self.client
+        self.host
+            .client
             .call(
                 &MoRef::new("HostLocalAccountManager", "ha-localacctmgr"),
                 method,
@@ -711,6 +706,7 @@ impl Run {
 
     async fn options(&mut self) -> Result<MoRef, ClientError> {
         let el = self
+            .host
             .client
             .fetch(&host_ref(), "configManager.advancedOption")
             .await?
@@ -719,20 +715,21 @@ impl Run {
     }
 
     async fn task(&mut self, method: &str, params: &str) -> Result<(), ClientError> {
-        let r = self.client.call(&host_ref(), method, params).await?;
+        let r = self.host.client.call(&host_ref(), method, params).await?;
         let task = as_moref(&returnval(&r)?)?;
-        self.client.wait_task(&task).await.map(|_| ())
+        self.host.client.wait_task(&task).await.map(|_| ())
     }
 
     async fn backup(&mut self) -> Result<Vec<u8>, ClientError> {
-        let fw = self.firmware.clone();
+        let fw = self.host.firmware.clone();
         let r = self
+            .host
             .client
             .call(&fw, "BackupFirmwareConfiguration", "")
             .await?;
         let url = returnval(&r)?.text.trim().to_string();
         let path = Client::path_of(&url);
-        let resp = self.client.get(&path).await?;
+        let resp = self.host.client.get(&path).await?;
         if resp.status != StatusCode::OK {
             return Err(ClientError::Http(resp.status, format!("GET {path}")));
         }
@@ -769,15 +766,20 @@ impl Run {
     }
 
     async fn upload(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
-        let fw = self.firmware.clone();
+        let fw = self.host.firmware.clone();
         let r = self
+            .host
             .client
             .call(&fw, "QueryFirmwareConfigUploadURL", "")
             .await?;
         let path = Client::path_of(returnval(&r)?.text.trim());
-        let user = self.target.user.clone();
-        let pw = self.password.clone();
-        let resp = self.client.put(&path, bytes, Some((&user, &pw))).await?;
+        let user = self.host.target.user.clone();
+        let pw = self.host.password.clone();
+        let resp = self
+            .host
+            .client
+            .put(&path, bytes, Some((&user, &pw)))
+            .await?;
         if !resp.status.is_success() {
             return Err(ClientError::Http(resp.status, format!("PUT {path}")));
         }
@@ -786,7 +788,7 @@ impl Run {
 
     /// After a restore, reset or reboot: the host goes away, comes back, and needs a new login.
     async fn wait_reboot(&mut self) -> Result<(), ClientError> {
-        if let Some(sim) = &self.target.sim {
+        if let Some(sim) = &self.host.target.sim {
             // A simulated host boots in virtual time: move the clock past the boot.
             sim.finish_boot(EMBEDDED_BOOT)
                 .await
@@ -801,8 +803,8 @@ impl Run {
             // fast simulator alike, without racing the moment the host goes down.
             let deadline = Instant::now() + Duration::from_secs(600);
             loop {
-                self.client.timeout = Duration::from_secs(10);
-                match self.client.fetch_text(&host_ref(), "name").await {
+                self.host.client.timeout = Duration::from_secs(10);
+                match self.host.client.fetch_text(&host_ref(), "name").await {
                     Ok(_) if Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(300)).await
                     }
@@ -819,21 +821,25 @@ impl Run {
     }
 
     async fn wait_up(&mut self) -> Result<(), ClientError> {
-        let limit = if self.target.sim.is_some() { 20 } else { 1200 };
+        let limit = if self.host.target.sim.is_some() {
+            20
+        } else {
+            1200
+        };
         let deadline = Instant::now() + Duration::from_secs(limit);
         loop {
-            let mut c = self.target.client()?;
+            let mut c = self.host.target.client()?;
             c.timeout = Duration::from_secs(10);
-            match c.login(&self.target.user, &self.password).await {
+            match c.login(&self.host.target.user, &self.host.password).await {
                 Ok(_) => {
-                    self.client = c;
+                    self.host.client = c;
                     return Ok(());
                 }
                 // The host answers but refuses the password: waiting will not help.
                 Err(e) if e.fault_type() == Some("InvalidLogin") => return Err(e),
                 Err(e) if Instant::now() > deadline => return Err(e),
                 Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(if self.target.sim.is_some() {
+                    tokio::time::sleep(Duration::from_millis(if self.host.target.sim.is_some() {
                         20
                     } else {
                         500
@@ -846,9 +852,9 @@ impl Run {
 
     /// One login attempt on a host that should be up (embedded: it is, after the clock skip).
     async fn wait_up_once(&mut self) -> Result<(), ClientError> {
-        let mut c = self.target.client()?;
-        c.login(&self.target.user, &self.password).await?;
-        self.client = c;
+        let mut c = self.host.target.client()?;
+        c.login(&self.host.target.user, &self.host.password).await?;
+        self.host.client = c;
         Ok(())
     }
 
@@ -893,7 +899,7 @@ impl Run {
     /// current host's own (read from the simulator), as a tool that exported it would.
     async fn known_recovery_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.recovery_keys.values().cloned().collect();
-        if let Some(sim) = &self.target.sim {
+        if let Some(sim) = &self.host.target.sim {
             if let Ok(Some(k)) = sim.encryption().await.map(|e| e.recovery_key) {
                 keys.push(k.key);
             }
@@ -924,7 +930,7 @@ impl Run {
     /// After a power-on or a restore whose boot must stop: moves past the boot and checks that
     /// the host is down with `text` in the reason.
     async fn expect_boot_halt(&mut self, text: &str) -> StepResult {
-        let Some(sim) = &self.target.sim else {
+        let Some(sim) = &self.host.target.sim else {
             return Err(fail(
                 "the simulator, to see why a boot stopped",
                 "a real host",
@@ -941,16 +947,16 @@ impl Run {
         command: &str,
         timeout: Duration,
     ) -> Result<(), (String, String)> {
-        let c = &self.client;
+        let c = &self.host.client;
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
             .arg(command)
             .current_dir(&self.workdir)
-            .env("ESXI_URL", &self.target.url)
+            .env("ESXI_URL", &self.host.target.url)
             .env("ESXI_HOST", c.host())
             .env("ESXI_PORT", c.port().to_string())
-            .env("ESXI_USER", &self.target.user)
-            .env("ESXI_PASSWORD", &self.password)
+            .env("ESXI_USER", &self.host.target.user)
+            .env("ESXI_PASSWORD", &self.host.password)
             .env("ESXI_INSECURE", "1")
             .env("ESXI_WORKDIR", &self.workdir)
             .env("ESXI_SCENARIO_DIR", &self.scenario_dir)
@@ -975,7 +981,7 @@ impl Run {
     }
 
     async fn sim_step(&mut self, a: &Action) -> StepResult {
-        let Some(sim) = &self.target.sim else {
+        let Some(sim) = &self.host.target.sim else {
             return Err(fail(
                 "the simulator (embedded, or --control-url)",
                 "a real host",
@@ -1067,7 +1073,7 @@ impl Run {
                 .await
                 .map_err(|e| fail("stateless mode", e)),
             Action::Mark => {
-                self.mark = sim.mark().await.map_err(|e| fail("a mark", e))?;
+                self.host.mark = sim.mark().await.map_err(|e| fail("a mark", e))?;
                 Ok(())
             }
             Action::ExpectBootbank { written } => {
@@ -1076,7 +1082,7 @@ impl Run {
                     .await
                     .map_err(|e| fail("the save count", e))?
                     .saves;
-                let did = saves > self.mark.saves;
+                let did = saves > self.host.mark.saves;
                 if did == *written {
                     Ok(())
                 } else {
@@ -1087,14 +1093,14 @@ impl Run {
                         ),
                         format!(
                             "{} state.tgz save(s) since the mark",
-                            saves.saturating_sub(self.mark.saves)
+                            saves.saturating_sub(self.host.mark.saves)
                         ),
                     ))
                 }
             }
             Action::ExpectEvent { kind, present } => {
                 let kinds = sim
-                    .events_since(self.mark)
+                    .events_since(self.host.mark)
                     .await
                     .map_err(|e| fail("the event log", e))?;
                 let found = kinds.iter().any(|k| k == kind);
@@ -1232,16 +1238,16 @@ impl Run {
                     format!("the boot stopped: {why}"),
                 ));
             }
-            let known = self.password.clone();
+            let known = self.host.password.clone();
             let mut last = None;
             for pw in [known.as_str(), ""] {
-                self.password = pw.to_string();
+                self.host.password = pw.to_string();
                 match self.wait_up_once().await {
                     Ok(()) => return Ok(()),
                     Err(e) => last = Some(e),
                 }
             }
-            self.password = known;
+            self.host.password = known;
             return Err(fail(
                 "the host back after the boot",
                 last.map(|e| e.to_string()).unwrap_or_default(),
