@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::net::Ipv4Addr;
 
 use common::*;
 use esxi_harness::client::{as_moref, esc, returnval, Client, Trust};
-use esxi_sim::fleet::{Fleet, Layout, Mode};
 use esxi_sim::soap::xml::{self, Element};
 use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host_ref, start};
@@ -628,20 +626,7 @@ async fn the_type_manager_lists_the_handlers_and_their_types() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vcenter_forwards_esxcli_to_the_right_host() {
-    let fleet = Fleet::builder()
-        .hosts(3)
-        .mode(Mode::VCenter)
-        .profiles(&[("8.0U3", 2), ("6.7U3", 1)])
-        .layout(Layout::Addresses {
-            first: Ipv4Addr::new(127, 1, 4, 1),
-            port: 0,
-        })
-        .vcenter_listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
-        .clock_speed(0.0)
-        .boot_time(Duration::from_secs(1))
-        .start()
-        .await
-        .expect("fleet starts");
+    let fleet = vcenter_fleet(3, Ipv4Addr::new(127, 1, 4, 1)).await;
     let mut c = Client::new(&fleet.vcenter_url().unwrap(), Trust::Any).unwrap();
     c.login("administrator@vsphere.local", "VMware1!")
         .await

@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::net::Ipv4Addr;
 
 use common::*;
 use esxi_harness::client::{as_moref, moref_xml, returnval, Client, Trust};
-use esxi_sim::fleet::{Fleet, Layout, Mode};
+use esxi_sim::fleet::Fleet;
 use esxi_sim::soap::xml::Element;
 use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host_ref, property_collector, start};
@@ -248,20 +247,7 @@ async fn a_hosts_search_index_finds_it_by_path_child_uuid_dns_name_and_address()
 }
 
 async fn vcenter(hosts: usize) -> Fleet {
-    Fleet::builder()
-        .hosts(hosts)
-        .mode(Mode::VCenter)
-        .profiles(&[("8.0U3", hosts - 1), ("6.7U3", 1)])
-        .layout(Layout::Addresses {
-            first: Ipv4Addr::new(127, 1, 3, 1),
-            port: 0,
-        })
-        .vcenter_listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
-        .clock_speed(0.0)
-        .boot_time(Duration::from_secs(1))
-        .start()
-        .await
-        .expect("fleet starts")
+    vcenter_fleet(hosts, Ipv4Addr::new(127, 1, 3, 1)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

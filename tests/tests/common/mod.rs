@@ -3,12 +3,30 @@
 #![allow(dead_code)]
 
 use std::fmt::Debug;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use esxi_harness::client::{as_moref, returnval, Client, ClientError};
+use esxi_sim::fleet::{Fleet, Layout, Mode};
 use esxi_sim::soap::xml::Element;
 use esxi_sim::soap::MoRef;
 use esxi_sim_tests::TestServer;
+
+/// A vCenter-mode fleet of `hosts` (the last on 6.7U3, the others 8.0U3) on loopback addresses
+/// from `first`, its clock still, reboots of a second.
+pub async fn vcenter_fleet(hosts: usize, first: Ipv4Addr) -> Fleet {
+    Fleet::builder()
+        .hosts(hosts)
+        .mode(Mode::VCenter)
+        .profiles(&[("8.0U3", hosts - 1), ("6.7U3", 1)])
+        .layout(Layout::Addresses { first, port: 0 })
+        .vcenter_listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        .clock_speed(0.0)
+        .boot_time(Duration::from_secs(1))
+        .start()
+        .await
+        .expect("fleet starts")
+}
 
 /// Asserts that `r` failed with a SOAP fault of type `ty`; returns the error.
 pub fn expect_fault<T: Debug>(r: Result<T, ClientError>, ty: &str) -> ClientError {
