@@ -14,7 +14,7 @@ use crate::client::{Client, ClientError, Trust};
 use crate::sim::{Control, Sim};
 
 /// The root password an embedded host is installed with.
-pub const EMBEDDED_PASSWORD: &str = "Harness!1";
+pub const EMBEDDED_PASSWORD: &str = "Harn3ss!pw";
 /// How long an embedded host reboots (virtual time; the runner skips the clock past it).
 pub const EMBEDDED_BOOT: Duration = Duration::from_secs(90);
 

@@ -344,6 +344,86 @@ async fn local_accounts() {
     ts.login().await;
 }
 
+/// Facts section 7: new passwords pass `Security.PasswordQualityControl` (passwdqc), and a weak
+/// one gets hostd's SystemError "Weak password: ..." (KB 344647) and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weak_passwords_are_refused_by_the_quality_option() {
+    let ts = start("6.7U3", 48).await;
+    let mut c = ts.login().await;
+    let am = account_manager();
+    let shadow = ts.with_host(|h| h.read_file("etc/shadow").unwrap());
+    for (pw, reason) in [
+        ("", "too short"),
+        ("Ab1!xy", "too short"),
+        // The leading capital and the trailing digit do not count: two classes.
+        ("Bundle!pw1", "not enough different characters or classes"),
+        ("abcdefghijkl", "not enough different characters or classes"),
+    ] {
+        let e = expect_fault(
+            c.call(&am, "UpdateUser", &account_spec("root", Some(pw))).await,
+            "SystemError",
+        );
+        assert_eq!(
+            e.field("reason").as_deref(),
+            Some(format!("Weak password: {reason}.").as_str()),
+            "{pw:?}"
+        );
+        assert!(e.to_string().contains("A general system error occurred"), "{e}");
+        let e = expect_fault(
+            c.call(&am, "CreateUser", &account_spec("svc", Some(pw))).await,
+            "SystemError",
+        );
+        assert!(e.to_string().contains(reason), "{e}");
+    }
+    assert_eq!(ts.with_host(|h| h.read_file("etc/shadow").unwrap()), shadow);
+    assert!(!ts.with_host(|h| h.check_user_exists("svc")));
+    ts.login().await;
+
+    // The option drives it: a stricter rule refuses what the default takes...
+    let om = options();
+    let set = |v: &str| {
+        format!(
+            "<changedValue><key>Security.PasswordQualityControl</key><value xsi:type=\"xsd:string\">{v}</value></changedValue>"
+        )
+    };
+    c.call(&om, "UpdateOptions", &set("retry=3 min=disabled,disabled,disabled,disabled,15"))
+        .await
+        .unwrap();
+    expect_fault(
+        c.call(&am, "CreateUser", &account_spec("svc", Some("S3cret!pw"))).await,
+        "SystemError",
+    );
+    // ... and a laxer one takes what it refused.
+    c.call(&om, "UpdateOptions", &set("retry=3 min=8,8,8,7,6"))
+        .await
+        .unwrap();
+    c.call(&am, "CreateUser", &account_spec("svc", Some("abcdefghijkl")))
+        .await
+        .unwrap();
+    // A value PAM could not load is refused.
+    let e = expect_fault(
+        c.call(&om, "UpdateOptions", &set("min=7")).await,
+        "InvalidArgument",
+    );
+    assert!(e.to_string().contains("PasswordQualityControl"), "{e}");
+
+    // Before 6.0 there is no such option; /etc/pam.d/passwd's min=8,8,8,7,6 applies.
+    let old = start("5.5GA", 49).await;
+    let mut c = old.login().await;
+    expect_fault(
+        c.call(&options(), "QueryOptions", "<name>Security.PasswordQualityControl</name>")
+            .await,
+        "InvalidName",
+    );
+    c.call(&am, "CreateUser", &account_spec("svc", Some("abcdefgh")))
+        .await
+        .unwrap();
+    expect_fault(
+        c.call(&am, "CreateUser", &account_spec("svc2", Some("abcdefg"))).await,
+        "SystemError",
+    );
+}
+
 // ---- options ---------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
 //! HostLocalAccountManager `ha-localacctmgr`: CreateUser, UpdateUser, RemoveUser over the host's
 //! `/etc/passwd` and `/etc/shadow`. The portable way to change persisted configuration: the same
 //! call works on a real host, and the change persists (or is lost) by the sticky-file rules.
+//! A new password must pass the host's `Security.PasswordQualityControl` first
+//! ([`super::password_quality`], facts section 7); a refused call changes nothing.
 
 use super::{bad_param, host_fault, method_not_found, required, Ctx, Vim};
 use crate::soap::{Fault, Request, Value};
@@ -19,6 +21,12 @@ pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value
                 .child_text("description")
                 .unwrap_or_default()
                 .to_string();
+            if let Some(new) = &password {
+                let policy = super::option_manager::password_quality_policy(vim);
+                policy
+                    .check(new)
+                    .map_err(super::password_quality::weak_password_fault)?;
+            }
             if req.method == "CreateUser" {
                 vim.host
                     .create_user(&id, password.as_deref().unwrap_or(""), &description)

@@ -37,6 +37,7 @@ pub mod local_account_manager;
 pub mod lockout;
 pub mod managed_method_executer;
 pub mod option_manager;
+pub mod password_quality;
 pub mod property_collector;
 pub mod registry;
 pub mod search_index;
