@@ -360,7 +360,8 @@ async fn weak_passwords_are_refused_by_the_quality_option() {
         ("abcdefghijkl", "not enough different characters or classes"),
     ] {
         let e = expect_fault(
-            c.call(&am, "UpdateUser", &account_spec("root", Some(pw))).await,
+            c.call(&am, "UpdateUser", &account_spec("root", Some(pw)))
+                .await,
             "SystemError",
         );
         assert_eq!(
@@ -368,9 +369,13 @@ async fn weak_passwords_are_refused_by_the_quality_option() {
             Some(format!("Weak password: {reason}.").as_str()),
             "{pw:?}"
         );
-        assert!(e.to_string().contains("A general system error occurred"), "{e}");
+        assert!(
+            e.to_string().contains("A general system error occurred"),
+            "{e}"
+        );
         let e = expect_fault(
-            c.call(&am, "CreateUser", &account_spec("svc", Some(pw))).await,
+            c.call(&am, "CreateUser", &account_spec("svc", Some(pw)))
+                .await,
             "SystemError",
         );
         assert!(e.to_string().contains(reason), "{e}");
@@ -386,20 +391,29 @@ async fn weak_passwords_are_refused_by_the_quality_option() {
             "<changedValue><key>Security.PasswordQualityControl</key><value xsi:type=\"xsd:string\">{v}</value></changedValue>"
         )
     };
-    c.call(&om, "UpdateOptions", &set("retry=3 min=disabled,disabled,disabled,disabled,15"))
-        .await
-        .unwrap();
+    c.call(
+        &om,
+        "UpdateOptions",
+        &set("retry=3 min=disabled,disabled,disabled,disabled,15"),
+    )
+    .await
+    .unwrap();
     expect_fault(
-        c.call(&am, "CreateUser", &account_spec("svc", Some("S3cret!pw"))).await,
+        c.call(&am, "CreateUser", &account_spec("svc", Some("S3cret!pw")))
+            .await,
         "SystemError",
     );
     // ... and a laxer one takes what it refused.
     c.call(&om, "UpdateOptions", &set("retry=3 min=8,8,8,7,6"))
         .await
         .unwrap();
-    c.call(&am, "CreateUser", &account_spec("svc", Some("abcdefghijkl")))
-        .await
-        .unwrap();
+    c.call(
+        &am,
+        "CreateUser",
+        &account_spec("svc", Some("abcdefghijkl")),
+    )
+    .await
+    .unwrap();
     // A value PAM could not load is refused.
     let e = expect_fault(
         c.call(&om, "UpdateOptions", &set("min=7")).await,
@@ -411,15 +425,20 @@ async fn weak_passwords_are_refused_by_the_quality_option() {
     let old = start("5.5GA", 49).await;
     let mut c = old.login().await;
     expect_fault(
-        c.call(&options(), "QueryOptions", "<name>Security.PasswordQualityControl</name>")
-            .await,
+        c.call(
+            &options(),
+            "QueryOptions",
+            "<name>Security.PasswordQualityControl</name>",
+        )
+        .await,
         "InvalidName",
     );
     c.call(&am, "CreateUser", &account_spec("svc", Some("abcdefgh")))
         .await
         .unwrap();
     expect_fault(
-        c.call(&am, "CreateUser", &account_spec("svc2", Some("abcdefg"))).await,
+        c.call(&am, "CreateUser", &account_spec("svc2", Some("abcdefg")))
+            .await,
         "SystemError",
     );
 }

@@ -123,13 +123,24 @@ pub async fn start(
         .map_err(|e| format!("control API: cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let task = tokio::spawn(async move {
+        let mut backoff = crate::server::AcceptBackoff::new("control API");
         loop {
-            let (stream, _) = tokio::select! {
-                a = listener.accept() => match a {
-                    Ok(x) => x,
-                    Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue }
-                },
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
                 _ = shutdown.changed() => return,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => {
+                    backoff.reset();
+                    stream
+                }
+                Err(e) => {
+                    let wait = backoff.failed(&e);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = shutdown.changed() => return,
+                    }
+                }
             };
             let state = state.clone();
             let rx = shutdown.clone();

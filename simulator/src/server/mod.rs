@@ -10,6 +10,7 @@
 //! or off it does not answer: new connections are closed at once, requests on open ones are
 //! dropped without a response, as clients of a rebooting host see.
 
+mod accept;
 pub mod faults;
 pub mod offload;
 pub mod sdk;
@@ -33,6 +34,7 @@ use crate::vim::{Vim, VimConfig};
 use crate::Host;
 use faults::{FaultSet, Hit, Target};
 
+pub use accept::AcceptBackoff;
 pub use tls::CertSource;
 
 /// How the firmware URLs are spelled (facts section 3).
@@ -263,18 +265,23 @@ impl Server {
             let timeout = self.shared.cfg.header_timeout;
             tokio::spawn(redirect_loop(r, port, timeout, rx));
         }
+        let mut backoff = accept::AcceptBackoff::new("sdk");
         loop {
             let accepted = tokio::select! {
                 a = self.listener.accept() => a,
                 _ = shutdown.changed() => break,
             };
             let (stream, peer) = match accepted {
-                Ok(x) => x,
+                Ok(x) => {
+                    backoff.reset();
+                    x
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    let wait = backoff.failed(&e);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = shutdown.changed() => break,
+                    }
                 }
             };
             if !self.shared.reachable() {
@@ -485,10 +492,24 @@ async fn redirect_loop(
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut backoff = accept::AcceptBackoff::new("port 80");
     loop {
-        let (stream, _) = tokio::select! {
-            a = listener.accept() => match a { Ok(x) => x, Err(_) => continue },
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
             _ = shutdown.changed() => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff.reset();
+                stream
+            }
+            Err(e) => {
+                let wait = backoff.failed(&e);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
         };
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| async move {

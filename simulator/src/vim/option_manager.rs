@@ -64,7 +64,10 @@ pub fn password_quality_policy(vim: &Vim) -> PasswordPolicy {
         PASSWORD_QUALITY_BEFORE_60
     };
     let configured = has_security_options(profile)
-        .then(|| vim.host.esx_conf_value(&conf_key("Security.PasswordQualityControl")))
+        .then(|| {
+            vim.host
+                .esx_conf_value(&conf_key("Security.PasswordQualityControl"))
+        })
         .flatten();
     configured
         .and_then(|v| PasswordPolicy::parse(&v).ok())
@@ -187,9 +190,8 @@ pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value
                     None => String::new(),
                 };
                 if key == "Security.PasswordQualityControl" {
-                    PasswordPolicy::parse(&text).map_err(|e| {
-                        Fault::invalid_argument(format!("{key}: {e}"), Some(&key))
-                    })?;
+                    PasswordPolicy::parse(&text)
+                        .map_err(|e| Fault::invalid_argument(format!("{key}: {e}"), Some(&key)))?;
                 }
                 if INTEGER_OPTIONS.contains(&key.as_str()) && text.parse::<i64>().is_err() {
                     return Err(Fault::invalid_argument(

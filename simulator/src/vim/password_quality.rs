@@ -113,9 +113,9 @@ impl Policy {
                         .parse()
                         .map_err(|_| format!("bad passphrase value '{value}'"))?
                 }
-                "retry" | "match" | "similar" | "random" | "enforce" | "non-unix" | "ask_oldauthtok"
-                | "check_oldauthtok" | "use_first_pass" | "use_authtok" | "noaudit" | "config"
-                | "wordlist" | "denylist" | "filter" => {}
+                "retry" | "match" | "similar" | "random" | "enforce" | "non-unix"
+                | "ask_oldauthtok" | "check_oldauthtok" | "use_first_pass" | "use_authtok"
+                | "noaudit" | "config" | "wordlist" | "denylist" | "filter" => {}
                 _ => return Err(format!("unknown setting '{word}'")),
             }
         }
@@ -239,7 +239,10 @@ fn expected_different(charset: usize, length: usize) -> usize {
 pub fn weak_password_fault(why: Weak) -> Fault {
     let reason = format!("Weak password: {why}.");
     let message = Data::new("LocalizableMessage")
-        .with("key", "com.vmware.vim.host.LocalAccountManager.weakPassword")
+        .with(
+            "key",
+            "com.vmware.vim.host.LocalAccountManager.weakPassword",
+        )
         .with(
             "arg",
             Value::Array(
@@ -321,7 +324,14 @@ mod tests {
 
     #[test]
     fn bad_option_values_are_refused() {
-        for bad in ["min=7", "min=1,2,3,4,5", "max=abc", "max=3", "frobnicate=1", "min=a,b,c,d,e"] {
+        for bad in [
+            "min=7",
+            "min=1,2,3,4,5",
+            "max=abc",
+            "max=3",
+            "frobnicate=1",
+            "min=a,b,c,d,e",
+        ] {
             assert!(Policy::parse(bad).is_err(), "{bad}");
         }
     }
