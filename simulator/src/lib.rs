@@ -53,12 +53,16 @@
 //!   `local_account_manager`, `option_manager`, `search_index`, and esxcli over the API:
 //!   `managed_method_executer` (ExecuteSoap), `dynamic_type_manager`, with the commands in
 //!   [`vim::esxcli`], one file per namespace. A SOAP method lives in the file of the type it is
-//!   called on; [`vim::registry`] says which file that is, once for every call.
+//!   called on; [`vim::registry`] says which file that is, once for every call. Policies the
+//!   objects share: [`vim::lockout`] (failed logins), [`vim::password_quality`] (passwdqc's
+//!   rules for new passwords), [`vim::limits`] (what a session and an endpoint may keep,
+//!   `docs/limits.md`).
 //! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, `/downloads`,
 //!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time,
 //!   and applies the fault rules of [`server::faults`] before a request reaches the host.
 //!   CPU-heavy calls (password hashes, bundles, sealing) run on [`server::offload`]'s bounded
-//!   pool, never on the async workers.
+//!   pool, never on the async workers; accept loops back off at descriptor exhaustion
+//!   ([`server::AcceptBackoff`]).
 //! - [`vim::vcenter`]: a vCenter endpoint over many hosts (vCenter ids, calls forwarded to the
 //!   host as vpxd does).
 //! - [`fleet`]: many hosts and a vCenter in one process, one clock, the event log, and the JSON

@@ -93,6 +93,8 @@ pub struct FleetConfig {
     pub tls: bool,
     pub url_style: UrlStyle,
     pub session_timeout: Duration,
+    /// Per-session and per-endpoint caps of every host and the vCenter (docs/limits.md).
+    pub limits: crate::vim::limits::Limits,
     pub max_upload: usize,
     /// How often the background tick moves hosts to now (wall time).
     pub tick: Duration,
@@ -126,6 +128,7 @@ impl Default for FleetConfig {
             tls: true,
             url_style: UrlStyle::Auto,
             session_timeout: Duration::from_secs(30 * 60),
+            limits: Default::default(),
             max_upload: 16 << 20,
             tick: Duration::from_millis(500),
             encryption: KeyMode::None,
@@ -729,6 +732,7 @@ fn server_config(cfg: &FleetConfig, listen: SocketAddr) -> ServerConfig {
     sc.max_upload = cfg.max_upload;
     sc.vim = VimConfig {
         session_timeout: cfg.session_timeout,
+        limits: cfg.limits.clone(),
         ..VimConfig::default()
     };
     sc

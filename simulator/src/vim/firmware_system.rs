@@ -12,6 +12,27 @@ use crate::host::HostError;
 use crate::secret;
 use crate::soap::{Fault, Request, Value};
 
+/// The newest bundles within the per-host count and byte caps ([`super::limits`]); the newest
+/// one always stays, whatever its size.
+fn trim_downloads(vim: &mut Vim) {
+    let limits = vim.cfg.limits.clone();
+    loop {
+        let bytes: usize = vim.downloads.values().map(|d| d.bytes.len()).sum();
+        if vim.downloads.len() <= limits.downloads.max(1)
+            && (bytes <= limits.download_bytes || vim.downloads.len() == 1)
+        {
+            return;
+        }
+        let oldest = vim
+            .downloads
+            .iter()
+            .min_by_key(|(_, d)| d.made)
+            .map(|(k, _)| k.clone())
+            .expect("more than one");
+        vim.downloads.remove(&oldest);
+    }
+}
+
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "BackupFirmwareConfiguration" => {
@@ -22,14 +43,17 @@ pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value
                 vim.cfg.url_prefix, bundle.file_name
             );
             let created = vim.now();
+            vim.seq += 1;
             vim.downloads.insert(
                 uuid,
                 Download {
                     file_name: bundle.file_name,
                     bytes: bundle.bytes,
                     created,
+                    made: vim.seq,
                 },
             );
+            trim_downloads(vim);
             Ok(Some(Value::Str(url)))
         }
         "QueryFirmwareConfigUploadURL" => Ok(Some(Value::Str(format!(

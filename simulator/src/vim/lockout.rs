@@ -1,7 +1,7 @@
 //! Account lockout after failed logins (facts section 7): hostd counts failed logins through the
 //! vSphere API per account; after `Security.AccountLockFailures` of them in a row the account is
 //! locked for `Security.AccountUnlockTime` seconds, root included, and while it is locked even the
-//! right password fails, as a wrong one does [inferred]. 0 failures disables locking. A
+//! right password fails, as a wrong one does \[inferred\]. 0 failures disables locking. A
 //! successful login clears the count. The tally lives in hostd's memory: a reboot clears it.
 //!
 //! Defaults per release (facts section 7): 10 failures and 120 s on 6.0, 5 and 900 s from 6.5;

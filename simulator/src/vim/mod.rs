@@ -33,6 +33,7 @@ pub mod esxcli;
 pub mod firmware_system;
 pub mod host_system;
 pub mod inventory;
+pub mod limits;
 pub mod local_account_manager;
 pub mod lockout;
 pub mod managed_method_executer;
@@ -73,6 +74,8 @@ pub struct VimConfig {
     /// The address clients reach this host at (its management address, vmk0's): what
     /// SearchIndex.FindByIp finds it by. Set by the server once it has bound.
     pub address: Option<std::net::IpAddr>,
+    /// How much per-session and per-endpoint state is kept ([`limits`], docs/limits.md).
+    pub limits: limits::Limits,
 }
 
 impl Default for VimConfig {
@@ -83,6 +86,7 @@ impl Default for VimConfig {
             download_ttl: Duration::from_secs(3 * 24 * 3600),
             secure_cookie: true,
             address: None,
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -124,6 +128,8 @@ pub struct Download {
     pub file_name: String,
     pub bytes: Bytes,
     pub created: SimTime,
+    /// Order of making (`Vim::seq`): the oldest go first at the caps.
+    pub made: u64,
 }
 
 /// How an upload proved who sent it.
@@ -191,6 +197,21 @@ impl Vim {
         let mut v = Vim::new(appliance, cfg);
         v.estate = Some(estate);
         v
+    }
+
+    /// Live sessions, property filters, open paging tokens and kept download bundles: what
+    /// [`limits`] bounds, for tests and the control API.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+    pub fn filter_count(&self) -> usize {
+        self.filters.len()
+    }
+    pub fn token_count(&self) -> usize {
+        self.pages.len()
+    }
+    pub fn download_count(&self) -> usize {
+        self.downloads.len()
     }
 
     pub fn estate(&self) -> Option<&Arc<vcenter::Estate>> {

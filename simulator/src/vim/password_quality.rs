@@ -10,7 +10,7 @@
 //! `passwdqc_check.c`, including its `expected_different` estimate of how many distinct characters
 //! a random password of that length has). Not modelled: the dictionary and personal-information
 //! checks (`match=`; they need passwdqc's word list) and `similar=` (hostd does not hand PAM the
-//! old password on UpdateUser [inferred]). So a password refused here is refused by a real host;
+//! old password on UpdateUser \[inferred\]). So a password refused here is refused by a real host;
 //! a dictionary-based one a real host refuses may pass here.
 
 use std::fmt;

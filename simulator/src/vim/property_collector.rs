@@ -72,6 +72,8 @@ pub struct Page {
     pub session: String,
     pub rest: Vec<Data>,
     pub max: usize,
+    /// When it was made (`Vim::seq`): the oldest go first at the caps ([`super::limits`]).
+    pub made: u64,
 }
 
 // ---- parsing -------------------------------------------------------------------------------
@@ -351,20 +353,33 @@ fn object_content(obj: &MoRef, props: &BTreeMap<String, Value>) -> Data {
     )
 }
 
+/// One ObjectContent per object, however many specSets reach it (their properties merged, in
+/// the order the objects were first reached): as a real PropertyCollector answers, and so that
+/// repeating a specSet does not multiply the answer (issue 12).
 fn retrieve(vim: &Vim, session: Option<&str>, req: &Request) -> Result<Vec<Data>, Fault> {
-    let mut out = Vec::new();
+    let mut found: Vec<(MoRef, Props)> = Vec::new();
+    let mut at: HashMap<MoRef, usize> = HashMap::new();
     let mut any = false;
     for el in req.body.all("specSet") {
         any = true;
         let spec = parse_filter_spec(el).map_err(|e| bad_param(req, e))?;
         for (obj, props) in collect(vim, session, &spec)? {
-            out.push(object_content(&obj, &props));
+            match at.get(&obj) {
+                Some(&i) => found[i].1.extend(props),
+                None => {
+                    at.insert(obj.clone(), found.len());
+                    found.push((obj, props));
+                }
+            }
         }
     }
     if !any {
         return Err(required(req, "specSet").unwrap_err());
     }
-    Ok(out)
+    Ok(found
+        .iter()
+        .map(|(obj, props)| object_content(obj, props))
+        .collect())
 }
 
 /// RetrieveProperties(Ex) without a session: answered, but every property asked of a start
@@ -474,6 +489,16 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
         }
         ("PropertyCollector", "CreateFilter") => {
             let spec = parse_filter_spec(required(req, "spec")?).map_err(|e| bad_param(req, e))?;
+            let limit = vim.cfg.limits.filters_per_session;
+            if vim
+                .filters
+                .values()
+                .filter(|f| f.session == session)
+                .count()
+                >= limit
+            {
+                return Err(super::limits::too_many("property filters", limit));
+            }
             // Objects that do not exist fail now, as hostd's CreateFilter does.
             objects(vim, &spec, Some(&session))?;
             let partial = match req.param("partialUpdates") {
@@ -558,14 +583,17 @@ fn page(vim: &mut Vim, session: &str, mut items: Vec<Data>, max: usize) -> Optio
         None
     } else {
         let t = secret::hex(16);
+        vim.seq += 1;
         vim.pages.insert(
             t.clone(),
             Page {
                 session: session.to_string(),
                 rest,
                 max,
+                made: vim.seq,
             },
         );
+        trim_pages(vim, session, &t);
         Some(t)
     };
     Some(
@@ -580,6 +608,27 @@ fn page(vim: &mut Vim, session: &str, mut items: Vec<Data>, max: usize) -> Optio
             )
             .into(),
     )
+}
+
+/// Drops the oldest tokens beyond the session's and the endpoint's caps, never `keep` (the one
+/// just handed out).
+fn trim_pages(vim: &mut Vim, session: &str, keep: &str) {
+    let limits = vim.cfg.limits.clone();
+    let oldest = |vim: &Vim, of_session: bool| {
+        vim.pages
+            .iter()
+            .filter(|(t, p)| *t != keep && (!of_session || p.session == session))
+            .min_by_key(|(_, p)| p.made)
+            .map(|(t, _)| t.clone())
+    };
+    while vim.pages.values().filter(|p| p.session == session).count() > limits.tokens_per_session {
+        let Some(t) = oldest(vim, true) else { break };
+        vim.pages.remove(&t);
+    }
+    while vim.pages.values().map(|p| p.rest.len()).sum::<usize>() > limits.token_objects {
+        let Some(t) = oldest(vim, false) else { break };
+        vim.pages.remove(&t);
+    }
 }
 
 /// The difference between what each of the session's filters last reported and now.

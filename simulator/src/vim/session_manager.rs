@@ -157,6 +157,36 @@ pub fn session_by_key_mut<'a>(vim: &'a mut Vim, key: &str) -> Option<&'a mut Ses
     vim.sessions.values_mut().find(|s| s.key == key)
 }
 
+/// Before a Login adds a session: sessions idle past the timeout end (nobody else sweeps them,
+/// and their filters and tokens would stay), and at the cap the least recently used one ends
+/// ([`super::limits`]).
+fn make_room_for_a_session(vim: &mut Vim) {
+    let now = vim.now();
+    let timeout = vim.cfg.session_timeout;
+    let idle: Vec<String> = vim
+        .sessions
+        .iter()
+        .filter(|(_, s)| now.since(s.last_active) > timeout)
+        .map(|(t, _)| t.clone())
+        .collect();
+    for t in idle {
+        if let Some(s) = vim.sessions.remove(&t) {
+            end_session(vim, &s.key);
+        }
+    }
+    while vim.sessions.len() >= vim.cfg.limits.sessions.max(1) {
+        let lru = vim
+            .sessions
+            .iter()
+            .min_by_key(|(_, s)| (s.last_active, s.login_time))
+            .map(|(t, _)| t.clone())
+            .expect("at the cap, so not empty");
+        if let Some(s) = vim.sessions.remove(&lru) {
+            end_session(vim, &s.key);
+        }
+    }
+}
+
 /// What a session owned dies with it.
 fn end_session(vim: &mut Vim, key: &str) {
     vim.filters.retain(|_, f| f.session != key);
@@ -230,6 +260,7 @@ fn login(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, F
             end_session(vim, &s.key);
         }
     }
+    make_room_for_a_session(vim);
     let token = secret::hex(40);
     let now = vim.now();
     let session = Session {

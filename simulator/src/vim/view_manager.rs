@@ -43,6 +43,10 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 .map(|t| t.text.trim().to_string())
                 .collect();
             let recursive = required_bool(req, "recursive")?;
+            let limit = vim.cfg.limits.views_per_session;
+            if vim.views.values().filter(|v| v.session == session).count() >= limit {
+                return Err(super::limits::too_many("views", limit));
+            }
             vim.seq += 1;
             let id = format!("session[{}]{:x}", session, vim.seq);
             vim.views.insert(
