@@ -763,3 +763,38 @@ async fn filters_belong_to_their_session() {
         .unwrap();
     assert!(r.child("returnval").is_none());
 }
+
+/// Enum-valued properties read where the schema says anyType (Fetch, DynamicProperty.val) name
+/// their enum type in `xsi:type`, as a real host writes them; typed clients (vim_rs) reject
+/// `xsd:string` there (issue 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enum_properties_carry_their_enum_type() {
+    let ts = start("6.7U3", 29).await;
+    let mut c = ts.login().await;
+    let h = host_ref();
+    for (path, ty, text) in [
+        (
+            "runtime.connectionState",
+            "HostSystemConnectionState",
+            "connected",
+        ),
+        ("runtime.powerState", "HostSystemPowerState", "poweredOn"),
+        ("overallStatus", "ManagedEntityStatus", "green"),
+        ("summary.overallStatus", "ManagedEntityStatus", "green"),
+    ] {
+        let v = c.fetch(&h, path).await.unwrap().unwrap();
+        assert_eq!(v.xsi_type.as_deref(), Some(ty), "{path}");
+        assert_eq!(v.text, text, "{path}");
+    }
+    // Inside a data object the field is plain text, as the schema types it.
+    let rt = c.fetch(&h, "runtime").await.unwrap().unwrap();
+    let cs = rt.child("connectionState").unwrap();
+    assert_eq!(cs.xsi_type, None);
+    assert_eq!(cs.text, "connected");
+    // A task's state.
+    let task = host_task(&mut c, "EnterMaintenanceMode_Task", "<timeout>0</timeout>").await;
+    c.wait_task(&task).await.unwrap();
+    let state = c.fetch(&task, "info.state").await.unwrap().unwrap();
+    assert_eq!(state.xsi_type.as_deref(), Some("TaskInfoState"));
+    assert_eq!(state.text, "success");
+}

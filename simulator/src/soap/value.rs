@@ -44,6 +44,10 @@ pub enum Value {
     Array(&'static str, Vec<Value>),
     /// A value in an `anyType` position: written with its `xsi:type`.
     Any(Box<Value>),
+    /// A value of an enumerated type (`HostSystemConnectionState`, `TaskInfoState`, ...): text
+    /// in a typed field, but in an anyType position its `xsi:type` is the enum's name, not
+    /// `xsd:string` (typed clients such as vim_rs reject a row otherwise; issue 13).
+    Enum(&'static str, &'static str),
 }
 
 /// A data object: its type name and its set fields, in schema order.
@@ -122,6 +126,10 @@ impl Value {
     pub fn any(v: impl Into<Value>) -> Value {
         Value::Any(Box::new(v.into()))
     }
+    /// A value of the enumerated type `ty`.
+    pub fn enumerated(ty: &'static str, value: &'static str) -> Value {
+        Value::Enum(ty, value)
+    }
     pub fn refs(items: impl IntoIterator<Item = MoRef>) -> Value {
         Value::Array(
             "ManagedObjectReference",
@@ -156,6 +164,7 @@ impl Value {
             Value::Data(d) => d.ty.into(),
             Value::Array(item, _) => array_type(item),
             Value::Any(v) => v.type_name(),
+            Value::Enum(ty, _) => (*ty).into(),
         }
     }
 
@@ -205,6 +214,7 @@ impl Value {
                 out.push('>');
                 match prim {
                     Value::Str(s) => escape(s, out),
+                    Value::Enum(_, s) => escape(s, out),
                     Value::Int(i) => out.push_str(&i.to_string()),
                     Value::Long(i) => out.push_str(&i.to_string()),
                     Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -279,6 +289,16 @@ mod tests {
         assert_eq!(
             w(&d.into(), false),
             "<val xsi:type=\"AboutInfo\"><name>VMware ESXi</name></val>"
+        );
+    }
+
+    #[test]
+    fn enums_name_their_type_where_the_schema_says_any_type() {
+        let e = Value::enumerated("HostSystemConnectionState", "connected");
+        assert_eq!(w(&e, false), "<val>connected</val>");
+        assert_eq!(
+            w(&Value::any(e), false),
+            "<val xsi:type=\"HostSystemConnectionState\">connected</val>"
         );
     }
 

@@ -45,17 +45,28 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
     Ok(Some(task::create(vim, ctx, action).into()))
 }
 
-fn power_state(p: PowerState) -> &'static str {
-    match p {
-        PowerState::On => "poweredOn",
-        PowerState::Off => "poweredOff",
-        PowerState::Booting { .. } => "unknown",
-    }
+fn power_state(p: PowerState) -> Value {
+    Value::enumerated(
+        "HostSystemPowerState",
+        match p {
+            PowerState::On => "poweredOn",
+            PowerState::Off => "poweredOff",
+            PowerState::Booting { .. } => "unknown",
+        },
+    )
+}
+
+/// `ManagedEntityStatus` values.
+pub(crate) fn status(s: &'static str) -> Value {
+    Value::enumerated("ManagedEntityStatus", s)
 }
 
 fn runtime(vim: &Vim) -> Data {
     Data::new("HostRuntimeInfo")
-        .with("connectionState", "connected")
+        .with(
+            "connectionState",
+            Value::enumerated("HostSystemConnectionState", "connected"),
+        )
         .with("powerState", power_state(vim.host.power_state()))
         .with("standbyMode", "none")
         .with("inMaintenanceMode", vim.host.in_maintenance_mode())
@@ -122,7 +133,7 @@ fn summary(vim: &Vim) -> Data {
             "quickStats",
             Data::new("HostListSummaryQuickStats").opt("uptime", uptime),
         )
-        .with("overallStatus", "green")
+        .with("overallStatus", status("green"))
         .with("rebootRequired", false)
 }
 
@@ -144,8 +155,8 @@ pub fn properties_only(vim: &Vim, wanted: Option<&[&str]>) -> Data {
     add("parent", &|| {
         moref("ComputeResource", ids::COMPUTE_RESOURCE).into()
     });
-    add("overallStatus", &|| "green".into());
-    add("configStatus", &|| "gray".into());
+    add("overallStatus", &|| status("green"));
+    add("configStatus", &|| status("gray"));
     add("name", &|| vim.host.hostname().into());
     add("recentTask", &|| Value::refs(super::task::recent(vim)));
     add("runtime", &|| runtime(vim).into());

@@ -28,8 +28,8 @@ pub(crate) fn folder_refs(f: &Folders) -> Vec<MoRef> {
 pub(crate) fn entity(ty: &'static str, name: &str, parent: Option<MoRef>) -> Data {
     Data::new(ty)
         .opt("parent", parent)
-        .with("overallStatus", "green")
-        .with("configStatus", "gray")
+        .with("overallStatus", super::host_system::status("green"))
+        .with("configStatus", super::host_system::status("gray"))
         .with("name", name)
 }
 

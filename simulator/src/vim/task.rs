@@ -159,7 +159,7 @@ pub fn info(vim: &Vim, t: &Task) -> Data {
         .with("descriptionId", format!("HostSystem.{op}"))
         .with("entity", t.entity.clone())
         .with("entityName", t.entity_name.as_str())
-        .with("state", state)
+        .with("state", Value::enumerated("TaskInfoState", state))
         .with("cancelled", false)
         .with("cancelable", false)
         .opt("error", error)

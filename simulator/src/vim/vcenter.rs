@@ -399,7 +399,7 @@ fn host_properties(vim: &Vim, est: &Estate, i: usize, wanted: Option<&[&str]>) -
         set(cfg, "name", name);
     }
     if !reachable {
-        let state = Value::from("notResponding");
+        let state = Value::enumerated("HostSystemConnectionState", "notResponding");
         if let Some(rt) = field(&mut d, "runtime") {
             set(rt, "connectionState", state.clone());
         }
