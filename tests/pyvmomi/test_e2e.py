@@ -1243,6 +1243,62 @@ def control_raw(url, method, path, body=None):
         return r.read().decode()
 
 
+def test_22_host_network_time_and_enums_as_typed_clients_read_them():
+    """config.network (vmk0 on vSwitch0's Management Network with the host's address, as Salt
+    and Ansible's host facts walk it), the date-time system, RetrieveHardwareUptime, and enum
+    values typed by their enum, all through pyVmomi's typed deserializer; on a host and through
+    a vCenter."""
+    _, port = start_server("8.0U3", seed=23, hostname="esx23.lab.local")
+    si = connect(port)
+    host = si.RetrieveContent().rootFolder.childEntity[0].hostFolder.childEntity[0].host[0]
+    net = host.config.network
+    assert [pg.spec.name for pg in net.portgroup] == ["Management Network"], net.portgroup
+    assert net.portgroup[0].spec.vswitchName == "vSwitch0"
+    vmk0 = net.vnic[0]
+    assert (vmk0.device, vmk0.portgroup) == ("vmk0", "Management Network"), vmk0
+    assert vmk0.spec.ip.ipAddress == HOST, vmk0.spec.ip
+    assert [v.name for v in net.vswitch] == ["vSwitch0"] and net.pnic[0].device == "vmnic0"
+    assert (net.dnsConfig.hostName, net.dnsConfig.domainName) == ("esx23", "lab.local")
+    dts = host.configManager.dateTimeSystem
+    assert isinstance(dts, vim.host.DateTimeSystem), dts
+    assert dts.dateTimeInfo.timeZone.key == "UTC"
+    skew = abs((dts.QueryDateTime() - si.CurrentTime()).total_seconds())
+    assert skew < 5, skew
+    up = host.RetrieveHardwareUptime()
+    assert isinstance(up, int) and up >= 0, up
+    # Enum-typed values where the schema says anyType (pyVmomi maps them to enum classes).
+    pc = si.RetrieveContent().propertyCollector
+    spec = vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=host)],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(
+            type=vim.HostSystem, pathSet=["runtime.connectionState", "overallStatus"])])
+    props = {p.name: p.val for p in pc.RetrieveContents([spec])[0].propSet}
+    assert props["runtime.connectionState"] == vim.HostSystem.ConnectionState.connected, props
+    assert props["overallStatus"] == vim.ManagedEntity.Status.green, props
+    Disconnect(si)
+    # An older host has no RetrieveHardwareUptime (vSphere API 6.5+).
+    _, port = start_server("6.0U3", seed=24)
+    si = connect(port)
+    host = si.RetrieveContent().rootFolder.childEntity[0].hostFolder.childEntity[0].host[0]
+    try:
+        host.RetrieveHardwareUptime()
+        raise AssertionError("6.0 U3 answered RetrieveHardwareUptime")
+    except vmodl.fault.MethodNotFound:
+        pass
+    Disconnect(si)
+
+    _, port, _ = start_fleet(hosts=2)
+    si = SmartConnect(host=HOST, port=port, user=VC_USER, pwd=VC_PASSWORD,
+                      disableSslCertValidation=True, httpConnectionTimeout=15)
+    view = si.RetrieveContent().viewManager.CreateContainerView(
+        si.RetrieveContent().rootFolder, [vim.HostSystem], True)
+    for h in view.view:
+        assert h.config.network.vnic[0].spec.ip.ipAddress == h.name, h.name
+        assert h.configManager.dateTimeSystem._moId == "dateTimeSystem-" + h._moId.split("-")[1]
+        assert h.configManager.dateTimeSystem.dateTimeInfo.timeZone.key == "UTC"
+    Disconnect(si)
+
+
 TESTS = [(name, fn) for name, fn in sorted(globals().items())
          if name.startswith("test_") and callable(fn)]
 

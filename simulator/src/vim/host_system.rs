@@ -26,6 +26,14 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 moref("InternalDynamicTypeManager", ids::DYNAMIC_TYPE_MANAGER).into(),
             ))
         }
+        // vSphere API 6.5 and later: seconds since the host booted.
+        "RetrieveHardwareUptime" if vim.host.profile().version_number() >= 60_500 => {
+            let up = vim
+                .host
+                .last_boot()
+                .map_or(0, |b| vim.now().since(b).as_secs() as i64);
+            return Ok(Some(Value::Long(up)));
+        }
         "EnterMaintenanceMode_Task" => {
             required(req, "timeout")?;
             Action::EnterMaintenance
@@ -167,6 +175,10 @@ pub fn properties_only(vim: &Vim, wanted: Option<&[&str]>) -> Data {
         Data::new("HostConfigManager")
             .with("advancedOption", moref("OptionManager", ids::ADV_OPTIONS))
             .with(
+                "dateTimeSystem",
+                moref("HostDateTimeSystem", ids::DATE_TIME_SYSTEM),
+            )
+            .with(
                 "firmwareSystem",
                 moref("HostFirmwareSystem", ids::FIRMWARE_SYSTEM),
             )
@@ -176,6 +188,8 @@ pub fn properties_only(vim: &Vim, wanted: Option<&[&str]>) -> Data {
         Data::new("HostConfigInfo")
             .with("host", host_ref.clone())
             .with("product", about(vim.host.profile()))
+            .with("network", super::host_network::info(vim))
+            .with("dateTimeInfo", super::host_date_time_system::info())
             .into()
     });
     add("vm", &|| Value::refs([]));

@@ -31,6 +31,8 @@
 pub mod dynamic_type_manager;
 pub mod esxcli;
 pub mod firmware_system;
+pub mod host_date_time_system;
+pub mod host_network;
 pub mod host_system;
 pub mod inventory;
 pub mod limits;
@@ -400,6 +402,8 @@ pub mod ids {
     pub const ACCOUNT_MANAGER: &str = "ha-localacctmgr";
     pub const ADV_OPTIONS: &str = "ha-adv-options";
     pub const SEARCH_INDEX: &str = "ha-searchindex";
+    /// [inferred]: not captured from a real host.
+    pub const DATE_TIME_SYSTEM: &str = "dateTimeSystem";
     /// Inferred from ESXi's Python twins (`ha-managed-method-executer-python`); clients echo
     /// whatever id RetrieveManagedMethodExecuter returns (docs/esxcli.md).
     pub const MANAGED_METHOD_EXECUTER: &str = "ha-managed-method-executer";

@@ -7,9 +7,10 @@
 //! [`HOST_OBJECTS`]): routing, existence and vCenter forwarding follow from the rows.
 
 use super::{
-    dynamic_type_manager, firmware_system, host_system, ids, inventory, local_account_manager,
-    managed_method_executer, method_not_found, option_manager, property_collector, search_index,
-    service_instance, session_manager, task, view_manager, Ctx, Vim,
+    dynamic_type_manager, firmware_system, host_date_time_system, host_system, ids, inventory,
+    local_account_manager, managed_method_executer, method_not_found, option_manager,
+    property_collector, search_index, service_instance, session_manager, task, view_manager, Ctx,
+    Vim,
 };
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
@@ -148,6 +149,12 @@ pub static TYPES: &[MoType] = &[
         anonymous: &[],
     },
     MoType {
+        name: "HostDateTimeSystem",
+        call: host_date_time_system::call,
+        properties: |_, _, _, _| Some(host_date_time_system::properties()),
+        anonymous: &[],
+    },
+    MoType {
         name: "ReflectManagedMethodExecuter",
         call: managed_method_executer::call,
         properties: empty!("ReflectManagedMethodExecuter"),
@@ -191,6 +198,11 @@ pub const HOST_OBJECTS: &[HostObject] = &[
         ty: "OptionManager",
         local: ids::ADV_OPTIONS,
         vcenter_prefix: "EsxHostAdvSettings-",
+    },
+    HostObject {
+        ty: "HostDateTimeSystem",
+        local: ids::DATE_TIME_SYSTEM,
+        vcenter_prefix: "dateTimeSystem-",
     },
     // The esxcli objects through a vCenter: the ids a live vCenter 9.1 was reported to use
     // (docs/esxcli.md, [unconfirmed]); ExecuteSoap's moid and method pass through unchanged.
