@@ -798,3 +798,80 @@ async fn enum_properties_carry_their_enum_type() {
     assert_eq!(state.xsi_type.as_deref(), Some("TaskInfoState"));
     assert_eq!(state.text, "success");
 }
+
+/// ListView (issue 13): govmomi's `property.Wait` and `govc tasks` watch tasks through one:
+/// CreateListView, a filter over `ListView.view`, ModifyListView/ResetListView, DestroyView.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_views_as_govmomi_watches_tasks() {
+    let ts = start("6.7U3", 30).await;
+    let mut c = ts.login().await;
+    let task = host_task(&mut c, "EnterMaintenanceMode_Task", "<timeout>0</timeout>").await;
+    let ghost = MoRef::new("Task", "haTask-ha-host-vim.HostSystem.nothing-1");
+    let lv = call_ref(
+        &mut c,
+        &view_manager(),
+        "CreateListView",
+        &format!("{}{}", moref_xml("obj", &task), moref_xml("obj", &ghost)),
+    )
+    .await;
+    assert_eq!(lv.ty, "ListView");
+    // Objects that do not exist are left out.
+    let view = c.fetch(&lv, "view").await.unwrap().unwrap();
+    assert_eq!(refs_of(&view), vec![task.clone()]);
+
+    // A filter through the list to the task's info.state, as property.Wait builds it.
+    let pc = property_collector();
+    let spec = format!(
+        "<spec><propSet><type>Task</type><pathSet>info.state</pathSet></propSet><objectSet>{}<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><type>ListView</type><path>view</path><skip>false</skip></selectSet></objectSet></spec><partialUpdates>false</partialUpdates>",
+        moref_xml("obj", &lv)
+    );
+    call_ref(&mut c, &pc, "CreateFilter", &spec).await;
+    ts.skip(Duration::from_secs(5));
+    let r = c
+        .call(
+            &pc,
+            "WaitForUpdatesEx",
+            "<version></version><options><maxWaitSeconds>0</maxWaitSeconds></options>",
+        )
+        .await
+        .unwrap();
+    let set = returnval(&r).unwrap();
+    let oc = set.child("filterSet").unwrap().child("objectSet").unwrap();
+    assert_eq!(as_moref(oc.child("obj").unwrap()).unwrap(), task);
+    assert_eq!(
+        oc.child("changeSet").unwrap().child_text("val"),
+        Some("success")
+    );
+
+    // Modify: remove the task, add the ghost (unresolved) and the host.
+    let r = c
+        .call(
+            &lv,
+            "ModifyListView",
+            &format!(
+                "{}{}{}",
+                moref_xml("add", &ghost),
+                moref_xml("add", &host_ref()),
+                moref_xml("remove", &task)
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refs_of(&r), vec![ghost.clone()], "the unresolved ones");
+    let view = c.fetch(&lv, "view").await.unwrap().unwrap();
+    assert_eq!(refs_of(&view), vec![host_ref()]);
+    let r = c
+        .call(&lv, "ResetListView", &moref_xml("obj", &task))
+        .await
+        .unwrap();
+    assert!(refs_of(&r).is_empty());
+    let view = c.fetch(&lv, "view").await.unwrap().unwrap();
+    assert_eq!(refs_of(&view), vec![task.clone()]);
+    // The view manager lists it; another session cannot use it; DestroyView ends it.
+    let list = c.fetch(&view_manager(), "viewList").await.unwrap().unwrap();
+    assert!(refs_of(&list).contains(&lv));
+    let mut other = ts.login().await;
+    expect_fault(other.fetch(&lv, "view").await, "ManagedObjectNotFound");
+    c.call(&lv, "DestroyView", "").await.unwrap();
+    expect_fault(c.fetch(&lv, "view").await, "ManagedObjectNotFound");
+}

@@ -342,10 +342,10 @@ impl Vim {
                 .filters
                 .get(&obj.id)
                 .is_some_and(|f| Some(f.session.as_str()) == session),
-            ("ContainerView", _) => self
+            ("ContainerView" | "ListView", _) => self
                 .views
                 .get(&obj.id)
-                .is_some_and(|v| Some(v.session.as_str()) == session),
+                .is_some_and(|v| Some(v.session.as_str()) == session && v.type_name() == obj.ty),
             // A vCenter's inventory, managers and (its hosts') tasks.
             (_, Some(e)) => vcenter::exists(e, obj),
             ("Task", None) => self.tasks.values().any(|t| t.id == obj.id),
@@ -448,7 +448,7 @@ pub fn is_a(actual: &str, wanted: &str) -> bool {
         "ExtensibleManagedObject" => managed_entity,
         "ComputeResource" => actual == "ClusterComputeResource",
         "ManagedObject" => true,
-        "View" | "ManagedObjectView" => actual == "ContainerView",
+        "View" | "ManagedObjectView" => matches!(actual, "ContainerView" | "ListView"),
         _ => false,
     }
 }

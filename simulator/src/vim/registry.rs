@@ -106,6 +106,12 @@ pub static TYPES: &[MoType] = &[
         anonymous: &[],
     },
     MoType {
+        name: "ListView",
+        call: view_manager::call,
+        properties: |v, o, _, _| view_manager::view_properties(v, &o.id),
+        anonymous: &[],
+    },
+    MoType {
         name: "Folder",
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
