@@ -317,3 +317,37 @@ async fn a_vcenters_paths_and_search_index_name_its_hosts() {
     assert!(returnval(&r).is_err(), "no host at that address");
     fleet.shutdown().await;
 }
+
+/// A vCenter's TaskManager lists its hosts' recent tasks in vCenter ids (issue 13: `govc tasks`
+/// printed nothing), and each one reads through the vCenter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vcenters_recent_tasks_are_its_hosts() {
+    let fleet = vcenter_fleet(3, Ipv4Addr::new(127, 1, 3, 41)).await;
+    let mut c = Client::new(&fleet.vcenter_url().unwrap(), Trust::Any).unwrap();
+    c.login("administrator@vsphere.local", "VMware1!")
+        .await
+        .unwrap();
+    let tm = MoRef::new("TaskManager", "TaskManager");
+    let none = c.fetch(&tm, "recentTask").await.unwrap();
+    assert!(none.map(|e| refs_of(&e)).unwrap_or_default().is_empty());
+    let mut made = Vec::new();
+    for h in ["host-13", "host-12"] {
+        made.push(
+            call_ref(
+                &mut c,
+                &MoRef::new("HostSystem", h),
+                "EnterMaintenanceMode_Task",
+                "<timeout>0</timeout>",
+            )
+            .await,
+        );
+    }
+    let recent = refs_of(&c.fetch(&tm, "recentTask").await.unwrap().unwrap());
+    assert_eq!(recent.len(), 2, "{recent:?}");
+    for t in &made {
+        assert!(recent.contains(t), "{t} in {recent:?}");
+        assert!(t.id.starts_with("task-1"), "{t}");
+        let name = c.fetch_text(t, "info.entityName").await.unwrap();
+        assert!(name.starts_with("127.1.3.4"), "{name}");
+    }
+}

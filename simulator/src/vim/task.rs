@@ -191,8 +191,14 @@ pub fn recent(vim: &Vim) -> Vec<MoRef> {
 }
 
 pub fn manager_properties(vim: &Vim) -> Data {
+    // A vCenter's recent tasks are its hosts' (every host task runs there, forwarded as vpxd
+    // does), in vCenter ids: what `govc tasks` and vCenter clients list.
+    let recent = match vim.estate() {
+        Some(est) => super::vcenter::recent_tasks(est),
+        None => recent(vim),
+    };
     Data::new("TaskManager")
-        .with("recentTask", Value::refs(recent(vim)))
+        .with("recentTask", Value::refs(recent))
         .with("maxCollector", 32)
 }
 

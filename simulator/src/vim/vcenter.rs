@@ -242,6 +242,16 @@ fn to_host(est: &Estate, r: &MoRef) -> Option<(usize, MoRef)> {
         })
 }
 
+/// Every host's recent tasks, in vCenter ids (host order, then each host's task order).
+pub fn recent_tasks(est: &Estate) -> Vec<MoRef> {
+    let mut out = Vec::new();
+    for (i, h) in est.hosts.iter().enumerate() {
+        let v = h.vim.lock().unwrap_or_else(|e| e.into_inner());
+        out.extend(super::task::recent(&v).iter().map(|r| from_host(i, r)));
+    }
+    out
+}
+
 /// A host's own reference as vCenter names it.
 fn from_host(i: usize, r: &MoRef) -> MoRef {
     let n = ids::HOST_BASE + i;
@@ -376,6 +386,12 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>)
             d.fields
                 .iter_mut()
                 .for_each(|(_, v)| rewrite(v, &|r| from_host(i, r)));
+            // A task's entity is named as the vCenter names the host (its address).
+            if let Some(info) = field(&mut d, "info") {
+                if info.get("entityName").is_some() {
+                    set(info, "entityName", est.hosts[i].name.as_str().into());
+                }
+            }
             d
         }
     })
