@@ -875,3 +875,57 @@ async fn list_views_as_govmomi_watches_tasks() {
     c.call(&lv, "DestroyView", "").await.unwrap();
     expect_fault(c.fetch(&lv, "view").await, "ManagedObjectNotFound");
 }
+
+/// CreatePropertyCollector / DestroyPropertyCollector (issue 13): govmomi's `property.Wait` (every
+/// govc task wait) makes a collector of its own, filters on it, waits on it and destroys it.
+/// Its filters and versions are its own; the endpoint's collector does not see them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_property_collectors_have_their_own_filters() {
+    let ts = start("6.7U3", 31).await;
+    let mut c = ts.login().await;
+    let pc = property_collector();
+    let mine = call_ref(&mut c, &pc, "CreatePropertyCollector", "").await;
+    assert_eq!(mine.ty, "PropertyCollector");
+    assert_ne!(mine, pc);
+    let task = host_task(&mut c, "EnterMaintenanceMode_Task", "<timeout>0</timeout>").await;
+    let spec = format!(
+        "<spec><propSet><type>Task</type><pathSet>info.state</pathSet></propSet><objectSet>{}</objectSet></spec><partialUpdates>false</partialUpdates>",
+        moref_xml("obj", &task)
+    );
+    let filter = call_ref(&mut c, &mine, "CreateFilter", &spec).await;
+    let listed = c.fetch(&mine, "filter").await.unwrap().unwrap();
+    assert_eq!(refs_of(&listed), vec![filter.clone()]);
+    let shared = c.fetch(&pc, "filter").await.unwrap();
+    assert!(shared.map(|e| refs_of(&e)).unwrap_or_default().is_empty());
+
+    let wait = "<version></version><options><maxWaitSeconds>0</maxWaitSeconds></options>";
+    // The endpoint's collector has no filters of this session: nothing to report.
+    let r = c.call(&pc, "WaitForUpdatesEx", wait).await.unwrap();
+    assert!(r.child("returnval").is_none(), "{r:?}");
+    let r = c.call(&mine, "WaitForUpdatesEx", wait).await.unwrap();
+    let set = returnval(&r).unwrap();
+    assert_eq!(set.child_text("version"), Some("1"));
+    let fs = set.child("filterSet").unwrap();
+    assert_eq!(as_moref(fs.child("filter").unwrap()).unwrap(), filter);
+
+    // Another session cannot use it; the endpoint's own cannot be destroyed.
+    let mut other = ts.login().await;
+    expect_fault(
+        other.call(&mine, "WaitForUpdatesEx", wait).await,
+        "ManagedObjectNotFound",
+    );
+    expect_fault(
+        c.call(&pc, "DestroyPropertyCollector", "").await,
+        "NotSupported",
+    );
+    // Destroying it destroys its filters.
+    c.call(&mine, "DestroyPropertyCollector", "").await.unwrap();
+    expect_fault(
+        c.fetch(&filter, "partialUpdates").await,
+        "ManagedObjectNotFound",
+    );
+    expect_fault(
+        c.call(&mine, "WaitForUpdatesEx", wait).await,
+        "ManagedObjectNotFound",
+    );
+}

@@ -10,7 +10,8 @@
 //! - paging tokens (RetrievePropertiesEx): the oldest of a session's tokens is dropped, and a
 //!   later Continue of it gets the InvalidArgument the API reference names for a token that is
 //!   not current; results held by all tokens are capped too;
-//! - filters and views: CreateFilter / CreateContainerView beyond the cap fail with a
+//! - filters, views and created collectors: CreateFilter / CreateContainerView /
+//!   CreatePropertyCollector beyond the cap fail with a
 //!   SystemError naming the limit [inferred fault] (dropping one would silently stop a waiter);
 //! - download bundles: kept until tmpwatch's 3 days (facts section 1), but at most so many and
 //!   so many bytes per host, the oldest removed first (a real host's ramdisk is finite too).
@@ -29,6 +30,8 @@ pub struct Limits {
     pub filters_per_session: usize,
     /// Views (ContainerView, ListView) per session.
     pub views_per_session: usize,
+    /// PropertyCollectors a session created (CreatePropertyCollector).
+    pub collectors_per_session: usize,
     /// Download bundles kept per host.
     pub downloads: usize,
     /// Bytes of download bundles kept per host.
@@ -43,6 +46,7 @@ impl Default for Limits {
             token_objects: 20_000,
             filters_per_session: 1_000,
             views_per_session: 1_000,
+            collectors_per_session: 100,
             downloads: 16,
             download_bytes: 64 << 20,
         }

@@ -156,7 +156,10 @@ pub struct Vim {
     pub(crate) tasks: BTreeMap<u64, task::Task>,
     pub(crate) task_seq: u64,
     pub(crate) filters: BTreeMap<String, property_collector::Filter>,
-    pub(crate) collector_versions: HashMap<String, u64>,
+    /// The last UpdateSet version per (session, collector).
+    pub(crate) collector_versions: HashMap<(String, String), u64>,
+    /// PropertyCollectors sessions created (CreatePropertyCollector): id → session.
+    pub(crate) collectors: BTreeMap<String, String>,
     pub(crate) pages: HashMap<String, property_collector::Page>,
     pub(crate) views: BTreeMap<String, view_manager::View>,
     pub(crate) downloads: HashMap<String, Download>,
@@ -183,6 +186,7 @@ impl Vim {
             task_seq: 0,
             filters: BTreeMap::new(),
             collector_versions: HashMap::new(),
+            collectors: BTreeMap::new(),
             pages: HashMap::new(),
             views: BTreeMap::new(),
             downloads: HashMap::new(),
@@ -290,6 +294,7 @@ impl Vim {
             self.tasks.clear();
             self.filters.clear();
             self.collector_versions.clear();
+            self.collectors.clear();
             self.pages.clear();
             self.views.clear();
             self.downloads.clear();
@@ -342,6 +347,10 @@ impl Vim {
                 .filters
                 .get(&obj.id)
                 .is_some_and(|f| Some(f.session.as_str()) == session),
+            ("PropertyCollector", _) if self.collectors.contains_key(&obj.id) => self
+                .collectors
+                .get(&obj.id)
+                .is_some_and(|s| Some(s.as_str()) == session),
             ("ContainerView" | "ListView", _) => self
                 .views
                 .get(&obj.id)

@@ -61,6 +61,8 @@ type Snapshot = BTreeMap<MoRef, Props>;
 #[derive(Clone, Debug)]
 pub struct Filter {
     pub session: String,
+    /// The PropertyCollector it belongs to: the endpoint's own, or one the session created.
+    pub collector: String,
     pub spec: FilterSpec,
     pub partial_updates: bool,
     pub last: Option<Snapshot>,
@@ -511,12 +513,38 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 id.clone(),
                 Filter {
                     session: session.clone(),
+                    collector: req.this.id.clone(),
                     spec,
                     partial_updates: partial,
                     last: None,
                 },
             );
             Ok(Some(moref("PropertyFilter", &id).into()))
+        }
+        // A collector of the session's own (govmomi's `property.Wait` makes one per wait), with
+        // its own filters and versions; it ends with the session.
+        ("PropertyCollector", "CreatePropertyCollector") => {
+            let limit = vim.cfg.limits.collectors_per_session;
+            if vim.collectors.values().filter(|s| **s == session).count() >= limit {
+                return Err(super::limits::too_many("property collectors", limit));
+            }
+            vim.seq += 1;
+            let id = format!("session[{}]{:x}", session, vim.seq);
+            vim.collectors.insert(id.clone(), session.clone());
+            Ok(Some(moref("PropertyCollector", &id).into()))
+        }
+        ("PropertyCollector", "DestroyPropertyCollector") => {
+            if vim.collectors.remove(&req.this.id).is_none() {
+                // The endpoint's own collector is not the session's to destroy [inferred fault].
+                return Err(Fault::new(
+                    "NotSupported",
+                    "The operation is not supported on the object.",
+                ));
+            }
+            let id = req.this.id.clone();
+            vim.filters.retain(|_, f| f.collector != id);
+            vim.collector_versions.retain(|(_, c), _| *c != id);
+            Ok(None)
         }
         ("PropertyFilter", "DestroyPropertyFilter") => {
             vim.filters.remove(&req.this.id);
@@ -550,14 +578,15 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                     return Err(Fault::new("RequestCanceled", "The request was canceled."));
                 }
             }
-            let current = vim.collector_versions.get(&session).copied().unwrap_or(0);
+            let key = (session.clone(), req.this.id.clone());
+            let current = vim.collector_versions.get(&key).copied().unwrap_or(0);
             if !version.is_empty() && version != current.to_string() {
                 return Err(Fault::new(
                     "InvalidCollectorVersion",
                     format!("collector version '{version}' was not issued (current: {current})"),
                 ));
             }
-            match updates(vim, &session, &version)? {
+            match updates(vim, &session, &req.this.id, &version)? {
                 Some(set) => Ok(Some(set.into())),
                 None if max_wait == Some(Duration::ZERO) => Ok(None),
                 None => {
@@ -631,12 +660,18 @@ fn trim_pages(vim: &mut Vim, session: &str, keep: &str) {
     }
 }
 
-/// The difference between what each of the session's filters last reported and now.
-fn updates(vim: &mut Vim, session: &str, version: &str) -> Result<Option<Data>, Fault> {
+/// The difference between what each of the session's filters on `collector` last reported and
+/// now.
+fn updates(
+    vim: &mut Vim,
+    session: &str,
+    collector: &str,
+    version: &str,
+) -> Result<Option<Data>, Fault> {
     let ids: Vec<String> = vim
         .filters
         .iter()
-        .filter(|(_, f)| f.session == session)
+        .filter(|(_, f)| f.session == session && f.collector == collector)
         .map(|(id, _)| id.clone())
         .collect();
     let mut filter_updates = Vec::new();
@@ -711,7 +746,7 @@ fn updates(vim: &mut Vim, session: &str, version: &str) -> Result<Option<Data>, 
     }
     let v = vim
         .collector_versions
-        .entry(session.to_string())
+        .entry((session.to_string(), collector.to_string()))
         .or_insert(0);
     *v += 1;
     Ok(Some(
@@ -733,11 +768,11 @@ fn change(name: &str, v: Option<&Value>) -> Value {
     }
 }
 
-pub fn properties(vim: &Vim, session: Option<&str>) -> Data {
+pub fn properties(vim: &Vim, collector: &str, session: Option<&str>) -> Data {
     let filters = vim
         .filters
         .iter()
-        .filter(|(_, f)| Some(f.session.as_str()) == session)
+        .filter(|(_, f)| Some(f.session.as_str()) == session && f.collector == collector)
         .map(|(id, _)| moref("PropertyFilter", id));
     Data::new("PropertyCollector").with("filter", Value::refs(filters))
 }

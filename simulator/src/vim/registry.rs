@@ -47,7 +47,7 @@ pub static TYPES: &[MoType] = &[
     MoType {
         name: "PropertyCollector",
         call: property_collector::call,
-        properties: |v, _, s, _| Some(property_collector::properties(v, s)),
+        properties: |v, o, s, _| Some(property_collector::properties(v, &o.id, s)),
         // Answered without a session, every property missing (see `property_collector`).
         anonymous: &["RetrieveProperties", "RetrievePropertiesEx"],
     },

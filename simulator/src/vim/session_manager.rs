@@ -192,7 +192,8 @@ fn end_session(vim: &mut Vim, key: &str) {
     vim.filters.retain(|_, f| f.session != key);
     vim.views.retain(|_, v| v.session != key);
     vim.pages.retain(|_, p| p.session != key);
-    vim.collector_versions.remove(key);
+    vim.collector_versions.retain(|(s, _), _| s != key);
+    vim.collectors.retain(|_, s| s != key);
 }
 
 pub fn user_session(s: &Session) -> Data {
