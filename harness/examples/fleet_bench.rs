@@ -13,118 +13,18 @@
 //! Usage: `cargo run --release -p esxi-harness --example fleet_bench -- [HOSTS...]`
 //! (default 1000 10000). `ESXI_SIM_BIN` picks the binary (default target/release/esxi-sim).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{median, rss_kib, start, vc_login};
 use esxi_harness::client::{as_moref, returnval, Client, ClientError, Trust};
 use esxi_sim::soap::MoRef;
 
-const VC_USER: &str = "administrator@vsphere.local";
-const VC_PASSWORD: &str = "Bench!pw1";
 const CLIENTS: usize = 32;
 const BACKUP_HOSTS: usize = 2500;
-
-struct Sim {
-    child: Child,
-    vcenter: String,
-    control: String,
-    /// The control API's bearer token (`control-token:` line).
-    token: String,
-    started_ms: f64,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn start(bin: &str, hosts: usize) -> Sim {
-    let t0 = Instant::now();
-    let mut child = Command::new(bin)
-        .args([
-            "serve",
-            "--mode",
-            "vcenter",
-            "--hosts",
-            &hosts.to_string(),
-            "--profiles",
-            &format!("6.7U3:{},8.0U3:{}", hosts / 2, hosts - hosts / 2),
-            "--listen",
-            "127.0.0.1:0",
-            "--addresses",
-            "127.2.0.1",
-            "--host-port",
-            "8443",
-            "--vcenter-password",
-            VC_PASSWORD,
-            "--control",
-            "127.0.0.1:0",
-            // Virtual time moves only when the bench says so.
-            "--clock-speed",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
-    let mut out = BufReader::new(child.stdout.take().expect("piped"));
-    let mut line = String::new();
-    let mut control = String::new();
-    let mut token = String::new();
-    let vcenter = loop {
-        line.clear();
-        if out.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("esxi-sim exited before ready");
-        }
-        if let Some(u) = line.trim().strip_prefix("control: ") {
-            control = u.to_string();
-        }
-        if let Some(t) = line.trim().strip_prefix("control-token: ") {
-            token = t.to_string();
-        }
-        if let Some(u) = line.trim().strip_prefix("ready: ") {
-            break u.to_string();
-        }
-    };
-    let started_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    std::thread::spawn(move || for _ in out.lines() {});
-    Sim {
-        child,
-        vcenter,
-        control,
-        token,
-        started_ms,
-    }
-}
-
-async fn vc_login(url: &str) -> Result<Client, ClientError> {
-    let mut c = Client::new(url, Trust::Any)?;
-    c.api_version = "8.0".into();
-    let params = format!("<userName>{VC_USER}</userName><password>{VC_PASSWORD}</password>");
-    c.call(
-        &MoRef::new("SessionManager", "SessionManager"),
-        "Login",
-        &params,
-    )
-    .await?;
-    Ok(c)
-}
 
 /// Every host's name, runtime and product, paged; returns how many hosts came back.
 async fn inventory(c: &mut Client) -> Result<usize, ClientError> {
@@ -318,11 +218,6 @@ async fn count_saves(ctl: &mut Client, auth: &(&str, String)) -> Result<usize, C
         .unwrap_or(0))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn main() {
     let sizes: Vec<usize> = {
         let args: Vec<usize> = std::env::args()
@@ -335,13 +230,14 @@ fn main() {
             args
         }
     };
-    let bin = std::env::var("ESXI_SIM_BIN").unwrap_or_else(|_| "target/release/esxi-sim".into());
+    let bin = common::bin();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     for hosts in sizes {
-        let sim = start(&bin, hosts);
+        // Virtual time moves only when the bench says so (clock speed 0).
+        let sim = start(&bin, hosts, "127.2.0.1", "0");
         let pid = sim.child.id();
         // Let the first tick pass so RSS is that of a settled fleet.
         std::thread::sleep(Duration::from_millis(700));
