@@ -235,6 +235,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    common::stop_children_on_signal(&rt);
     for hosts in sizes {
         // Virtual time moves only when the bench says so (clock speed 0).
         let sim = start(&bin, hosts, "127.2.0.1", "0");

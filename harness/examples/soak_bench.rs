@@ -685,6 +685,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    common::stop_children_on_signal(&rt);
     println!(
         "soak: {} hosts (half 6.7U3, half 8.0U3) behind a vCenter, {} clients, {} min, clock speed {}, seed {}",
         args.hosts, args.clients, args.minutes, args.clock_speed, args.seed

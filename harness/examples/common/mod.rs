@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use esxi_harness::client::{Client, ClientError, Trust};
@@ -34,16 +35,58 @@ impl Drop for Sim {
     }
 }
 
+/// The servers this bench started and has not stopped yet.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn children() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts a server among those to stop if the bench is interrupted.
+pub fn adopt(child: &Child) {
+    children().push(child.id());
+}
+
+fn sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, SIGTERM every server still running and exit: a server waits for
+/// a signal of its own, so it would outlive a bench killed alone (a CI job's timeout).
+pub fn stop_children_on_signal(rt: &tokio::runtime::Runtime) {
+    use tokio::signal::unix::{signal, SignalKind};
+    rt.spawn(async {
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        for pid in children().drain(..) {
+            sigterm(pid);
+        }
+        eprintln!("interrupted: servers stopped");
+        std::process::exit(130);
+    });
+}
+
 /// SIGTERM first, so the server removes its control-token file as it does on Ctrl-C; SIGKILL if
 /// it has not gone in a few seconds.
 pub fn stop(child: &mut Child) {
+    children().retain(|p| *p != child.id());
     if matches!(child.try_wait(), Ok(Some(_))) {
         return;
     }
-    let _ = Command::new("kill")
-        .arg(child.id().to_string())
-        .stderr(Stdio::null())
-        .status();
+    sigterm(child.id());
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(5) {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -102,6 +145,7 @@ pub fn start(bin: &str, hosts: usize, first_address: &str, clock_speed: &str) ->
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    adopt(&child);
     let mut out = BufReader::new(child.stdout.take().expect("piped"));
     let mut line = String::new();
     let mut control = String::new();
@@ -109,7 +153,7 @@ pub fn start(bin: &str, hosts: usize, first_address: &str, clock_speed: &str) ->
     let vcenter = loop {
         line.clear();
         if out.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.wait();
+            stop(&mut child);
             panic!("esxi-sim exited before ready");
         }
         if let Some(u) = line.trim().strip_prefix("control: ") {
