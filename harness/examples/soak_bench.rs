@@ -17,8 +17,9 @@
 //! - now and then a control-API write of a host's /etc/hosts, so later backups save a change.
 //!
 //! Bounded state has to reach its caps before memory can be flat: a host keeps its newest 16
-//! download bundles (docs/limits.md) for 3 virtual days, which at one backup every few
-//! milliseconds takes most of an hour to fill by chance. So the soak first backs every host up
+//! download bundles (docs/limits.md) for 3 virtual days. At a few thousand random backups a
+//! minute, 1,000 hosts need 16,000 at the least and, by chance, about twice that before every
+//! host holds 16: the whole soak would draw the caps filling. So it first backs every host up
 //! 16 times (`--no-prefill` to watch the caps fill instead). Then RSS (`VmRSS`) is sampled at
 //! the start and at the end of each minute (`--sample-secs` for more often); the verdict is
 //! max/min of the samples from minute 1 on (the first minute is the warm-up), against "flat
