@@ -507,7 +507,7 @@ fn main() {
                             Some((p, c, sdk, them))
                         }
                         Err(e) => {
-                            println!("fleet {hosts:>6} hosts: peer vcsim refused the login: {e}");
+                            println!("fleet {hosts:>6} hosts: peer vcsim: the login failed: {e}");
                             None
                         }
                     }
