@@ -10,120 +10,232 @@
 //!   driven through the control API (the writes over HTTP, then `clock/advance 1h`);
 //! - RSS after all that (VmHWM: the peak).
 //!
+//! Side by side, in the same run, govmomi's vcsim as a vCenter with as many hosts (`vcsim -host
+//! N -standalone-host 0 -vm 0`) for what it can do: start to its ready line and to the first
+//! login, RSS when ready, every host's name and connectionState through a container view with
+//! maxObjects 100 and 1000 (five rounds interleaved with esxi-sim's, medians), RSS after; then
+//! the ratios. It has
+//! no HostFirmwareSystem, so backups and the 30 days are esxi-sim's alone. `VCSIM` names it
+//! (default `../shared/tools/vcsim`, then `/work/shared/tools/vcsim`); without it the bench says
+//! so and goes on. `VCSIM_MAX_HOSTS` (default 2000) skips it for bigger fleets: it builds a
+//! host in ~4 ms and ~130 KiB, so 10,000 would take minutes and over a GiB.
+//!
 //! Usage: `cargo run --release -p esxi-harness --example fleet_bench -- [HOSTS...]`
 //! (default 1000 10000). `ESXI_SIM_BIN` picks the binary (default target/release/esxi-sim).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{median, mib, rss_kib, start, vc_login, VC_PASSWORD, VC_USER};
 use esxi_harness::client::{as_moref, returnval, Client, ClientError, Trust};
 use esxi_sim::soap::MoRef;
 
-const VC_USER: &str = "administrator@vsphere.local";
-const VC_PASSWORD: &str = "Bench!pw1";
 const CLIENTS: usize = 32;
 const BACKUP_HOSTS: usize = 2500;
+/// Interleaved inventory rounds against each server.
+const ROUNDS: usize = 5;
+/// `maxObjects` of the side-by-side inventories: 1,000 hosts in ten pages, and in one. vcsim
+/// (0.24) ignores maxObjects and answers everything at once, so the second is like for like.
+const PAGES: [usize; 2] = [100, 1000];
 
-struct Sim {
+/// The peer: govmomi's vcsim as a vCenter.
+struct Peer {
     child: Child,
-    vcenter: String,
-    control: String,
-    /// The control API's bearer token (`control-token:` line).
-    token: String,
-    started_ms: f64,
+    /// The SDK URL without the credentials vcsim puts in it.
+    url: String,
+    ready_ms: f64,
+    /// Its certificate and key (removed with it).
+    _tls: tempfile::TempDir,
 }
 
-impl Drop for Sim {
+impl Drop for Peer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::stop(&mut self.child);
     }
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+/// Where vcsim is: `VCSIM`, else the shared tools next to the repository. Err says where it
+/// looked.
+fn vcsim_path() -> Result<String, String> {
+    let tried: Vec<String> = match std::env::var("VCSIM") {
+        Ok(p) if !p.is_empty() => vec![p],
+        _ => vec![
+            "../shared/tools/vcsim".into(),
+            "/work/shared/tools/vcsim".into(),
+        ],
+    };
+    tried
+        .iter()
+        .find(|p| Path::new(p).is_file())
+        .cloned()
+        .ok_or_else(|| tried.join(", "))
 }
 
-fn start(bin: &str, hosts: usize) -> Sim {
+/// `vcsim -host N -standalone-host 0 -vm 0`: one cluster of exactly N hosts, no VMs, the same
+/// credentials as esxi-sim's vCenter (vcsim takes any by default). Ready when it prints its
+/// `GOVC_URL`, which it does once listening. Its built-in certificate has a 1024-bit RSA key,
+/// which rustls refuses whatever the verifier says, so it gets a P-256 one of ours.
+fn start_vcsim(path: &str, hosts: usize) -> Result<Peer, String> {
+    let tls = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (cert, key) = esxi_sim::server::tls::self_signed(
+        &["localhost".into()],
+        &[std::net::Ipv4Addr::LOCALHOST.into()],
+    )?;
+    let (cert_path, key_path) = (tls.path().join("cert.pem"), tls.path().join("key.pem"));
+    std::fs::write(&cert_path, cert).map_err(|e| e.to_string())?;
+    std::fs::write(&key_path, key).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    let mut child = Command::new(bin)
+    let mut child = Command::new(path)
         .args([
-            "serve",
-            "--mode",
-            "vcenter",
-            "--hosts",
+            "-host",
             &hosts.to_string(),
-            "--profiles",
-            &format!("6.7U3:{},8.0U3:{}", hosts / 2, hosts - hosts / 2),
-            "--listen",
-            "127.0.0.1:0",
-            "--addresses",
-            "127.2.0.1",
-            "--host-port",
-            "8443",
-            "--vcenter-password",
-            VC_PASSWORD,
-            "--control",
-            "127.0.0.1:0",
-            // Virtual time moves only when the bench says so.
-            "--clock-speed",
+            "-standalone-host",
             "0",
+            "-vm",
+            "0",
+            "-l",
+            "127.0.0.1:0",
+            "-username",
+            VC_USER,
+            "-password",
+            VC_PASSWORD,
         ])
+        .arg("-tlscert")
+        .arg(&cert_path)
+        .arg("-tlskey")
+        .arg(&key_path)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+        .map_err(|e| format!("cannot run {path}: {e}"))?;
+    common::adopt(&child);
     let mut out = BufReader::new(child.stdout.take().expect("piped"));
     let mut line = String::new();
-    let mut control = String::new();
-    let mut token = String::new();
-    let vcenter = loop {
+    let url = loop {
         line.clear();
         if out.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("esxi-sim exited before ready");
+            common::stop(&mut child);
+            return Err(format!("{path} exited before printing GOVC_URL"));
         }
-        if let Some(u) = line.trim().strip_prefix("control: ") {
-            control = u.to_string();
-        }
-        if let Some(t) = line.trim().strip_prefix("control-token: ") {
-            token = t.to_string();
-        }
-        if let Some(u) = line.trim().strip_prefix("ready: ") {
-            break u.to_string();
+        // `export GOVC_URL=https://user:pass@127.0.0.1:PORT/sdk GOVC_SIM_PID=...`
+        if let Some(u) = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("GOVC_URL="))
+        {
+            let (scheme, rest) = u.split_once("://").unwrap_or(("https", u));
+            let hostpart = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            break format!("{scheme}://{hostpart}");
         }
     };
-    let started_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let ready_ms = t0.elapsed().as_secs_f64() * 1000.0;
     std::thread::spawn(move || for _ in out.lines() {});
-    Sim {
+    Ok(Peer {
         child,
-        vcenter,
-        control,
-        token,
-        started_ms,
+        url,
+        ready_ms,
+        _tls: tls,
+    })
+}
+
+/// The objects an inventory script starts from, as the service content names them (the ids
+/// differ between the two servers only in principle: both say group-d1 and ViewManager).
+struct Sdk {
+    root: MoRef,
+    views: MoRef,
+    pc: MoRef,
+}
+
+/// Logs in as a client does (service content, then its SessionManager); returns the client and
+/// the service content's objects.
+async fn login_as_client(url: &str) -> Result<(Client, Sdk), ClientError> {
+    let mut c = Client::new(url, Trust::Any)?;
+    let sc = c.service_content().await?;
+    let get = |name: &str| {
+        sc.child(name)
+            .ok_or_else(|| ClientError::Protocol(format!("no {name} in the service content")))
+            .and_then(as_moref)
+    };
+    let sdk = Sdk {
+        root: get("rootFolder")?,
+        views: get("viewManager")?,
+        pc: get("propertyCollector")?,
+    };
+    c.login(VC_USER, VC_PASSWORD).await?;
+    Ok((c, sdk))
+}
+
+/// Every host's name and runtime.connectionState through a container view of the root folder,
+/// in pages of `page`; returns the hosts listed and the pages they came in. What both servers can
+/// answer.
+async fn names_and_states(
+    c: &mut Client,
+    sdk: &Sdk,
+    page: usize,
+) -> Result<(usize, usize), ClientError> {
+    let view = as_moref(&returnval(
+        &c.call(
+            &sdk.views,
+            "CreateContainerView",
+            &format!(
+                "<container type=\"Folder\">{}</container><type>HostSystem</type><recursive>true</recursive>",
+                sdk.root.id
+            ),
+        )
+        .await?,
+    )?)?;
+    let spec = format!(
+        "<specSet><propSet><type>HostSystem</type><pathSet>name</pathSet><pathSet>runtime.connectionState</pathSet></propSet>\
+         <objectSet><obj type=\"ContainerView\">{}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\">\
+         <name>v</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet>\
+         <options><maxObjects>{page}</maxObjects></options>",
+        view.id
+    );
+    let mut r = c.call(&sdk.pc, "RetrievePropertiesEx", &spec).await?;
+    let (mut n, mut pages) = (0, 0);
+    while let Some(res) = r.child("returnval") {
+        n += res.all("objects").count();
+        pages += 1;
+        let Some(token) = res.child_text("token").map(str::to_string) else {
+            break;
+        };
+        r = c
+            .call(
+                &sdk.pc,
+                "ContinueRetrievePropertiesEx",
+                &format!("<token>{token}</token>"),
+            )
+            .await?;
+    }
+    c.call(&view, "DestroyView", "").await?;
+    Ok((n, pages))
+}
+
+/// A figure of each and their ratio (esxi-sim / vcsim).
+fn row(what: &str, ours: f64, theirs: Option<f64>, unit: &str) {
+    match theirs {
+        Some(v) => println!(
+            "  {what:<66} {ours:>10.1} {unit:<3} {v:>10.1} {unit:<3} {:>8.3}×",
+            ours / v
+        ),
+        None => println!("  {what:<66} {ours:>10.1} {unit:<3} {:>14} {:>9}", "-", "-"),
     }
 }
 
-async fn vc_login(url: &str) -> Result<Client, ClientError> {
-    let mut c = Client::new(url, Trust::Any)?;
-    c.api_version = "8.0".into();
-    let params = format!("<userName>{VC_USER}</userName><password>{VC_PASSWORD}</password>");
-    c.call(
-        &MoRef::new("SessionManager", "SessionManager"),
-        "Login",
-        &params,
-    )
-    .await?;
-    Ok(c)
+/// esxi-sim's figures, and vcsim's where it got that far.
+#[derive(Default)]
+struct Side {
+    ready_ms: f64,
+    login_ms: f64,
+    rss_ready: u64,
+    /// Per entry of PAGES.
+    inventory_ms: [f64; 2],
+    rss_after: u64,
 }
 
 /// Every host's name, runtime and product, paged; returns how many hosts came back.
@@ -318,11 +430,6 @@ async fn count_saves(ctl: &mut Client, auth: &(&str, String)) -> Result<usize, C
         .unwrap_or(0))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn main() {
     let sizes: Vec<usize> = {
         let args: Vec<usize> = std::env::args()
@@ -335,24 +442,154 @@ fn main() {
             args
         }
     };
-    let bin = std::env::var("ESXI_SIM_BIN").unwrap_or_else(|_| "target/release/esxi-sim".into());
+    let bin = common::bin();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    common::stop_children_on_signal(&rt);
+    let vcsim = vcsim_path();
+    let vcsim_max: usize = std::env::var("VCSIM_MAX_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     for hosts in sizes {
-        let sim = start(&bin, hosts);
+        // Virtual time moves only when the bench says so (clock speed 0).
+        let sim = start(&bin, hosts, "127.2.0.1", "0");
         let pid = sim.child.id();
+        let url = sim.vcenter.clone();
+        let t = Instant::now();
+        let (mut ours, sdk) = rt.block_on(login_as_client(&url)).expect("vCenter login");
+        let mut us = Side {
+            ready_ms: sim.started_ms,
+            login_ms: sim.started_ms + t.elapsed().as_secs_f64() * 1000.0,
+            ..Side::default()
+        };
         // Let the first tick pass so RSS is that of a settled fleet.
         std::thread::sleep(Duration::from_millis(700));
-        let rss_ready = rss_kib(pid, "VmRSS:");
+        us.rss_ready = rss_kib(pid, "VmRSS:");
         println!(
             "fleet {hosts:>6} hosts (vcenter mode): ready in {:7.0} ms, RSS {:6.1} MiB ({:.1} KiB/host)",
             sim.started_ms,
-            rss_ready as f64 / 1024.0,
-            rss_ready as f64 / hosts as f64
+            us.rss_ready as f64 / 1024.0,
+            us.rss_ready as f64 / hosts as f64
         );
-        let url = sim.vcenter.clone();
+
+        // The peer, started while esxi-sim idles (its clock stands still), so neither start
+        // competes with the other.
+        let mut peer = match &vcsim {
+            Err(tried) => {
+                println!("fleet {hosts:>6} hosts: peer vcsim not found (looked at {tried}): esxi-sim only");
+                None
+            }
+            Ok(_) if hosts > vcsim_max => {
+                println!(
+                    "fleet {hosts:>6} hosts: peer vcsim skipped above VCSIM_MAX_HOSTS={vcsim_max}"
+                );
+                None
+            }
+            Ok(path) => match start_vcsim(path, hosts) {
+                Err(e) => {
+                    println!("fleet {hosts:>6} hosts: peer vcsim did not start: {e}");
+                    None
+                }
+                Ok(p) => {
+                    let t = Instant::now();
+                    match rt.block_on(login_as_client(&p.url)) {
+                        Ok((c, sdk)) => {
+                            let mut them = Side {
+                                ready_ms: p.ready_ms,
+                                login_ms: p.ready_ms + t.elapsed().as_secs_f64() * 1000.0,
+                                ..Side::default()
+                            };
+                            std::thread::sleep(Duration::from_millis(700));
+                            them.rss_ready = rss_kib(p.child.id(), "VmRSS:");
+                            Some((p, c, sdk, them))
+                        }
+                        Err(e) => {
+                            println!("fleet {hosts:>6} hosts: peer vcsim: the login failed: {e}");
+                            None
+                        }
+                    }
+                }
+            },
+        };
+
+        rt.block_on(async {
+            // Per page size: esxi-sim's times, vcsim's (None once it failed), and the pages.
+            let mut times = [Vec::new(), Vec::new()];
+            let mut vc_times = [Some(Vec::new()), Some(Vec::new())];
+            let (mut our_pages, mut their_pages) = ([0; 2], [0; 2]);
+            for _ in 0..ROUNDS {
+                for (k, page) in PAGES.into_iter().enumerate() {
+                    let t = Instant::now();
+                    let (n, pages) = names_and_states(&mut ours, &sdk, page)
+                        .await
+                        .expect("inventory");
+                    assert_eq!(n, hosts, "every host listed");
+                    times[k].push(t.elapsed().as_secs_f64() * 1000.0);
+                    our_pages[k] = pages;
+                    let (Some((_, c, sdk, _)), Some(v)) = (&mut peer, &mut vc_times[k]) else {
+                        continue;
+                    };
+                    let t = Instant::now();
+                    match names_and_states(c, sdk, page).await {
+                        Ok((n, pages)) if n == hosts => {
+                            v.push(t.elapsed().as_secs_f64() * 1000.0);
+                            their_pages[k] = pages;
+                        }
+                        Ok((n, _)) => {
+                            println!("fleet {hosts:>6} hosts: vcsim listed {n} hosts, not {hosts}: its inventory is not compared");
+                            vc_times[k] = None;
+                        }
+                        Err(e) => {
+                            println!("fleet {hosts:>6} hosts: vcsim inventory failed: {e}");
+                            vc_times[k] = None;
+                        }
+                    }
+                }
+            }
+            us.rss_after = rss_kib(pid, "VmRSS:");
+            for (ms, t) in us.inventory_ms.iter_mut().zip(times) {
+                *ms = median(t);
+            }
+            let them = peer.as_mut().map(|(p, _, _, them)| {
+                for (ms, v) in them.inventory_ms.iter_mut().zip(&vc_times) {
+                    if let Some(v) = v.clone().filter(|v| !v.is_empty()) {
+                        *ms = median(v);
+                    }
+                }
+                them.rss_after = rss_kib(p.child.id(), "VmRSS:");
+                &*them
+            });
+            match &them {
+                Some(_) => println!(
+                    "fleet {hosts:>6} hosts, side by side with vcsim -host {hosts} -standalone-host 0 -vm 0 (same run):\n  {:<66} {:>14} {:>14} {:>9}",
+                    "", "esxi-sim", "vcsim", "esxi/vcsim"
+                ),
+                None => println!("fleet {hosts:>6} hosts, esxi-sim alone:"),
+            }
+            let f = |g: &dyn Fn(&Side) -> f64| them.map(g).filter(|v| *v > 0.0);
+            row("start to ready", us.ready_ms, f(&|s| s.ready_ms), "ms");
+            row("start to the first login", us.login_ms, f(&|s| s.login_ms), "ms");
+            row("RSS when ready", mib(us.rss_ready), f(&|s| mib(s.rss_ready)), "MiB");
+            for (k, page) in PAGES.into_iter().enumerate() {
+                let pages = match their_pages[k] {
+                    0 => format!("{} pages", our_pages[k]),
+                    p => format!("{} / {p} pages", our_pages[k]),
+                };
+                row(
+                    &format!("name + connectionState of all, maxObjects {page} ({pages}), median"),
+                    us.inventory_ms[k],
+                    f(&|s| s.inventory_ms[k]),
+                    "ms",
+                );
+            }
+            row("RSS after the inventories", mib(us.rss_after), f(&|s| mib(s.rss_after)), "MiB");
+        });
+        // The peer goes before the esxi-sim-only figures so that it takes no memory or CPU from them.
+        drop(peer);
+
         rt.block_on(async {
             let mut c = vc_login(&url).await.expect("vCenter login");
             let mut times = Vec::new();
