@@ -61,6 +61,47 @@ async fn redirect_listener_sends_clients_to_https() {
     ts.client().service_content().await.unwrap();
 }
 
+/// Fleets have port 80 too (issue 13): each host's own listener sends it to its own https.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fleet_host_has_its_port_80() {
+    use esxi_sim::fleet::{Fleet, Layout, Mode};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let fleet = Fleet::builder()
+        .hosts(3)
+        .mode(Mode::VCenter)
+        .profile("8.0U3")
+        .layout(Layout::Addresses {
+            first: Ipv4Addr::new(127, 1, 81, 1),
+            port: 0,
+        })
+        .vcenter_listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        .clock_speed(0.0)
+        .config(|c| c.redirect_port = Some(0))
+        .start()
+        .await
+        .unwrap();
+    for h in fleet.hosts() {
+        let raddr = h.redirect_addr.expect("a port-80 listener");
+        assert_eq!(raddr.ip(), h.addr.ip(), "on the host's own address");
+        let mut c = Client::new(&format!("http://{raddr}"), Trust::Any).unwrap();
+        let r = c.get("/downloads/x/configBundle-a.tgz").await.unwrap();
+        assert_eq!(r.status, StatusCode::MOVED_PERMANENTLY);
+        let loc = r.headers.get("location").unwrap().to_str().unwrap();
+        assert_eq!(
+            loc,
+            format!("https://{}/downloads/x/configBundle-a.tgz", h.addr)
+        );
+    }
+    // Without the setting there is none.
+    let plain = Fleet::builder()
+        .hosts(1)
+        .clock_speed(0.0)
+        .start()
+        .await
+        .unwrap();
+    assert!(plain.hosts()[0].redirect_addr.is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_styles() {
     let esxi = start_with(host("6.7U3", 82), |cfg| cfg.url_style = UrlStyle::Esxi).await;

@@ -93,6 +93,10 @@ pub struct FleetConfig {
     pub tls: bool,
     pub url_style: UrlStyle,
     pub session_timeout: Duration,
+    /// A plain-HTTP listener per host that answers `301` to https, as port 80 on a real host
+    /// (issue 13: through a vCenter the bundle URLs are `http://*/...`). Addresses layout: this
+    /// port on each host's address; ports layout: this port plus the host's index (0: any).
+    pub redirect_port: Option<u16>,
     /// Per-session and per-endpoint caps of every host and the vCenter (docs/limits.md).
     pub limits: crate::vim::limits::Limits,
     pub max_upload: usize,
@@ -128,6 +132,7 @@ impl Default for FleetConfig {
             tls: true,
             url_style: UrlStyle::Auto,
             session_timeout: Duration::from_secs(30 * 60),
+            redirect_port: None,
             limits: Default::default(),
             max_upload: 16 << 20,
             tick: Duration::from_millis(500),
@@ -348,6 +353,8 @@ pub struct FleetHost {
     /// the URL carries it); use the addresses layout for realistic names.
     pub vcenter_name: String,
     pub addr: SocketAddr,
+    /// Its port-80 listener (`FleetConfig::redirect_port`), if any.
+    pub redirect_addr: Option<SocketAddr>,
     pub url: String,
     pub shared: Arc<Shared>,
 }
@@ -601,7 +608,11 @@ impl Fleet {
         for (i, (config, host)) in hosts.into_iter().enumerate() {
             let listen = address_of(&cfg.layout, i)?;
             let hostname = host.hostname();
-            let sc = server_config(&cfg, listen);
+            let mut sc = server_config(&cfg, listen);
+            sc.redirect = match cfg.redirect_port {
+                Some(p) => Some(redirect_of(&cfg.layout, listen, p, i)?),
+                None => None,
+            };
             let label = match cfg.layout {
                 Layout::Addresses { .. } => Some(listen.ip().to_string()),
                 Layout::Ports { .. } => None,
@@ -622,6 +633,7 @@ impl Fleet {
             let vcenter_name = addr.ip().to_string();
             let url = server.url();
             let shared = server.shared.clone();
+            let redirect_addr = server.redirect_addr;
             tasks.push(tokio::spawn(server.run(rx.clone())));
             fleet_hosts.push(FleetHost {
                 index: i,
@@ -629,6 +641,7 @@ impl Fleet {
                 name,
                 vcenter_name,
                 addr,
+                redirect_addr,
                 url,
                 shared,
             });
@@ -736,6 +749,24 @@ fn server_config(cfg: &FleetConfig, listen: SocketAddr) -> ServerConfig {
         ..VimConfig::default()
     };
     sc
+}
+
+/// Where host `i`'s port-80 listener binds.
+fn redirect_of(
+    layout: &Layout,
+    listen: SocketAddr,
+    port: u16,
+    i: usize,
+) -> Result<SocketAddr, String> {
+    match *layout {
+        Layout::Addresses { .. } => Ok(SocketAddr::new(listen.ip(), port)),
+        Layout::Ports { .. } if port == 0 => Ok(SocketAddr::new(listen.ip(), 0)),
+        Layout::Ports { .. } => (port as usize)
+            .checked_add(i)
+            .filter(|p| *p <= 65_535)
+            .map(|p| SocketAddr::new(listen.ip(), p as u16))
+            .ok_or_else(|| format!("host {i}: redirect ports from {port} run past 65535")),
+    }
 }
 
 /// The listen address of host `i`.

@@ -123,6 +123,11 @@ struct ServeArgs {
     /// Also listen here with plain HTTP answering `301` to https (a real host's port 80).
     #[arg(long)]
     redirect_listen: Option<std::net::SocketAddr>,
+    /// Fleets: every host also answers plain HTTP on this port with `301` to https, as port 80
+    /// on a real host (`--addresses`: this port on each host's address; `--ports`: this port
+    /// plus the host's index; 0: any free port).
+    #[arg(long)]
+    redirect_port: Option<u16>,
     /// Firmware URLs as a real host writes them (`esxi`: http://*/...), with scheme and port
     /// (`explicit`: https://*:PORT/...), or `auto` (esxi exactly on port 443).
     #[arg(long, default_value = "auto", value_parser = ["auto", "esxi", "explicit"])]
@@ -377,8 +382,10 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let session_timeout = a.session_timeout;
     let max_upload = a.max_upload;
+    let redirect_port = a.redirect_port;
     let (control_remote, control_hosts) = (a.control_remote, a.control_host.clone());
     b = b.config(|c| {
+        c.redirect_port = redirect_port;
         c.session_timeout = session_timeout;
         c.max_upload = max_upload;
         c.control_remote = control_remote;
@@ -439,6 +446,9 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             if hosts.len() <= 16 {
                 for h in hosts {
                     writeln!(out, "host {}: {}", h.index, h.url)?;
+                    if let Some(r) = h.redirect_addr {
+                        writeln!(out, "host {} redirect: http://{r}/ -> https", h.index)?;
+                    }
                 }
             } else {
                 writeln!(out, "hosts: {} ({} .. {})", hosts.len(), hosts[0].url, hosts[hosts.len() - 1].url)?;
@@ -542,6 +552,12 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         (false, Some(cert), Some(key)) => Some(CertSource::Files { cert, key }),
         _ => Some(CertSource::SelfSigned),
     };
+    if a.redirect_port.is_some() {
+        return Err(
+            "--redirect-port is for fleets (--hosts); a single host takes --redirect-listen ADDR"
+                .into(),
+        );
+    }
     sc.redirect = a.redirect_listen;
     sc.url_style = url_style(&a.url_style);
     sc.clock_speed = a.clock_speed;
