@@ -18,7 +18,8 @@ pub mod transfer;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::RealTimeClock;
-use crate::vim::{Vim, VimConfig};
+use crate::vim::{Changes, Vim, VimConfig};
 use crate::Host;
 use faults::{FaultSet, Hit, Target};
 
@@ -99,15 +100,78 @@ pub struct Shared {
     pub port: u16,
     /// This endpoint's share of the pool for CPU-heavy work ([`offload`]).
     pub cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// The API state's change signal (the same one the `Vim` holds, reachable without its
+    /// lock): what waiting WaitForUpdates calls sleep on ([`crate::vim::changes`]).
+    pub changes: Changes,
+    /// Set when the server stops: waiting calls end at once.
+    closing: AtomicBool,
+    /// WaitForUpdates calls parked now, waiting for a change.
+    waiting: AtomicUsize,
+}
+
+/// The API state, locked ([`Shared::lock`]). Whoever uses it mutably (the control API, the
+/// harness, tests) is taken to have changed it: waiters look again once it is released. A
+/// SOAP call uses [`VimGuard::quiet`] instead and applies the finer rule of [`Vim::call`].
+pub struct VimGuard<'a> {
+    guard: Option<MutexGuard<'a, Vim>>,
+    changed: bool,
+}
+
+impl VimGuard<'_> {
+    /// Mutable use that is not by itself a change (the caller decides).
+    pub fn quiet(&mut self) -> &mut Vim {
+        self.guard.as_mut().expect("present until dropped")
+    }
+}
+
+impl std::ops::Deref for VimGuard<'_> {
+    type Target = Vim;
+    fn deref(&self) -> &Vim {
+        self.guard.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for VimGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Vim {
+        self.changed = true;
+        self.guard.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for VimGuard<'_> {
+    fn drop(&mut self) {
+        let Some(g) = self.guard.take() else { return };
+        let changes = self.changed.then(|| g.changes().clone());
+        // Released first: the waiters it wakes go straight for the lock.
+        drop(g);
+        if let Some(c) = changes {
+            c.bump();
+        }
+    }
 }
 
 impl Shared {
     /// Locks the API state with the model moved to now.
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Vim> {
+    pub fn lock(&self) -> VimGuard<'_> {
         let now = self.clock.lock().unwrap_or_else(|e| e.into_inner()).now();
         let mut vim = self.vim.lock().unwrap_or_else(|e| e.into_inner());
         vim.sync_to(now);
-        vim
+        VimGuard {
+            guard: Some(vim),
+            changed: false,
+        }
+    }
+    /// Ends the waiting calls (the server is stopping).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.changes.bump();
+    }
+    pub fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+    /// How many WaitForUpdates calls are parked, waiting for a change.
+    pub fn waiters(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
     }
     pub fn reachable(&self) -> bool {
         self.lock().reachable()
@@ -223,12 +287,13 @@ impl Server {
         };
         cfg.vim.url_prefix = prefix.clone();
         cfg.vim.secure_cookie = tls.is_some();
-        {
+        let changes = {
             let mut v = ep.vim.lock().unwrap_or_else(|e| e.into_inner());
             v.cfg.url_prefix = prefix;
             v.cfg.secure_cookie = tls.is_some();
             v.cfg.address = Some(addr.ip());
-        }
+            v.changes().clone()
+        };
         let shared = Arc::new(Shared {
             vim: ep.vim,
             clock: ep.clock,
@@ -239,6 +304,9 @@ impl Server {
             port: addr.port(),
             cfg,
             cpu_slots: offload::endpoint_slots(),
+            changes,
+            closing: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         });
         Ok(Server {
             addr,

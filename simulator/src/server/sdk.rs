@@ -170,9 +170,9 @@ async fn answer(
             verified = Some((check, ok));
             continue;
         }
-        if let (Ok(_), Some(max_wait)) = (&result, ctx.pending) {
+        if let (Ok(_), Some(pending)) = (&result, ctx.pending) {
             let waited = started.elapsed();
-            if waited < max_wait.unwrap_or(WAIT_CAP).min(WAIT_CAP) {
+            if waited < pending.max_wait.unwrap_or(WAIT_CAP).min(WAIT_CAP) {
                 tokio::time::sleep(WAIT_POLL).await;
                 retry = true;
                 continue;
@@ -221,7 +221,8 @@ fn attempt(shared: &Shared, call: &soap::Request, mut ctx: Ctx) -> Result<Attemp
         if !vim.reachable() {
             return Err(HostDown);
         }
-        vim.call(call, &mut ctx)
+        // Whether the call changed anything is the call's rule (`Vim::call`), not the lock's.
+        vim.quiet().call(call, &mut ctx)
     };
     if ctx.verify.is_some() {
         return Ok((result, ctx));

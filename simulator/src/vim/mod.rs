@@ -28,6 +28,7 @@
 //! Nothing here reads the wall clock: the server moves time with [`Vim::sync_to`]. Nothing here
 //! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
 
+pub mod changes;
 pub mod dynamic_type_manager;
 pub mod esxcli;
 pub mod firmware_system;
@@ -46,6 +47,7 @@ pub mod task;
 pub mod vcenter;
 pub mod view_manager;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +57,7 @@ use crate::host::etc::Bytes;
 use crate::host::{Host, HostError};
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
+pub use changes::{Changes, Horizon};
 pub use session_manager::{token_from_cookie, PasswordCheck, Session};
 
 /// Settings of the API layer (the host model has its own).
@@ -97,8 +100,8 @@ pub struct Ctx {
     pub user_agent: String,
     /// Set by Login: the `Set-Cookie` value to send.
     pub set_cookie: Option<String>,
-    /// Set by WaitForUpdates: nothing yet, ask again later (up to this long; None = forever).
-    pub pending: Option<Option<Duration>>,
+    /// Set by WaitForUpdates: nothing yet, ask again later (see [`Pending`]).
+    pub pending: Option<Pending>,
     /// Set by the server when it asks again after a pending answer (the same wait goes on).
     pub retry: bool,
     /// A trusted in-process caller (vCenter forwarding to a host as `vpxuser`): no cookie, a
@@ -115,6 +118,14 @@ pub struct Ctx {
     pub offload_hashing: bool,
     pub verify: Option<PasswordCheck>,
     pub verified: Option<(PasswordCheck, bool)>,
+}
+
+/// A wait with nothing to report yet: the server asks again when the API state changes
+/// ([`Changes`]), at the horizon, or at the end of `max_wait` (None: no limit of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub max_wait: Option<Duration>,
+    pub horizon: Horizon,
 }
 
 /// A bundle BackupFirmwareConfiguration made, served at `/downloads/<uuid>/<file>`.
@@ -161,6 +172,11 @@ pub struct Vim {
     pub(crate) link_down_until: Option<SimTime>,
     /// Failed logins per account (hostd's memory: a reboot clears it).
     pub(crate) lockouts: lockout::Lockouts,
+    /// Bumped when something may have changed what a filter sees ([`changes`]).
+    changes: Changes,
+    /// When what was read since the last [`Vim::take_horizon`] drifts by time alone (noted
+    /// by the property builders, which only get `&Vim`).
+    horizon: Cell<Horizon>,
 }
 
 impl Vim {
@@ -181,6 +197,8 @@ impl Vim {
             estate: None,
             link_down_until: None,
             lockouts: lockout::Lockouts::default(),
+            changes: Changes::default(),
+            horizon: Cell::new(Horizon::default()),
         }
     }
 
@@ -194,6 +212,44 @@ impl Vim {
 
     pub fn estate(&self) -> Option<&Arc<vcenter::Estate>> {
         self.estate.as_ref()
+    }
+
+    /// This API state's change signal ([`changes`]).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+    /// Takes over another state's signal (a reinstalled host: its waiters and its vCenter
+    /// keep watching the same one), and bumps it.
+    pub fn keep_changes(&mut self, from: Changes) {
+        self.changes = from;
+        self.changes.bump();
+    }
+
+    /// The next event of the model: a task's work, a boot finishing, an auto-backup with
+    /// something to save, a network cut ending. Anything may change then.
+    pub fn next_due(&self) -> Option<SimTime> {
+        let tasks = self.tasks.values().filter_map(task::Task::due).min();
+        let mut h = Horizon::default();
+        h.event(tasks);
+        h.event(self.host.next_due());
+        h.event(self.link_down_until());
+        h.event
+    }
+    /// A value being built changes by time alone at `t` (a task's progress, an uptime).
+    pub(crate) fn note_drift(&self, t: SimTime) {
+        let mut h = self.horizon.get();
+        h.drift(Some(t));
+        self.horizon.set(h);
+    }
+    /// Passes on what another state's values (a vCenter's host) change at.
+    pub(crate) fn note(&self, other: Horizon) {
+        let mut h = self.horizon.get();
+        h.merge(other);
+        self.horizon.set(h);
+    }
+    /// What was noted since the last call, and starts afresh.
+    pub fn take_horizon(&self) -> Horizon {
+        self.horizon.take()
     }
 
     /// Cuts the host off the network until `until` (None: reconnects now).
@@ -238,6 +294,8 @@ impl Vim {
     /// Moves virtual time to `t`: completes tasks that are due, in order, and the host's own
     /// schedule. A reboot on the way ends hostd's sessions, tasks, filters, views and downloads.
     pub fn sync_to(&mut self, t: SimTime) {
+        // Anything due by `t` runs now, and may change what filters see.
+        let changes = self.next_due().is_some_and(|d| d <= t);
         while let Some((&id, due)) = self
             .tasks
             .iter()
@@ -257,6 +315,9 @@ impl Vim {
         }
         self.host.advance_to(t);
         self.check_reboot();
+        if changes {
+            self.changes.bump();
+        }
     }
 
     fn check_reboot(&mut self) {
@@ -274,8 +335,18 @@ impl Vim {
         }
     }
 
-    /// Answers one call. The session cookie's token is in `ctx.token`.
+    /// Answers one call. The session cookie's token is in `ctx.token`. A call that may change
+    /// something (any but its type's `reads`) bumps the change signal; one handed back to be
+    /// forwarded bumps the host it changes instead.
     pub fn call(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
+        let r = self.dispatch(req, ctx);
+        if ctx.forward.is_none() && !registry::reads(&req.this.ty, &req.method) {
+            self.changes.bump();
+        }
+        r
+    }
+
+    fn dispatch(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
         ctx.session = match (&ctx.system, ctx.token.as_deref()) {
             (Some(user), _) => Some(session_manager::system_session(self, &user.clone())),
             // In-process sessions cannot be borrowed by a client that guesses their token.
