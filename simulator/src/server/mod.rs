@@ -103,10 +103,13 @@ pub struct Shared {
     /// The API state's change signal (the same one the `Vim` holds, reachable without its
     /// lock): what waiting WaitForUpdates calls sleep on ([`crate::vim::changes`]).
     pub changes: Changes,
+    /// Announces moves of the clock ([`RealTimeClock::rebased`]), which move every wait's
+    /// horizon in wall time.
+    rebased: watch::Receiver<u64>,
     /// Set when the server stops: waiting calls end at once.
     closing: AtomicBool,
     /// WaitForUpdates calls parked now, waiting for a change.
-    waiting: AtomicUsize,
+    pub(crate) waiting: AtomicUsize,
 }
 
 /// The API state, locked ([`Shared::lock`]). Whoever uses it mutably (the control API, the
@@ -294,6 +297,7 @@ impl Server {
             v.cfg.address = Some(addr.ip());
             v.changes().clone()
         };
+        let rebased = ep.clock.lock().unwrap_or_else(|e| e.into_inner()).rebased();
         let shared = Arc::new(Shared {
             vim: ep.vim,
             clock: ep.clock,
@@ -305,6 +309,7 @@ impl Server {
             cfg,
             cpu_slots: offload::endpoint_slots(),
             changes,
+            rebased,
             closing: AtomicBool::new(false),
             waiting: AtomicUsize::new(0),
         });
@@ -398,6 +403,8 @@ impl Server {
                 }
             });
         }
+        // Parked WaitForUpdates calls end now: they would hold the grace period below.
+        self.shared.close();
         tokio::select! {
             _ = graceful.shutdown() => {}
             _ = tokio::time::sleep(Duration::from_secs(10)) => {
