@@ -19,7 +19,8 @@
 //! [`crate::host::image`]) and, per distinct password, one password hash; what a host owns is
 //! what it changed. TLS certificates are made on a host's first connection over one fleet key.
 //! A background tick moves every host to the clock's now twice a second so schedules run
-//! whether or not anyone calls, and gathers the hosts' events into the fleet's log.
+//! whether or not anyone calls (what runs wakes the waits of the host and of its vCenter:
+//! [`crate::vim::changes`]), and gathers the hosts' events into the fleet's log.
 
 pub mod control;
 pub mod events;

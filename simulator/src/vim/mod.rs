@@ -21,6 +21,10 @@
 //! | ReflectManagedMethodExecuter | [`managed_method_executer`] | ExecuteSoap: esxcli commands ([`esxcli`]) |
 //! | InternalDynamicTypeManager | [`dynamic_type_manager`] | DynamicTypeMgrQueryMoInstances, DynamicTypeMgrQueryTypeInfo |
 //!
+//! A wait with nothing to report is handed back to the server as [`Pending`], with the horizon
+//! of what it read; [`changes`] says what wakes it (each `Vim` has a change signal, bumped by
+//! every call its type's row does not list among the reads).
+//!
 //! A vCenter endpoint is a `Vim` with an [`vcenter::Estate`]: its own sessions, collector and
 //! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts (which
 //! objects those are, and their ids, is [`registry::HOST_OBJECTS`]).
