@@ -6,12 +6,13 @@
 //! - an optional plain listener answering `301 Moved Permanently` to https, as port 80 does.
 //!
 //! Time: each request first moves the model to the wall clock mapped through a
-//! [`RealTimeClock`] (the model itself never reads the wall clock). A WaitForUpdates with
-//! nothing to report sleeps on the API state's change signal ([`crate::vim::changes`]) and its
-//! horizon, never polling; [`Shared::lock`]'s guard bumps the signal for whoever used the state
-//! mutably outside a SOAP call. While the host is rebooting
+//! [`RealTimeClock`] (the model itself never reads the wall clock). While the host is rebooting
 //! or off it does not answer: new connections are closed at once, requests on open ones are
 //! dropped without a response, as clients of a rebooting host see.
+//!
+//! Waits: a WaitForUpdates with nothing to report sleeps on the API state's change signal
+//! ([`crate::vim::changes`]) and its horizon, never polling; [`Shared::lock`]'s guard bumps
+//! the signal for whoever used the state mutably outside a SOAP call.
 
 pub mod faults;
 pub mod offload;
@@ -157,7 +158,8 @@ impl Drop for VimGuard<'_> {
 }
 
 impl Shared {
-    /// Locks the API state with the model moved to now.
+    /// Locks the API state with the model moved to now. Used mutably, the guard wakes the
+    /// waiters when released ([`VimGuard`]).
     pub fn lock(&self) -> VimGuard<'_> {
         let now = self.clock.lock().unwrap_or_else(|e| e.into_inner()).now();
         let mut vim = self.vim.lock().unwrap_or_else(|e| e.into_inner());

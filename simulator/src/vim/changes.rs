@@ -7,8 +7,9 @@
 //!   bumped whenever something may have changed what a filter sees. The rule, in one place per
 //!   kind of writer:
 //!   - a SOAP call, unless its type's row in [`super::registry`] lists it among the `reads`
-//!     (RetrievePropertiesEx, WaitForUpdatesEx, CurrentTime, ...): [`super::Vim::call`]. A
-//!     call a vCenter forwards bumps the host it changed, as the host's own call would;
+//!     (RetrievePropertiesEx, WaitForUpdatesEx, CurrentTime, ...) or it is refused at the
+//!     door (no session, no such object): [`super::Vim::call`]. A call a vCenter forwards
+//!     bumps the host it changed, as the host's own call would;
 //!   - time moving the model: a task's work, a boot finishing, an auto-backup, a network cut
 //!     ending ([`super::Vim::sync_to`]), whoever moved the time (a request, the fleet's tick);
 //!   - anything else that takes the API state mutably: the control API, the harness, tests
@@ -169,6 +170,12 @@ mod tests {
             "<changedValue><key>UserVars.SuppressShellWarning</key>\
              <value xsi:type=\"xsd:long\">1</value></changedValue>",
         );
+        assert_eq!(v.changes().generation(), g + 1);
+        // A call refused at the door changes nothing and wakes nobody.
+        let xml = "<UpdateOptions xmlns=\"urn:vim25\"><_this type=\"OptionManager\">\
+                   ha-adv-options</_this></UpdateOptions>";
+        let req = Request::parse(envelope(xml).as_bytes()).unwrap();
+        assert!(v.call(&req, &mut Ctx::default()).is_err(), "no session");
         assert_eq!(v.changes().generation(), g + 1);
     }
 

@@ -340,9 +340,12 @@ impl Vim {
     }
 
     /// Answers one call. The session cookie's token is in `ctx.token`. A call that may change
-    /// something (any but its type's `reads`) bumps the change signal; one handed back to be
-    /// forwarded bumps the host it changes instead.
+    /// something (any but its type's `reads`) bumps the change signal once it is let in; one
+    /// handed back to be forwarded bumps the host it changes instead.
     pub fn call(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
+        // Refused at the door (no session, no such object): nothing changed, nobody wakes,
+        // however many such calls a client sends.
+        self.admit(req, ctx)?;
         let r = self.dispatch(req, ctx);
         if ctx.forward.is_none() && !registry::reads(&req.this.ty, &req.method) {
             self.changes.bump();
@@ -350,7 +353,8 @@ impl Vim {
         r
     }
 
-    fn dispatch(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
+    /// The caller's session, and whether it may call this object at all.
+    fn admit(&mut self, req: &Request, ctx: &mut Ctx) -> Result<(), Fault> {
         ctx.session = match (&ctx.system, ctx.token.as_deref()) {
             (Some(user), _) => Some(session_manager::system_session(self, &user.clone())),
             // In-process sessions cannot be borrowed by a client that guesses their token.
@@ -358,8 +362,8 @@ impl Vim {
             (None, _) => None,
         };
         // Routed once: the type's row says who answers, and what needs no session.
-        let ty = registry::lookup(&req.this.ty);
-        let anonymous = ty.is_some_and(|t| t.anonymous.contains(&req.method.as_str()));
+        let anonymous = registry::lookup(&req.this.ty)
+            .is_some_and(|t| t.anonymous.contains(&req.method.as_str()));
         if ctx.session.is_none() && !anonymous {
             return Err(Fault::not_authenticated()
                 .with("object", req.this.clone())
@@ -368,6 +372,10 @@ impl Vim {
         if !self.exists(&req.this, ctx.session.as_deref()) {
             return Err(not_found(&req.this));
         }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
         if req.method == "Fetch" {
             return property_collector::fetch(self, ctx, req);
         }
@@ -380,7 +388,7 @@ impl Vim {
                 return r;
             }
         }
-        match ty {
+        match registry::lookup(&req.this.ty) {
             Some(t) => (t.call)(self, ctx, req),
             None => Err(method_not_found(req)),
         }
