@@ -552,6 +552,14 @@ const WAITERS_PER_SESSION: usize = 100;
 /// whatever the other tests in this binary do; it is measured after every wait has parked.
 #[test]
 fn two_thousand_idle_waiters_cost_under_five_percent_of_a_core() {
+    // A descriptor per connection on each side, and the other tests' servers beside them.
+    let want = 2 * (SESSIONS * (WAITERS_PER_SESSION + 1)) as u64 + 1024;
+    if let Some(limit) = esxi_sim::server::raise_file_limit(want) {
+        assert!(
+            limit >= want,
+            "this test needs {want} open files (`ulimit -n {want}`)"
+        );
+    }
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name(SERVER_THREADS)

@@ -419,6 +419,41 @@ impl Server {
     }
 }
 
+/// Raises the soft open-file limit to the hard one if it is below `want` (each listener and
+/// each connection is a descriptor: a fleet, or thousands of parked waits). Returns the limit
+/// in force afterwards; None where it cannot be read.
+// rlim_t is u64 on Linux but not on every unix: the casts are for those.
+#[allow(clippy::unnecessary_cast)]
+pub fn raise_file_limit(want: u64) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read or write the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return None;
+        }
+        if (lim.rlim_cur as u64) < want && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        Some(lim.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = want;
+        None
+    }
+}
+
 /// Why a request gets no response: the host is down, so the connection just closes.
 #[derive(Debug)]
 pub struct HostDown;
