@@ -175,11 +175,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 ///
 /// `now()` is `origin + (wall elapsed × speed)`; changing the speed re-bases so virtual time never
 /// jumps backwards. The model is still driven by explicit `advance_to(clock.now())` calls.
+///
+/// Whoever sleeps until a virtual time (a waiting WaitForUpdates, `vim::changes`) converts it
+/// with [`RealTimeClock::wall_until`], and watches [`RealTimeClock::rebased`]: a skip or a new
+/// speed moves every such instant.
 #[derive(Debug, Clone)]
 pub struct RealTimeClock {
     wall_origin: Instant,
     virtual_origin: SimTime,
     speed: f64,
+    rebased: tokio::sync::watch::Sender<u64>,
 }
 
 impl RealTimeClock {
@@ -188,7 +193,29 @@ impl RealTimeClock {
             wall_origin: Instant::now(),
             virtual_origin: start,
             speed: sanitize_speed(speed),
+            rebased: tokio::sync::watch::Sender::new(0),
         }
+    }
+    /// Changes each time the mapping does (a skip, a new speed).
+    pub fn rebased(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.rebased.subscribe()
+    }
+    fn rebase(&self) {
+        self.rebased.send_modify(|g| *g = g.wrapping_add(1));
+    }
+    /// Wall time until virtual time reaches `t` at the current speed (zero if it has; None if
+    /// the clock stands still). Rounded up, so that after sleeping it `now() >= t`.
+    pub fn wall_until(&self, t: SimTime) -> Option<Duration> {
+        let left = t.since(self.now());
+        if left.is_zero() {
+            return Some(Duration::ZERO);
+        }
+        if self.speed <= 0.0 {
+            return None;
+        }
+        let secs = left.as_secs_f64() / self.speed;
+        // A day is as good as forever to a waiter (and keeps the sum below finite).
+        Some(Duration::from_secs_f64(secs.min(86_400.0)) + Duration::from_millis(1))
     }
     pub fn now(&self) -> SimTime {
         self.at(Instant::now())
@@ -208,10 +235,12 @@ impl RealTimeClock {
         self.virtual_origin = self.at(now);
         self.wall_origin = now;
         self.speed = sanitize_speed(speed);
+        self.rebase();
     }
     /// Jumps virtual time forward (the control API's "advance"); never backwards.
     pub fn skip(&mut self, d: Duration) {
         self.virtual_origin = self.virtual_origin.plus(d);
+        self.rebase();
     }
 }
 
@@ -272,5 +301,30 @@ mod tests {
         assert!(c.now() >= b.plus(Duration::from_secs(600)));
         c.set_speed(f64::NAN);
         assert_eq!(c.speed(), 1.0);
+    }
+
+    #[test]
+    fn wall_until_scales_by_speed_and_moves_of_the_clock_are_announced() {
+        let mut c = RealTimeClock::new(DEFAULT_EPOCH, 0.0);
+        let rebased = c.rebased();
+        let t = DEFAULT_EPOCH.plus(Duration::from_secs(10));
+        assert_eq!(
+            c.wall_until(t),
+            None,
+            "a clock that stands still never gets there"
+        );
+        assert_eq!(c.wall_until(DEFAULT_EPOCH), Some(Duration::ZERO));
+        c.set_speed(10.0);
+        let w = c.wall_until(t).unwrap();
+        assert!(
+            w > Duration::from_millis(900) && w <= Duration::from_millis(1001),
+            "{w:?}"
+        );
+        assert!(rebased.has_changed().unwrap());
+        let mut rebased = c.rebased();
+        c.skip(Duration::from_secs(20));
+        assert!(rebased.has_changed().unwrap());
+        rebased.mark_unchanged();
+        assert_eq!(c.wall_until(t), Some(Duration::ZERO));
     }
 }

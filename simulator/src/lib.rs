@@ -57,12 +57,17 @@
 //!   objects share: [`vim::lockout`] (failed logins), [`vim::password_quality`] (passwdqc's
 //!   rules for new passwords), [`vim::limits`] (what a session and an endpoint may keep,
 //!   `docs/limits.md`).
+//! - [`vim::changes`]: how a waiting WaitForUpdates learns there may be news without polling:
+//!   each API state's change signal (bumped by any call but the reads, by time running
+//!   something, by the control API) and the horizon at which what it read changes by time
+//!   alone.
 //! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, `/downloads`,
 //!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time,
 //!   and applies the fault rules of [`server::faults`] before a request reaches the host.
 //!   CPU-heavy calls (password hashes, bundles, sealing) run on [`server::offload`]'s bounded
 //!   pool, never on the async workers; accept loops back off at descriptor exhaustion
-//!   ([`server::AcceptBackoff`]).
+//!   ([`server::AcceptBackoff`]). A wait with nothing to report parks on its state's change
+//!   signal and horizon ([`vim::changes`]): idle waits cost no CPU.
 //! - [`vim::vcenter`]: a vCenter endpoint over many hosts (vCenter ids, calls forwarded to the
 //!   host as vpxd does).
 //! - [`fleet`]: many hosts and a vCenter in one process, one clock, the event log, and the JSON

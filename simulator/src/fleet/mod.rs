@@ -19,13 +19,14 @@
 //! [`crate::host::image`]) and, per distinct password, one password hash; what a host owns is
 //! what it changed. TLS certificates are made on a host's first connection over one fleet key.
 //! A background tick moves every host to the clock's now twice a second so schedules run
-//! whether or not anyone calls, and gathers the hosts' events into the fleet's log.
+//! whether or not anyone calls (what runs wakes the waits of the host and of its vCenter:
+//! [`crate::vim::changes`]), and gathers the hosts' events into the fleet's log.
 
 pub mod control;
 pub mod events;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -37,7 +38,7 @@ use crate::profile::{Profile, Schedule};
 use crate::rng::Rng;
 use crate::server::faults::FaultSet;
 use crate::server::tls::{Acceptor, SharedKey};
-use crate::server::{sdk_url, Endpoint, Server, ServerConfig, Shared, UrlStyle};
+use crate::server::{sdk_url, Endpoint, Server, ServerConfig, Shared, UrlStyle, VimGuard};
 use crate::vim::vcenter::{self, Estate, EstateHost};
 use crate::vim::{Vim, VimConfig};
 use crate::{Host, HostConfig};
@@ -461,8 +462,9 @@ impl FleetState {
             .find(|h| self.lock(h).host.hostname() == id)
     }
 
-    /// Locks a host with its model moved to now.
-    pub fn lock<'a>(&self, h: &'a FleetHost) -> MutexGuard<'a, Vim> {
+    /// Locks a host with its model moved to now (used mutably, it wakes the host's waiters
+    /// when released: [`crate::server::VimGuard`]).
+    pub fn lock<'a>(&self, h: &'a FleetHost) -> VimGuard<'a> {
         h.shared.lock()
     }
 
@@ -475,7 +477,10 @@ impl FleetState {
         let mut v = h.shared.vim.lock().unwrap_or_else(|e| e.into_inner());
         let cfg = v.cfg.clone();
         self.log.take_from(h.index, &h.name, v.host.events());
+        let changes = v.changes().clone();
         *v = Vim::new(host, cfg);
+        // The same signal: the endpoint's waiters and the vCenter watch it.
+        v.keep_changes(changes);
         drop(v);
         self.log.restart(h.index);
         // A reinstalled host is a healthy one: no slow flash either.
@@ -901,12 +906,13 @@ async fn start_vcenter(
         .build()
         .map_err(|e| e.to_string())?;
     let sc = server_config(cfg, cfg.vcenter_listen);
+    let vim = Vim::vcenter(appliance, sc.vim.clone(), Arc::new(estate));
+    // The vCenter shows its hosts: a change on one wakes the vCenter's waiters too.
+    for h in hosts {
+        h.shared.changes.also_wake(vim.changes().clone());
+    }
     let ep = Endpoint {
-        vim: Arc::new(Mutex::new(Vim::vcenter(
-            appliance,
-            sc.vim.clone(),
-            Arc::new(estate),
-        ))),
+        vim: Arc::new(Mutex::new(vim)),
         clock: clock.clone(),
         faults: faults.clone(),
         label: Some("vcenter".into()),

@@ -432,6 +432,15 @@ impl Host {
     pub fn next_auto_backup(&self) -> Option<SimTime> {
         self.next_auto
     }
+    /// When [`Host::advance_to`] next does something: a boot finishes, or an auto-backup finds
+    /// something to save (with nothing to save it does nothing, so it is not due).
+    pub fn next_due(&self) -> Option<SimTime> {
+        match self.power {
+            PowerState::Booting { ready_at } => Some(ready_at),
+            PowerState::On if !self.is_clean() => self.next_auto,
+            _ => None,
+        }
+    }
     pub fn events(&self) -> &EventLog {
         &self.events
     }

@@ -9,6 +9,10 @@
 //! [`RealTimeClock`] (the model itself never reads the wall clock). While the host is rebooting
 //! or off it does not answer: new connections are closed at once, requests on open ones are
 //! dropped without a response, as clients of a rebooting host see.
+//!
+//! Waits: a WaitForUpdates with nothing to report sleeps on the API state's change signal
+//! ([`crate::vim::changes`]) and its horizon, never polling; [`Shared::lock`]'s guard bumps
+//! the signal for whoever used the state mutably outside a SOAP call.
 
 mod accept;
 pub mod faults;
@@ -19,7 +23,8 @@ pub mod transfer;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,7 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::RealTimeClock;
-use crate::vim::{Vim, VimConfig};
+use crate::vim::{Changes, Vim, VimConfig};
 use crate::Host;
 use faults::{FaultSet, Hit, Target};
 
@@ -101,15 +106,82 @@ pub struct Shared {
     pub port: u16,
     /// This endpoint's share of the pool for CPU-heavy work ([`offload`]).
     pub cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// The API state's change signal (the same one the `Vim` holds, reachable without its
+    /// lock): what waiting WaitForUpdates calls sleep on ([`crate::vim::changes`]).
+    pub changes: Changes,
+    /// Announces moves of the clock ([`RealTimeClock::rebased`]), which move every wait's
+    /// horizon in wall time.
+    rebased: watch::Receiver<u64>,
+    /// Set when the server stops: waiting calls end at once.
+    closing: AtomicBool,
+    /// WaitForUpdates calls parked now, waiting for a change.
+    pub(crate) waiting: AtomicUsize,
+}
+
+/// The API state, locked ([`Shared::lock`]). Whoever uses it mutably (the control API, the
+/// harness, tests) is taken to have changed it: waiters look again once it is released. A
+/// SOAP call uses [`VimGuard::quiet`] instead and applies the finer rule of [`Vim::call`].
+pub struct VimGuard<'a> {
+    guard: Option<MutexGuard<'a, Vim>>,
+    changed: bool,
+}
+
+impl VimGuard<'_> {
+    /// Mutable use that is not by itself a change (the caller decides).
+    pub fn quiet(&mut self) -> &mut Vim {
+        self.guard.as_mut().expect("present until dropped")
+    }
+}
+
+impl std::ops::Deref for VimGuard<'_> {
+    type Target = Vim;
+    fn deref(&self) -> &Vim {
+        self.guard.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for VimGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Vim {
+        self.changed = true;
+        self.guard.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for VimGuard<'_> {
+    fn drop(&mut self) {
+        let Some(g) = self.guard.take() else { return };
+        let changes = self.changed.then(|| g.changes().clone());
+        // Released first: the waiters it wakes go straight for the lock.
+        drop(g);
+        if let Some(c) = changes {
+            c.bump();
+        }
+    }
 }
 
 impl Shared {
-    /// Locks the API state with the model moved to now.
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Vim> {
+    /// Locks the API state with the model moved to now. Used mutably, the guard wakes the
+    /// waiters when released ([`VimGuard`]).
+    pub fn lock(&self) -> VimGuard<'_> {
         let now = self.clock.lock().unwrap_or_else(|e| e.into_inner()).now();
         let mut vim = self.vim.lock().unwrap_or_else(|e| e.into_inner());
         vim.sync_to(now);
-        vim
+        VimGuard {
+            guard: Some(vim),
+            changed: false,
+        }
+    }
+    /// Ends the waiting calls (the server is stopping).
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.changes.bump();
+    }
+    pub fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+    /// How many WaitForUpdates calls are parked, waiting for a change.
+    pub fn waiters(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
     }
     pub fn reachable(&self) -> bool {
         self.lock().reachable()
@@ -225,12 +297,14 @@ impl Server {
         };
         cfg.vim.url_prefix = prefix.clone();
         cfg.vim.secure_cookie = tls.is_some();
-        {
+        let changes = {
             let mut v = ep.vim.lock().unwrap_or_else(|e| e.into_inner());
             v.cfg.url_prefix = prefix;
             v.cfg.secure_cookie = tls.is_some();
             v.cfg.address = Some(addr.ip());
-        }
+            v.changes().clone()
+        };
+        let rebased = ep.clock.lock().unwrap_or_else(|e| e.into_inner()).rebased();
         let shared = Arc::new(Shared {
             vim: ep.vim,
             clock: ep.clock,
@@ -241,6 +315,10 @@ impl Server {
             port: addr.port(),
             cfg,
             cpu_slots: offload::endpoint_slots(),
+            changes,
+            rebased,
+            closing: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         });
         Ok(Server {
             addr,
@@ -337,12 +415,49 @@ impl Server {
                 }
             });
         }
+        // Parked WaitForUpdates calls end now: they would hold the grace period below.
+        self.shared.close();
         tokio::select! {
             _ = graceful.shutdown() => {}
             _ = tokio::time::sleep(Duration::from_secs(10)) => {
                 tracing::warn!("connections still open after 10 s; closing them");
             }
         }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one if it is below `want` (each listener and
+/// each connection is a descriptor: a fleet, or thousands of parked waits). Returns the limit
+/// in force afterwards; None where it cannot be read.
+// rlim_t is u64 on Linux but not on every unix: the casts are for those.
+#[allow(clippy::unnecessary_cast)]
+pub fn raise_file_limit(want: u64) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read or write the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return None;
+        }
+        if (lim.rlim_cur as u64) < want && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        Some(lim.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = want;
+        None
     }
 }
 

@@ -3,8 +3,14 @@
 //! Every SOAP error is answered as a SOAP fault with HTTP 500 (malformed XML, wrong namespace,
 //! missing `_this` → InvalidRequest); only transport problems (oversized or slow bodies) get a
 //! bare HTTP status.
+//!
+//! A WaitForUpdates(Ex) with nothing to report parks ([`Waiter`]) until the API state's change
+//! signal, the horizon of what it read, its maxWaitSeconds, a move of the clock or the server
+//! stopping, and only then asks the model again (`vim::changes`): an idle wait costs a timer
+//! and a place on a watch list, no CPU.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,12 +23,14 @@ use hyper::{Request, Response, StatusCode};
 use super::faults::{self as fault_rules, Action, Hit};
 use super::{text, Body, HostDown, Resp, Shared};
 use crate::soap::{self, Fault};
-use crate::vim::Ctx;
+use crate::vim::{Ctx, Horizon};
 
-/// How often a waiting WaitForUpdates looks again.
-const WAIT_POLL: Duration = Duration::from_millis(25);
 /// A legacy WaitForUpdates never answers "nothing"; we still end it after this.
 const WAIT_CAP: Duration = Duration::from_secs(15 * 60);
+/// A value that drifts with time alone (a task's progress, an uptime) wakes a wait at most
+/// this often: at a high clock speed it drifts every few microseconds. Events (a task's work)
+/// are not held back.
+const DRIFT_NAP: Duration = Duration::from_millis(100);
 
 fn xml(status: StatusCode, body: String) -> Resp {
     let mut r = Response::new(Body::full(Bytes::from(body)));
@@ -144,6 +152,8 @@ async fn answer(
     let started = Instant::now();
     let mut retry = false;
     let mut verified = None;
+    // Watching before the first look: a change after it is never missed.
+    let mut waiter = Waiter::new(shared);
     loop {
         let ctx = Ctx {
             token: token.clone(),
@@ -170,10 +180,14 @@ async fn answer(
             verified = Some((check, ok));
             continue;
         }
-        if let (Ok(_), Some(max_wait)) = (&result, ctx.pending) {
+        if let (Ok(_), Some(pending)) = (&result, ctx.pending) {
+            let limit = pending.max_wait.unwrap_or(WAIT_CAP).min(WAIT_CAP);
             let waited = started.elapsed();
-            if waited < max_wait.unwrap_or(WAIT_CAP).min(WAIT_CAP) {
-                tokio::time::sleep(WAIT_POLL).await;
+            if waited < limit {
+                if !waiter.park(limit - waited, pending.horizon).await {
+                    // The server is stopping: the connection closes, as a restarting hostd's.
+                    return Err(HostDown);
+                }
                 retry = true;
                 continue;
             }
@@ -193,6 +207,71 @@ async fn answer(
             }
             Err(f) => fault(&f),
         });
+    }
+}
+
+/// A WaitForUpdates call between two looks at the model.
+struct Waiter<'a> {
+    shared: &'a Shared,
+    changes: tokio::sync::watch::Receiver<u64>,
+    clock: tokio::sync::watch::Receiver<u64>,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(shared: &'a Shared) -> Waiter<'a> {
+        let mut clock = shared.rebased.clone();
+        clock.borrow_and_update();
+        Waiter {
+            shared,
+            changes: shared.changes.subscribe(),
+            clock,
+        }
+    }
+
+    /// Sleeps until the state changes, the clock is moved, the horizon comes (in wall time at
+    /// the clock's speed) or `left` is up. False when the server is stopping.
+    async fn park(&mut self, left: Duration, horizon: Horizon) -> bool {
+        let nap = {
+            let clock = self.shared.clock.lock().unwrap_or_else(|e| e.into_inner());
+            let event = horizon.event.and_then(|t| clock.wall_until(t));
+            let drift = horizon.drift.and_then(|t| clock.wall_until(t));
+            let mut nap = left;
+            if let Some(d) = event {
+                nap = nap.min(d);
+            }
+            if let Some(d) = drift {
+                nap = nap.min(d.max(DRIFT_NAP));
+            }
+            nap
+        };
+        if self.shared.closing() {
+            return false;
+        }
+        let _parked = Parked::new(self.shared);
+        // A closed channel cannot happen while `shared` lives; it would end the wait too.
+        let woke = tokio::select! {
+            r = self.changes.changed() => r.is_ok(),
+            r = self.clock.changed() => r.is_ok(),
+            _ = tokio::time::sleep(nap) => true,
+        };
+        woke && !self.shared.closing()
+    }
+}
+
+/// Counts a parked wait ([`Shared::waiters`]) for as long as it lives, even if the client
+/// goes away mid-wait.
+struct Parked<'a>(&'a Shared);
+
+impl<'a> Parked<'a> {
+    fn new(shared: &'a Shared) -> Parked<'a> {
+        shared.waiting.fetch_add(1, Ordering::SeqCst);
+        Parked(shared)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -221,7 +300,8 @@ fn attempt(shared: &Shared, call: &soap::Request, mut ctx: Ctx) -> Result<Attemp
         if !vim.reachable() {
             return Err(HostDown);
         }
-        vim.call(call, &mut ctx)
+        // Whether the call changed anything is the call's rule (`Vim::call`), not the lock's.
+        vim.quiet().call(call, &mut ctx)
     };
     if ctx.verify.is_some() {
         return Ok((result, ctx));

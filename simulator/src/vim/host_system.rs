@@ -6,6 +6,8 @@
 //! Only fields every API version from 4.1 on knows are written: pyVmomi rejects an element its
 //! negotiated version lacks.
 
+use std::time::Duration;
+
 use super::service_instance::about;
 use super::task::{self, Action};
 use super::{ids, method_not_found, moref, required, required_bool, Ctx, Vim};
@@ -106,10 +108,12 @@ fn hardware(vim: &Vim) -> Data {
 
 fn summary(vim: &Vim) -> Data {
     let p = vim.host.profile();
-    let uptime = vim
-        .host
-        .last_boot()
-        .map(|b| vim.now().since(b).as_secs() as i32);
+    let uptime = vim.host.last_boot().map(|b| {
+        let up = vim.now().since(b).as_secs();
+        // A waiter reading it looks again when it next ticks.
+        vim.note_drift(b.plus(Duration::from_secs(up + 1)));
+        up as i32
+    });
     Data::new("HostListSummary")
         .with("host", moref("HostSystem", ids::HOST))
         .with(

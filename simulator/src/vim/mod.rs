@@ -21,6 +21,10 @@
 //! | ReflectManagedMethodExecuter | [`managed_method_executer`] | ExecuteSoap: esxcli commands ([`esxcli`]) |
 //! | InternalDynamicTypeManager | [`dynamic_type_manager`] | DynamicTypeMgrQueryMoInstances, DynamicTypeMgrQueryTypeInfo |
 //!
+//! A wait with nothing to report is handed back to the server as [`Pending`], with the horizon
+//! of what it read; [`changes`] says what wakes it (each `Vim` has a change signal, bumped by
+//! every call its type's row does not list among the reads).
+//!
 //! A vCenter endpoint is a `Vim` with an [`vcenter::Estate`]: its own sessions, collector and
 //! views, vCenter ids for the inventory, and calls on host objects forwarded to the hosts (which
 //! objects those are, and their ids, is [`registry::HOST_OBJECTS`]).
@@ -28,6 +32,7 @@
 //! Nothing here reads the wall clock: the server moves time with [`Vim::sync_to`]. Nothing here
 //! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
 
+pub mod changes;
 pub mod dynamic_type_manager;
 pub mod esxcli;
 pub mod firmware_system;
@@ -50,6 +55,7 @@ pub mod task;
 pub mod vcenter;
 pub mod view_manager;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +65,7 @@ use crate::host::etc::Bytes;
 use crate::host::{Host, HostError};
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
+pub use changes::{Changes, Horizon};
 pub use session_manager::{token_from_cookie, PasswordCheck, Session};
 
 /// Settings of the API layer (the host model has its own).
@@ -104,8 +111,8 @@ pub struct Ctx {
     pub user_agent: String,
     /// Set by Login: the `Set-Cookie` value to send.
     pub set_cookie: Option<String>,
-    /// Set by WaitForUpdates: nothing yet, ask again later (up to this long; None = forever).
-    pub pending: Option<Option<Duration>>,
+    /// Set by WaitForUpdates: nothing yet, ask again later (see [`Pending`]).
+    pub pending: Option<Pending>,
     /// Set by the server when it asks again after a pending answer (the same wait goes on).
     pub retry: bool,
     /// A trusted in-process caller (vCenter forwarding to a host as `vpxuser`): no cookie, a
@@ -122,6 +129,14 @@ pub struct Ctx {
     pub offload_hashing: bool,
     pub verify: Option<PasswordCheck>,
     pub verified: Option<(PasswordCheck, bool)>,
+}
+
+/// A wait with nothing to report yet: the server asks again when the API state changes
+/// ([`Changes`]), at the horizon, or at the end of `max_wait` (None: no limit of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub max_wait: Option<Duration>,
+    pub horizon: Horizon,
 }
 
 /// A bundle BackupFirmwareConfiguration made, served at `/downloads/<uuid>/<file>`.
@@ -173,6 +188,11 @@ pub struct Vim {
     pub(crate) link_down_until: Option<SimTime>,
     /// Failed logins per account (hostd's memory: a reboot clears it).
     pub(crate) lockouts: lockout::Lockouts,
+    /// Bumped when something may have changed what a filter sees ([`changes`]).
+    changes: Changes,
+    /// When what was read since the last [`Vim::take_horizon`] drifts by time alone (noted
+    /// by the property builders, which only get `&Vim`).
+    horizon: Cell<Horizon>,
 }
 
 impl Vim {
@@ -194,6 +214,8 @@ impl Vim {
             estate: None,
             link_down_until: None,
             lockouts: lockout::Lockouts::default(),
+            changes: Changes::default(),
+            horizon: Cell::new(Horizon::default()),
         }
     }
 
@@ -222,6 +244,44 @@ impl Vim {
 
     pub fn estate(&self) -> Option<&Arc<vcenter::Estate>> {
         self.estate.as_ref()
+    }
+
+    /// This API state's change signal ([`changes`]).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+    /// Takes over another state's signal (a reinstalled host: its waiters and its vCenter
+    /// keep watching the same one), and bumps it.
+    pub fn keep_changes(&mut self, from: Changes) {
+        self.changes = from;
+        self.changes.bump();
+    }
+
+    /// The next event of the model: a task's work, a boot finishing, an auto-backup with
+    /// something to save, a network cut ending. Anything may change then.
+    pub fn next_due(&self) -> Option<SimTime> {
+        let tasks = self.tasks.values().filter_map(task::Task::due).min();
+        let mut h = Horizon::default();
+        h.event(tasks);
+        h.event(self.host.next_due());
+        h.event(self.link_down_until());
+        h.event
+    }
+    /// A value being built changes by time alone at `t` (a task's progress, an uptime).
+    pub(crate) fn note_drift(&self, t: SimTime) {
+        let mut h = self.horizon.get();
+        h.drift(Some(t));
+        self.horizon.set(h);
+    }
+    /// Passes on what another state's values (a vCenter's host) change at.
+    pub(crate) fn note(&self, other: Horizon) {
+        let mut h = self.horizon.get();
+        h.merge(other);
+        self.horizon.set(h);
+    }
+    /// What was noted since the last call, and starts afresh.
+    pub fn take_horizon(&self) -> Horizon {
+        self.horizon.take()
     }
 
     /// Cuts the host off the network until `until` (None: reconnects now).
@@ -266,6 +326,8 @@ impl Vim {
     /// Moves virtual time to `t`: completes tasks that are due, in order, and the host's own
     /// schedule. A reboot on the way ends hostd's sessions, tasks, filters, views and downloads.
     pub fn sync_to(&mut self, t: SimTime) {
+        // Anything due by `t` runs now, and may change what filters see.
+        let changes = self.next_due().is_some_and(|d| d <= t);
         while let Some((&id, due)) = self
             .tasks
             .iter()
@@ -285,6 +347,9 @@ impl Vim {
         }
         self.host.advance_to(t);
         self.check_reboot();
+        if changes {
+            self.changes.bump();
+        }
     }
 
     fn check_reboot(&mut self) {
@@ -303,8 +368,22 @@ impl Vim {
         }
     }
 
-    /// Answers one call. The session cookie's token is in `ctx.token`.
+    /// Answers one call. The session cookie's token is in `ctx.token`. A call that may change
+    /// something (any but its type's `reads`) bumps the change signal once it is let in; one
+    /// handed back to be forwarded bumps the host it changes instead.
     pub fn call(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
+        // Refused at the door (no session, no such object): nothing changed, nobody wakes,
+        // however many such calls a client sends.
+        self.admit(req, ctx)?;
+        let r = self.dispatch(req, ctx);
+        if ctx.forward.is_none() && !registry::reads(&req.this.ty, &req.method) {
+            self.changes.bump();
+        }
+        r
+    }
+
+    /// The caller's session, and whether it may call this object at all.
+    fn admit(&mut self, req: &Request, ctx: &mut Ctx) -> Result<(), Fault> {
         ctx.session = match (&ctx.system, ctx.token.as_deref()) {
             (Some(user), _) => Some(session_manager::system_session(self, &user.clone())),
             // In-process sessions cannot be borrowed by a client that guesses their token.
@@ -312,8 +391,8 @@ impl Vim {
             (None, _) => None,
         };
         // Routed once: the type's row says who answers, and what needs no session.
-        let ty = registry::lookup(&req.this.ty);
-        let anonymous = ty.is_some_and(|t| t.anonymous.contains(&req.method.as_str()));
+        let anonymous = registry::lookup(&req.this.ty)
+            .is_some_and(|t| t.anonymous.contains(&req.method.as_str()));
         if ctx.session.is_none() && !anonymous {
             return Err(Fault::not_authenticated()
                 .with("object", req.this.clone())
@@ -322,6 +401,10 @@ impl Vim {
         if !self.exists(&req.this, ctx.session.as_deref()) {
             return Err(not_found(&req.this));
         }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
         if req.method == "Fetch" {
             return property_collector::fetch(self, ctx, req);
         }
@@ -334,7 +417,7 @@ impl Vim {
                 return r;
             }
         }
-        match ty {
+        match registry::lookup(&req.this.ty) {
             Some(t) => (t.call)(self, ctx, req),
             None => Err(method_not_found(req)),
         }

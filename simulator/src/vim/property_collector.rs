@@ -7,7 +7,9 @@
 //! - `CreateFilter` / `WaitForUpdates` / `WaitForUpdatesEx` / `CheckForUpdates` /
 //!   `CancelWaitForUpdates` / `DestroyPropertyFilter`: each filter remembers what it last
 //!   reported; an update set is the difference to now. A wait with nothing to report is
-//!   answered later (the server retries it), which is how `pyVim.task.WaitForTask` waits.
+//!   answered later, which is how `pyVim.task.WaitForTask` waits: it is handed back as
+//!   [`super::Pending`], with the horizon of what its filters read, and the server asks again
+//!   when something changed or the horizon is reached ([`super::changes`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -586,11 +588,18 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                     format!("collector version '{version}' was not issued (current: {current})"),
                 ));
             }
+            // What the filters read is noted afresh: it says when they change by time alone.
+            vim.take_horizon();
             match updates(vim, &session, &req.this.id, &version)? {
                 Some(set) => Ok(Some(set.into())),
                 None if max_wait == Some(Duration::ZERO) => Ok(None),
                 None => {
-                    ctx.pending = Some(max_wait);
+                    let mut horizon = vim.take_horizon();
+                    horizon.event(vim.next_due());
+                    // A waiting session is in use: it looks again before it could time out.
+                    let keepalive = (vim.cfg.session_timeout / 2).max(Duration::from_secs(1));
+                    horizon.drift(Some(vim.now().plus(keepalive)));
+                    ctx.pending = Some(super::Pending { max_wait, horizon });
                     Ok(None)
                 }
             }

@@ -28,6 +28,10 @@ pub struct MoType {
     pub properties: PropsFn,
     /// Methods that need no session: clients call them before Login (facts section 3).
     pub anonymous: &'static [&'static str],
+    /// Methods that change nothing a filter could report (they may refresh the caller's own
+    /// session, paging or filter bookkeeping): they wake no waiter. Every other method does
+    /// ([`super::changes`]); a method missing here costs waiters a look, never an update.
+    pub reads: &'static [&'static str],
 }
 
 /// A type with properties only: every method is MethodNotFound.
@@ -50,84 +54,115 @@ pub static TYPES: &[MoType] = &[
         properties: |v, o, s, _| Some(property_collector::properties(v, &o.id, s)),
         // Answered without a session, every property missing (see `property_collector`).
         anonymous: &["RetrieveProperties", "RetrievePropertiesEx"],
+        reads: &[
+            "RetrieveProperties",
+            "RetrievePropertiesEx",
+            "ContinueRetrievePropertiesEx",
+            "CancelRetrievePropertiesEx",
+            "WaitForUpdates",
+            "WaitForUpdatesEx",
+            "CheckForUpdates",
+        ],
     },
     MoType {
         name: "HostSystem",
         call: host_system::call,
         properties: |v, _, _, w| Some(host_system::properties_only(v, w)),
         anonymous: &[],
+        reads: &[
+            "RetrieveManagedMethodExecuter",
+            "RetrieveDynamicTypeManager",
+            "RetrieveHardwareUptime",
+        ],
     },
     MoType {
         name: "ServiceInstance",
         call: service_instance::call,
         properties: |v, _, _, _| Some(service_instance::properties(v)),
         anonymous: &["RetrieveServiceContent", "CurrentTime"],
+        reads: &["RetrieveServiceContent", "CurrentTime"],
     },
     MoType {
         name: "SessionManager",
         call: session_manager::call,
         properties: |v, _, s, _| Some(session_manager::properties(v, s)),
         anonymous: &["Login"],
+        reads: &["SessionIsActive"],
     },
     MoType {
         name: "HostFirmwareSystem",
         call: firmware_system::call,
         properties: empty!("HostFirmwareSystem"),
         anonymous: &[],
+        reads: &[
+            "QueryFirmwareConfigUploadURL",
+            "QueryFirmwareQuantumMinutes",
+            "QueryFirmwareSyncsPerQuantum",
+        ],
     },
     MoType {
         name: "Task",
         call: task::call,
         properties: |v, o, _, _| task::properties(v, &o.id),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "TaskManager",
         call: task::call,
         properties: |v, _, _, _| Some(task::manager_properties(v)),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "PropertyFilter",
         call: property_collector::call,
         properties: |v, o, _, _| property_collector::filter_properties(v, &o.id),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "ViewManager",
         call: view_manager::call,
         properties: |v, _, s, _| Some(view_manager::properties(v, s)),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "ContainerView",
         call: view_manager::call,
         properties: |v, o, _, _| view_manager::view_properties(v, &o.id),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "ListView",
         call: view_manager::call,
         properties: |v, o, _, _| view_manager::view_properties(v, &o.id),
         anonymous: &[],
+        // Modify/Reset change what a filter over the view reports.
+        reads: &[],
     },
     MoType {
         name: "Folder",
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "Datacenter",
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "ComputeResource",
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
         anonymous: &[],
+        reads: &[],
     },
     // A vCenter's clusters (the vCenter answers their properties itself).
     MoType {
@@ -135,48 +170,76 @@ pub static TYPES: &[MoType] = &[
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "HostLocalAccountManager",
         call: local_account_manager::call,
         properties: empty!("HostLocalAccountManager"),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "OptionManager",
         call: option_manager::call,
         properties: |v, _, _, _| Some(option_manager::properties(v)),
         anonymous: &[],
+        reads: &["QueryOptions"],
     },
     MoType {
         name: "SearchIndex",
         call: search_index::call,
         properties: empty!("SearchIndex"),
         anonymous: &[],
+        reads: &[
+            "FindByInventoryPath",
+            "FindChild",
+            "FindByUuid",
+            "FindByDnsName",
+            "FindByIp",
+            "FindAllByUuid",
+            "FindAllByDnsName",
+            "FindAllByIp",
+        ],
     },
     MoType {
         name: "HostDateTimeSystem",
         call: host_date_time_system::call,
         properties: |_, _, _, _| Some(host_date_time_system::properties()),
         anonymous: &[],
+        reads: &[
+            "QueryDateTime",
+            "QueryAvailableTimeZones",
+            "RefreshDateTimeSystem",
+        ],
     },
     MoType {
         name: "ReflectManagedMethodExecuter",
         call: managed_method_executer::call,
         properties: empty!("ReflectManagedMethodExecuter"),
         anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "InternalDynamicTypeManager",
         call: dynamic_type_manager::call,
         properties: empty!("InternalDynamicTypeManager"),
         anonymous: &[],
+        reads: &[
+            "DynamicTypeMgrQueryMoInstances",
+            "DynamicTypeMgrQueryTypeInfo",
+        ],
     },
 ];
 
 /// The type named `ty`, if the API serves it.
 pub fn lookup(ty: &str) -> Option<&'static MoType> {
     TYPES.iter().find(|t| t.name == ty)
+}
+
+/// Whether a call only reads (see [`MoType::reads`]); `Fetch` reads on every type.
+pub fn reads(ty: &str, method: &str) -> bool {
+    method == "Fetch" || lookup(ty).is_some_and(|t| t.reads.contains(&method))
 }
 
 /// An object every host has once: its type, its id on the host (captured from a real host,

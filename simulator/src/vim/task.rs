@@ -16,6 +16,9 @@ const QUEUE_TIME: Duration = Duration::from_millis(10);
 const RUN_TIME: Duration = Duration::from_millis(200);
 /// Tasks completed longer ago than this leave TaskManager.recentTask (hostd keeps ~10 minutes).
 const RECENT: Duration = Duration::from_secs(600);
+/// A waiter that reads a running task's `progress` is woken at each step of this many percent
+/// (the wait reports whatever the progress is then); finer would wake it every few ms.
+const PROGRESS_STEP: u128 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -143,7 +146,20 @@ pub fn info(vim: &Vim, t: &Task) -> Data {
     let progress = match state {
         "running" => {
             let total = t.ends.since(t.starts).as_millis().max(1);
-            Some(((now.since(t.starts).as_millis() * 100 / total).min(99)) as i32)
+            let p = (now.since(t.starts).as_millis() * 100 / total).min(99);
+            // A waiter reading this looks again at the next tenth (the end is an event).
+            let next = (p / PROGRESS_STEP + 1) * PROGRESS_STEP;
+            if next < 100 {
+                let at = t
+                    .starts
+                    .plus(Duration::from_millis((total * next).div_ceil(100) as u64));
+                vim.note_drift(at.max(now.plus(Duration::from_millis(1))));
+            }
+            Some(p as i32)
+        }
+        "queued" => {
+            vim.note_drift(t.starts);
+            None
         }
         _ => None,
     };
@@ -183,18 +199,28 @@ pub fn properties(vim: &Vim, id: &str) -> Option<Data> {
 /// Tasks that are not done or finished recently.
 pub fn recent(vim: &Vim) -> Vec<MoRef> {
     let now = vim.now();
-    vim.tasks
+    let recent: Vec<&Task> = vim
+        .tasks
         .values()
         .filter(|t| t.outcome.is_none() || now.since(t.ends) <= RECENT)
-        .map(Task::moref)
-        .collect()
+        .collect();
+    // The first done task to leave the list changes it by time alone.
+    if let Some(leaves) = recent
+        .iter()
+        .filter(|t| t.outcome.is_some())
+        .map(|t| t.ends.plus(RECENT + Duration::from_millis(1)))
+        .min()
+    {
+        vim.note_drift(leaves);
+    }
+    recent.into_iter().map(Task::moref).collect()
 }
 
 pub fn manager_properties(vim: &Vim) -> Data {
     // A vCenter's recent tasks are its hosts' (every host task runs there, forwarded as vpxd
     // does), in vCenter ids: what `govc tasks` and vCenter clients list.
     let recent = match vim.estate() {
-        Some(est) => super::vcenter::recent_tasks(est),
+        Some(est) => super::vcenter::recent_tasks(vim, est),
         None => recent(vim),
     };
     Data::new("TaskManager")

@@ -104,6 +104,19 @@ impl Estate {
         v.sync_to(now);
         v
     }
+
+    /// Reads host `i` for the vCenter `vim`, which learns when what was read changes by time
+    /// alone: the host's events and drifting values ([`super::changes`]).
+    fn read_host<R>(&self, vim: &Vim, i: usize, f: impl FnOnce(&Vim) -> R) -> R {
+        let h = self.host(i, vim.now());
+        h.take_horizon();
+        let r = f(&h);
+        let mut horizon = h.take_horizon();
+        horizon.event(h.next_due());
+        drop(h);
+        vim.note(horizon);
+        r
+    }
 }
 
 /// The vCenter's `about`, for the newest build it manages (a vCenter is always at least as new
@@ -242,12 +255,13 @@ fn to_host(est: &Estate, r: &MoRef) -> Option<(usize, MoRef)> {
         })
 }
 
-/// Every host's recent tasks, in vCenter ids (host order, then each host's task order).
-pub fn recent_tasks(est: &Estate) -> Vec<MoRef> {
+/// Every host's recent tasks, in vCenter ids (host order, then each host's task order), read
+/// for the vCenter `vim` (which learns when the lists change by time alone).
+pub fn recent_tasks(vim: &Vim, est: &Estate) -> Vec<MoRef> {
     let mut out = Vec::new();
-    for (i, h) in est.hosts.iter().enumerate() {
-        let v = h.vim.lock().unwrap_or_else(|e| e.into_inner());
-        out.extend(super::task::recent(&v).iter().map(|r| from_host(i, r)));
+    for i in 0..est.hosts.len() {
+        let tasks = est.read_host(vim, i, super::task::recent);
+        out.extend(tasks.iter().map(|r| from_host(i, r)));
     }
     out
 }
@@ -381,8 +395,7 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>)
         // Another host object, or a host's task: the host's answer in vCenter ids.
         _ => {
             let (i, local) = to_host(est, obj)?;
-            let h = est.host(i, vim.now());
-            let mut d = h.properties(&local, None)?;
+            let mut d = est.read_host(vim, i, |h| h.properties(&local, None))?;
             d.fields
                 .iter_mut()
                 .for_each(|(_, v)| rewrite(v, &|r| from_host(i, r)));
@@ -400,10 +413,9 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>)
 /// A host as vCenter shows it: hostd's answer in vCenter ids, named by address, with the
 /// connection state vpxd keeps.
 fn host_properties(vim: &Vim, est: &Estate, i: usize, wanted: Option<&[&str]>) -> Data {
-    let h = est.host(i, vim.now());
-    let mut d = host_system::properties_only(&h, wanted);
-    let reachable = h.reachable();
-    drop(h);
+    let (mut d, reachable) = est.read_host(vim, i, |h| {
+        (host_system::properties_only(h, wanted), h.reachable())
+    });
     d.fields
         .iter_mut()
         .for_each(|(_, v)| rewrite(v, &|r| from_host(i, r)));

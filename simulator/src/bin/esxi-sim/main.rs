@@ -467,43 +467,18 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Every host is a listening socket, and each client connection another descriptor: raise the
-/// soft open-file limit to the hard one (as servers do), and say so plainly when even that is
-/// too low, instead of failing at the 1,021st bind.
-// rlim_t is u64 on Linux but not on every unix: the casts are for those.
-#[allow(clippy::unnecessary_cast)]
+/// soft open-file limit (as servers do), and say so plainly when even that is too low, instead
+/// of failing at the 1,021st bind.
 fn ensure_file_limit(hosts: usize) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        // Listeners, the vCenter and control listeners, and room for clients.
-        let want = (hosts + 256) as u64;
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read or write the struct we pass.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-            return Ok(());
-        }
-        if (lim.rlim_cur as u64) < want && lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            // SAFETY: as above.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-        if (lim.rlim_cur as u64) < want {
-            return Err(format!(
-                "{hosts} hosts need about {want} open files, and the limit is {} (raise it with \
-                 `ulimit -n {want}` or in /etc/security/limits.conf)",
-                lim.rlim_cur
-            ));
-        }
+    // Listeners, the vCenter and control listeners, and room for clients.
+    let want = (hosts + 256) as u64;
+    match esxi_sim::server::raise_file_limit(want) {
+        Some(limit) if limit < want => Err(format!(
+            "{hosts} hosts need about {want} open files, and the limit is {limit} (raise it \
+             with `ulimit -n {want}` or in /etc/security/limits.conf)"
+        )),
+        _ => Ok(()),
     }
-    let _ = hosts;
-    Ok(())
 }
 
 fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
