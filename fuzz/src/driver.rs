@@ -134,8 +134,9 @@ impl Report {
         self.inputs as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The summary the binary prints (and BENCHMARKS.md quotes).
-    pub fn summary(&self, all_classes: bool) -> String {
+    /// The summary the binary prints (and BENCHMARKS.md quotes): the `top` most frequent
+    /// classes (all of them, and where the time went, with `usize::MAX`).
+    pub fn summary(&self, top: usize) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -160,7 +161,8 @@ impl Report {
         let _ = writeln!(s, "  {} outcome classes:", self.classes.len());
         let mut by_count: Vec<(&String, &u64)> = self.classes.iter().collect();
         by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let shown = if all_classes { by_count.len() } else { 40 };
+        let all_classes = top >= by_count.len();
+        let shown = top.min(by_count.len());
         for (c, n) in by_count.iter().take(shown) {
             let _ = writeln!(s, "  {n:>10}  {c}");
         }
@@ -171,7 +173,7 @@ impl Report {
                 by_count.len() - shown
             );
         }
-        if all_classes {
+        if all_classes && !self.class_time.is_empty() {
             let mut by_time: Vec<(&String, &Duration)> = self.class_time.iter().collect();
             by_time.sort_by(|a, b| b.1.cmp(a.1));
             let _ = writeln!(s, "  time by class:");

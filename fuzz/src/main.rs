@@ -52,7 +52,10 @@ struct Args {
     /// An input still running after this (seconds) ends the run, written out as a hang.
     #[arg(long, default_value_t = 120)]
     hang_s: u64,
-    /// Print every outcome class, not the 40 most frequent.
+    /// How many outcome classes to print, the most frequent first.
+    #[arg(long, default_value_t = 40)]
+    classes: usize,
+    /// Print every outcome class, and the time spent in each.
     #[arg(long)]
     all_classes: bool,
     /// No progress lines.
@@ -113,7 +116,12 @@ fn main() -> ExitCode {
     for w in which {
         match run(&args, w) {
             Ok(r) => {
-                print!("{}", r.summary(args.all_classes));
+                let top = if args.all_classes {
+                    usize::MAX
+                } else {
+                    args.classes
+                };
+                print!("{}", r.summary(top));
                 findings += r.findings.len();
             }
             Err(e) => {
