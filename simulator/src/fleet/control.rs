@@ -16,7 +16,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
@@ -243,40 +244,12 @@ async fn handle(
     req: Request<Incoming>,
     shutdown: watch::Receiver<bool>,
 ) -> Resp {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    if let Err(e) = check_origin(&state.cfg, &req) {
-        return json_resp(StatusCode::FORBIDDEN, &json!({ "error": e }));
+    let (parts, body) = req.into_parts();
+    // Refused before the body is read: an unauthenticated client cannot make us read 16 MiB.
+    if let Some(r) = refusal(&state, &parts) {
+        return r;
     }
-    if let Some(token) = &state.control_token {
-        let given = req
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|v| v.as_bytes())
-            .and_then(|v| v.strip_prefix(b"Bearer "));
-        // Exactly the token, compared in constant time: no trimming, no prefix games.
-        if !given.is_some_and(|g| crate::secret::equal(g, token.as_bytes())) {
-            let mut r = json_resp(
-                StatusCode::UNAUTHORIZED,
-                &json!({"error": "a bearer token is required (Authorization: Bearer ...)"}),
-            );
-            r.headers_mut().insert(
-                hyper::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"esxi-sim control\""),
-            );
-            return r;
-        }
-    }
-    if let Err(e) = check_content_type(&method, &path, &req) {
-        return json_resp(StatusCode::UNSUPPORTED_MEDIA_TYPE, &json!({ "error": e }));
-    }
-    let last_event_id = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+    let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return json_resp(
@@ -291,9 +264,82 @@ async fn handle(
             )
         }
     };
-    let q = parse_query(&query);
+    dispatch(&state, &parts, body, shutdown).await
+}
+
+/// One request whose body is already read, answered as the listener answers it (the same
+/// admission checks, then the route). The listener reads bodies itself; this is the door for
+/// in-process callers (the fuzzer in `fuzz/` drives every route through it, without sockets).
+pub async fn answer(
+    state: &Arc<FleetState>,
+    parts: &Parts,
+    body: Bytes,
+    shutdown: watch::Receiver<bool>,
+) -> Resp {
+    if let Some(r) = refusal(state, parts) {
+        return r;
+    }
+    dispatch(state, parts, body, shutdown).await
+}
+
+/// Who may ask, and in what form: the Host/Origin checks, the bearer token, the content type.
+/// The answer to a request that fails one, if any.
+fn refusal(state: &FleetState, parts: &Parts) -> Option<Resp> {
+    if let Err(e) = check_origin(&state.cfg, &parts.headers) {
+        return Some(json_resp(StatusCode::FORBIDDEN, &json!({ "error": e })));
+    }
+    if let Some(token) = &state.control_token {
+        let given = parts
+            .headers
+            .get(AUTHORIZATION)
+            .map(|v| v.as_bytes())
+            .and_then(|v| v.strip_prefix(b"Bearer "));
+        // Exactly the token, compared in constant time: no trimming, no prefix games.
+        if !given.is_some_and(|g| crate::secret::equal(g, token.as_bytes())) {
+            let mut r = json_resp(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "a bearer token is required (Authorization: Bearer ...)"}),
+            );
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"esxi-sim control\""),
+            );
+            return Some(r);
+        }
+    }
+    if let Err(e) = check_content_type(&parts.method, parts.uri.path(), &parts.headers) {
+        return Some(json_resp(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &json!({ "error": e }),
+        ));
+    }
+    None
+}
+
+async fn dispatch(
+    state: &Arc<FleetState>,
+    parts: &Parts,
+    body: Bytes,
+    shutdown: watch::Receiver<bool>,
+) -> Resp {
+    let last_event_id = parts
+        .headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let q = parse_query(parts.uri.query().unwrap_or(""));
+    let path = parts.uri.path();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let r = route(&state, &method, &segs, &q, body, last_event_id, shutdown).await;
+    let r = route(
+        state,
+        &parts.method,
+        &segs,
+        &q,
+        body,
+        last_event_id,
+        shutdown,
+    )
+    .await;
     match r {
         Ok(resp) => resp,
         Err(Error(status, msg)) => json_resp(status, &json!({ "error": msg })),
@@ -304,8 +350,8 @@ async fn handle(
 /// `localhost` or the allowed ones (a DNS-rebinding page names its own domain), and a request
 /// whose `Origin` is not the control API itself (a cross-site page; browsers send `Origin` on
 /// every cross-origin write). Clients that are not browsers send neither or the right ones.
-fn check_origin(cfg: &super::FleetConfig, req: &Request<Incoming>) -> Result<(), String> {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+fn check_origin(cfg: &super::FleetConfig, headers: &HeaderMap) -> Result<(), String> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let host = header(hyper::header::HOST).unwrap_or("");
     if !host.is_empty() && !host_allowed(host, &cfg.control_hosts) {
         return Err(format!(
@@ -342,12 +388,11 @@ fn host_allowed(host: &str, allowed: &[String]) -> bool {
 /// Writes must say what they carry: `application/json`, or for a file's contents
 /// `application/octet-stream` too. A web page's "simple" cross-origin POST can only send
 /// `text/plain`, form data or multipart, so this shuts out CSRF whatever the browser does.
-fn check_content_type(m: &Method, path: &str, req: &Request<Incoming>) -> Result<(), String> {
+fn check_content_type(m: &Method, path: &str, headers: &HeaderMap) -> Result<(), String> {
     if !matches!(*m, Method::POST | Method::PUT | Method::PATCH) {
         return Ok(());
     }
-    let ty = req
-        .headers()
+    let ty = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {

@@ -619,7 +619,7 @@ pub fn host_fault(e: HostError) -> Fault {
                 .with("unresolved", false),
             AccountError::AlreadyExists(u) => Fault::new("AlreadyExists", msg).with("name", u),
             AccountError::InvalidName(_) => Fault::invalid_argument(msg, Some("id")),
-            AccountError::InvalidPassword => Fault::invalid_argument(msg, Some("password")),
+            AccountError::InvalidPassword(_) => Fault::invalid_argument(msg, Some("password")),
         },
     }
 }
