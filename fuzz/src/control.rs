@@ -129,17 +129,14 @@ impl ControlTarget {
         let clock = Arc::new(Mutex::new(RealTimeClock::new(DEFAULT_EPOCH, 0.0)));
         let faults = Arc::new(FaultSet::new(self.cfg.seed));
         let shared = |vim: Vim, label: String, index: Option<usize>, addr: SocketAddr| {
-            Arc::new(Shared {
-                vim: Arc::new(Mutex::new(vim)),
-                clock: clock.clone(),
-                faults: faults.clone(),
+            Arc::new(Shared::detached(
+                Arc::new(Mutex::new(vim)),
+                clock.clone(),
+                faults.clone(),
                 label,
                 index,
-                cfg: ServerConfig::new(addr),
-                scheme: "http",
-                port: addr.port(),
-                cpu_slots: Arc::new(tokio::sync::Semaphore::new(2)),
-            })
+                ServerConfig::new(addr),
+            ))
         };
         let hosts: Vec<FleetHost> = self
             .templates
@@ -154,6 +151,7 @@ impl ControlTarget {
                     name: ip.to_string(),
                     vcenter_name: ip.to_string(),
                     addr,
+                    redirect_addr: None,
                     url: format!("http://{addr}/sdk"),
                     shared: shared(
                         Vim::new(t.host.clone(), VimConfig::default()),

@@ -160,6 +160,41 @@ impl Drop for VimGuard<'_> {
 }
 
 impl Shared {
+    /// An endpoint's shared state without a listener, for in-process drivers of the control
+    /// API and the dispatch (the fuzzers): wired to the state's change signal and the clock as
+    /// a bound server's is.
+    pub fn detached(
+        vim: Arc<Mutex<Vim>>,
+        clock: Arc<Mutex<RealTimeClock>>,
+        faults: Arc<FaultSet>,
+        label: String,
+        index: Option<usize>,
+        cfg: ServerConfig,
+    ) -> Shared {
+        let changes = vim
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .changes()
+            .clone();
+        let rebased = clock.lock().unwrap_or_else(|e| e.into_inner()).rebased();
+        let port = cfg.listen.port();
+        Shared {
+            vim,
+            clock,
+            faults,
+            label,
+            index,
+            cfg,
+            scheme: "http",
+            port,
+            cpu_slots: offload::endpoint_slots(),
+            changes,
+            rebased,
+            closing: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
     /// Locks the API state with the model moved to now. Used mutably, the guard wakes the
     /// waiters when released ([`VimGuard`]).
     pub fn lock(&self) -> VimGuard<'_> {
