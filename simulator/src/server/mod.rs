@@ -332,28 +332,17 @@ impl Server {
         };
         cfg.vim.url_prefix = prefix.clone();
         cfg.vim.secure_cookie = tls.is_some();
-        let changes = {
+        {
             let mut v = ep.vim.lock().unwrap_or_else(|e| e.into_inner());
             v.cfg.url_prefix = prefix;
             v.cfg.secure_cookie = tls.is_some();
             v.cfg.address = Some(addr.ip());
-            v.changes().clone()
-        };
-        let rebased = ep.clock.lock().unwrap_or_else(|e| e.into_inner()).rebased();
+        }
+        let label = ep.label.unwrap_or_else(|| addr.to_string());
         let shared = Arc::new(Shared {
-            vim: ep.vim,
-            clock: ep.clock,
-            faults: ep.faults,
-            label: ep.label.unwrap_or_else(|| addr.to_string()),
-            index: ep.index,
             scheme,
             port: addr.port(),
-            cfg,
-            cpu_slots: offload::endpoint_slots(),
-            changes,
-            rebased,
-            closing: AtomicBool::new(false),
-            waiting: AtomicUsize::new(0),
+            ..Shared::detached(ep.vim, ep.clock, ep.faults, label, ep.index, cfg)
         });
         Ok(Server {
             addr,
