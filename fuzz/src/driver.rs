@@ -271,8 +271,10 @@ pub fn run_one<T: Target + ?Sized>(
     let panics = PANICS.load(Ordering::SeqCst);
     IN_RUN.with(|r| r.set(true));
     let started = Instant::now();
+    let cpu_started = process_cpu_time();
     let (r, peak) = meter::measured(|| catch_unwind(AssertUnwindSafe(|| t.run(input))));
     let took = started.elapsed();
+    let cpu = process_cpu_time().saturating_sub(cpu_started);
     IN_RUN.with(|r| r.set(false));
     let bound = t.heap_bound(input);
     let verdict = match r {
@@ -282,12 +284,17 @@ pub fn run_one<T: Target + ?Sized>(
             format!("a panic on another thread: {}", last_panic()),
         )),
         Ok(Err(m)) => Err((FindingKind::Invariant, m)),
-        Ok(Ok(c)) if took > slow => Err((
+        // Slow is judged by the CPU time the input cost, so a campaign on a busy (or, for a
+        // while, stopped) machine does not report the machine; an input that waits rather than
+        // works is still caught by its wall time, with room for a starved scheduler.
+        Ok(Ok(c)) if cpu > slow || took > slow * STALL_FACTOR => Err((
             FindingKind::Slow,
             format!(
-                "took {:.2} s (limit {:.2} s): {c}",
+                "took {:.2} s of CPU and {:.2} s of wall time (limit {:.2} s of CPU, {:.2} s of wall): {c}",
+                cpu.as_secs_f64(),
                 took.as_secs_f64(),
-                slow.as_secs_f64()
+                slow.as_secs_f64(),
+                (slow * STALL_FACTOR).as_secs_f64()
             ),
         )),
         Ok(Ok(c)) if peak > bound => Err((
@@ -299,6 +306,23 @@ pub fn run_one<T: Target + ?Sized>(
     (verdict, took, peak)
 }
 
+/// How many times `--slow-ms` of wall time an input may take when it is not using the CPU.
+const STALL_FACTOR: u32 = 4;
+
+/// CPU time of the whole process (inputs run one at a time, and work a target hands to other
+/// threads, tokio's blocking pool among them, counts too).
+fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 // ---- the watchdog --------------------------------------------------------------------------
 
 struct Current {
@@ -307,6 +331,9 @@ struct Current {
     index: u64,
     input: Vec<u8>,
     started: Instant,
+    /// Time the whole process did not run while this input did (SIGSTOP, a suspended VM,
+    /// a laptop lid): not the input's doing, so not counted against `hang`.
+    stopped: Duration,
     dir: Option<PathBuf>,
 }
 
@@ -322,34 +349,45 @@ fn start_watchdog(hang: Duration) {
     ONCE.call_once(|| {
         std::thread::Builder::new()
             .name("esxi-fuzz watchdog".into())
-            .spawn(move || loop {
-                std::thread::sleep(Duration::from_millis(500));
-                let g = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(c) = g.as_ref() else { continue };
-                if c.started.elapsed() < hang {
-                    continue;
-                }
-                let msg = format!("still running after {} s", hang.as_secs());
-                let file = c.dir.as_deref().and_then(|d| {
-                    write_reproducer(
-                        d,
+            .spawn(move || {
+                const TICK: Duration = Duration::from_millis(500);
+                let mut last = Instant::now();
+                loop {
+                    std::thread::sleep(TICK);
+                    // A tick that comes seconds late means the process was stopped (every thread
+                    // is, this one too): that gap is credited to the running input.
+                    let gap = last.elapsed();
+                    last = Instant::now();
+                    let mut g = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+                    let Some(c) = g.as_mut() else { continue };
+                    if gap > TICK * 10 {
+                        c.stopped += gap - TICK;
+                    }
+                    if c.started.elapsed().saturating_sub(c.stopped) < hang {
+                        continue;
+                    }
+                    let msg = format!("still running after {} s", hang.as_secs());
+                    let file = c.dir.as_deref().and_then(|d| {
+                        write_reproducer(
+                            d,
+                            c.target,
+                            c.seed,
+                            c.index,
+                            &c.input,
+                            FindingKind::Slow,
+                            &msg,
+                        )
+                    });
+                    eprintln!(
+                        "esxi-fuzz: HANG: {} input #{} (seed {}) {msg}; written to {}",
                         c.target,
-                        c.seed,
                         c.index,
-                        &c.input,
-                        FindingKind::Slow,
-                        &msg,
-                    )
-                });
-                eprintln!(
-                    "esxi-fuzz: HANG: {} input #{} (seed {}) {msg}; written to {}",
-                    c.target,
-                    c.index,
-                    c.seed,
-                    file.map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "nowhere (no --crashes)".into())
-                );
-                std::process::exit(3);
+                        c.seed,
+                        file.map(|p| p.display().to_string())
+                            .unwrap_or_else(|| "nowhere (no --crashes)".into())
+                    );
+                    std::process::exit(3);
+                }
             })
             .expect("a watchdog thread");
     });
@@ -442,6 +480,7 @@ pub fn campaign<T: Target + ?Sized>(t: &mut T, c: &Campaign) -> Report {
             index,
             input: data.clone(),
             started: Instant::now(),
+            stopped: Duration::ZERO,
             dir: c.crash_dir.clone(),
         }));
         let (verdict, took, peak) = run_one(t, &data, c.slow);
