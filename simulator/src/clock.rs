@@ -118,6 +118,49 @@ fn civil_from_days(z: i64) -> (i64, u8, u8) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Parses an `xsd:dateTime` as clients send it (`EventFilterSpec.time`): `2024-01-01T10:00:00`
+/// with optional fractional seconds (kept to the millisecond) and a `Z` or `±hh:mm` offset
+/// (none: UTC). Times before 1970 clamp to the epoch, which is before any virtual time.
+pub fn parse_xsd_datetime(s: &str) -> Option<SimTime> {
+    let s = s.trim();
+    let base = s.get(..19)?;
+    let mut rest = &s[19..];
+    let mut millis = 0u64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 12 {
+            return None;
+        }
+        let ms: String = frac[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        millis = ms.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_secs: i64 = match rest {
+        "" | "Z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+            let h: i64 = o[1..3].parse().ok()?;
+            let m: i64 = o[4..6].parse().ok()?;
+            if h > 14 || m > 59 {
+                return None;
+            }
+            let v = h * 3600 + m * 60;
+            if o.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let t = parse_rfc3339(&format!("{base}Z"))?;
+    let ms = t.as_millis() as i64 + millis as i64 - offset_secs * 1000;
+    Some(SimTime(ms.max(0) as u64))
+}
+
 /// Parses the `--start` style of a clock origin: `2024-01-01T00:00:00Z` (the `Z` is required).
 pub fn parse_rfc3339(s: &str) -> Option<SimTime> {
     let b = s.as_bytes();
@@ -274,6 +317,31 @@ mod tests {
         assert_eq!(parse_rfc3339("2023-02-29T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("2023-02-01 00:00:00"), None);
         assert_eq!(parse_rfc3339("2023-02-01T00:00:00+01:00"), None);
+    }
+
+    #[test]
+    fn xsd_datetimes_take_fractions_and_offsets() {
+        let t = |s| parse_xsd_datetime(s).map(|t| t.as_millis());
+        let base = parse_rfc3339("2024-01-01T10:00:00Z").unwrap().as_millis();
+        assert_eq!(t("2024-01-01T10:00:00Z"), Some(base));
+        assert_eq!(t("2024-01-01T10:00:00"), Some(base));
+        assert_eq!(t("2024-01-01T10:00:00.5Z"), Some(base + 500));
+        assert_eq!(t("2024-01-01T10:00:00.123456789Z"), Some(base + 123));
+        assert_eq!(t("2024-01-01T11:30:00+01:30"), Some(base));
+        assert_eq!(t("2024-01-01T09:00:00-01:00"), Some(base));
+        assert_eq!(t("1970-01-01T00:00:00+01:00"), Some(0));
+        for bad in [
+            "",
+            "2024-01-01",
+            "2024-01-01T10:00:00.Z",
+            "2024-01-01T10:00:00+1:00",
+            "2024-01-01T10:00:00 UTC",
+            "2024-01-01T10:00:00+15:00",
+            "2024-01-01T10:00:0\u{e9}",
+            "2024-01-01T10:00:00.\u{e9}",
+        ] {
+            assert_eq!(t(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

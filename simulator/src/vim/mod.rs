@@ -32,9 +32,11 @@
 //! Nothing here reads the wall clock: the server moves time with [`Vim::sync_to`]. Nothing here
 //! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
 
+pub mod agent_settings;
 pub mod changes;
 pub mod dynamic_type_manager;
 pub mod esxcli;
+pub mod event_manager;
 pub mod firmware_system;
 pub mod host_date_time_system;
 pub mod host_network;
@@ -46,6 +48,7 @@ pub mod lockout;
 pub mod managed_method_executer;
 pub mod option_manager;
 pub mod password_quality;
+pub mod perf_manager;
 pub mod property_collector;
 pub mod registry;
 pub mod search_index;
@@ -177,6 +180,8 @@ pub struct Vim {
     pub(crate) collectors: BTreeMap<String, String>,
     pub(crate) pages: HashMap<String, property_collector::Page>,
     pub(crate) views: BTreeMap<String, view_manager::View>,
+    /// EventHistoryCollectors sessions created: id → collector.
+    pub(crate) event_collectors: BTreeMap<String, event_manager::Collector>,
     pub(crate) downloads: HashMap<String, Download>,
     pub(crate) seq: u64,
     seen_boots: u32,
@@ -209,6 +214,7 @@ impl Vim {
             collectors: BTreeMap::new(),
             pages: HashMap::new(),
             views: BTreeMap::new(),
+            event_collectors: BTreeMap::new(),
             downloads: HashMap::new(),
             seq: 0,
             estate: None,
@@ -434,6 +440,10 @@ impl Vim {
                 .collectors
                 .get(&obj.id)
                 .is_some_and(|s| Some(s.as_str()) == session),
+            ("EventHistoryCollector", _) => self
+                .event_collectors
+                .get(&obj.id)
+                .is_some_and(|c| Some(c.session.as_str()) == session),
             ("ContainerView" | "ListView", _) => self
                 .views
                 .get(&obj.id)
@@ -494,6 +504,10 @@ pub mod ids {
     pub const ACCOUNT_MANAGER: &str = "ha-localacctmgr";
     pub const ADV_OPTIONS: &str = "ha-adv-options";
     pub const SEARCH_INDEX: &str = "ha-searchindex";
+    pub const EVENT_MANAGER: &str = "ha-eventmgr";
+    pub const PERF_MANAGER: &str = "ha-perfmgr";
+    /// ServiceContent.setting: hostd's own settings (not the advanced options).
+    pub const SETTING: &str = "HostAgentSettings";
     /// [inferred]: not captured from a real host.
     pub const DATE_TIME_SYSTEM: &str = "dateTimeSystem";
     /// Inferred from ESXi's Python twins (`ha-managed-method-executer-python`); clients echo
@@ -519,6 +533,9 @@ pub mod ids {
         ("ComputeResource", COMPUTE_RESOURCE),
         ("HostLocalAccountManager", ACCOUNT_MANAGER),
         ("SearchIndex", SEARCH_INDEX),
+        ("EventManager", EVENT_MANAGER),
+        ("PerformanceManager", PERF_MANAGER),
+        ("OptionManager", SETTING),
     ];
 }
 

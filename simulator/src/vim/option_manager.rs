@@ -153,7 +153,11 @@ fn value_text(el: &Element) -> Result<String, String> {
     }
 }
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    // ServiceContent.setting is an OptionManager too, with other options.
+    if super::agent_settings::is_settings(&req.this.id) {
+        return super::agent_settings::call(vim, ctx, req);
+    }
     match req.method.as_str() {
         "QueryOptions" => {
             let name = req.param("name").map(|n| n.text.trim().to_string());

@@ -7,10 +7,10 @@
 //! [`HOST_OBJECTS`]): routing, existence and vCenter forwarding follow from the rows.
 
 use super::{
-    dynamic_type_manager, firmware_system, host_date_time_system, host_system, ids, inventory,
-    local_account_manager, managed_method_executer, method_not_found, option_manager,
-    property_collector, search_index, service_instance, session_manager, task, view_manager, Ctx,
-    Vim,
+    agent_settings, dynamic_type_manager, event_manager, firmware_system, host_date_time_system,
+    host_system, ids, inventory, local_account_manager, managed_method_executer, method_not_found,
+    option_manager, perf_manager, property_collector, search_index, service_instance,
+    session_manager, task, view_manager, Ctx, Vim,
 };
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
@@ -182,7 +182,12 @@ pub static TYPES: &[MoType] = &[
     MoType {
         name: "OptionManager",
         call: option_manager::call,
-        properties: |v, _, _, _| Some(option_manager::properties(v)),
+        properties: |v, o, _, _| {
+            Some(match agent_settings::is_settings(&o.id) {
+                true => agent_settings::properties(v),
+                false => option_manager::properties(v),
+            })
+        },
         anonymous: &[],
         reads: &["QueryOptions"],
     },
@@ -201,6 +206,48 @@ pub static TYPES: &[MoType] = &[
             "FindAllByDnsName",
             "FindAllByIp",
         ],
+    },
+    MoType {
+        name: "EventManager",
+        call: event_manager::call,
+        properties: |v, _, _, w| Some(event_manager::properties(v, w)),
+        anonymous: &[],
+        reads: &["QueryEvents"],
+    },
+    MoType {
+        name: "EventHistoryCollector",
+        call: event_manager::call,
+        properties: |v, o, _, _| event_manager::collector_properties(v, &o.id),
+        anonymous: &[],
+        // Page size and the cursor change what `latestPage` holds or where reads start.
+        reads: &[],
+    },
+    MoType {
+        name: "PerformanceManager",
+        call: perf_manager::call,
+        properties: |_, _, _, _| Some(perf_manager::properties()),
+        anonymous: &[],
+        reads: &[
+            "QueryPerfCounter",
+            "QueryPerfCounterByLevel",
+            "QueryPerf",
+            "QueryPerfComposite",
+            "QueryAvailablePerfMetric",
+            "QueryPerfProviderSummary",
+        ],
+    },
+    // A vCenter's custom attribute definitions: none are defined here, and none can be.
+    MoType {
+        name: "CustomFieldsManager",
+        call: no_methods,
+        properties: |_, _, _, _| {
+            Some(
+                Data::new("CustomFieldsManager")
+                    .with("field", Value::Array("CustomFieldDef", Vec::new())),
+            )
+        },
+        anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "HostDateTimeSystem",

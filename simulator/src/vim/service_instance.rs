@@ -38,7 +38,8 @@ pub(crate) fn license_version(p: &Profile) -> String {
 }
 
 /// ServiceContent, fields in schema order (`searchIndex` after `accountManager`, as on a real
-/// host); only the managers this simulator serves.
+/// host); only the managers this simulator serves. A host has no `customFieldsManager` (a
+/// vCenter does), as govmomi's capture of a real host shows.
 pub fn content(vim: &Vim) -> Data {
     if let Some(est) = &vim.estate {
         return super::vcenter::content(est);
@@ -51,10 +52,16 @@ pub fn content(vim: &Vim) -> Data {
         )
         .with("viewManager", moref("ViewManager", ids::VIEW_MANAGER))
         .with("about", about(vim.host.profile()))
+        .with("setting", moref("OptionManager", ids::SETTING))
         .with(
             "sessionManager",
             moref("SessionManager", ids::SESSION_MANAGER),
         )
+        .with(
+            "perfManager",
+            moref("PerformanceManager", ids::PERF_MANAGER),
+        )
+        .with("eventManager", moref("EventManager", ids::EVENT_MANAGER))
         .with("taskManager", moref("TaskManager", ids::TASK_MANAGER))
         .with(
             "accountManager",

@@ -39,6 +39,10 @@ pub mod ids {
     pub const TASK_MANAGER: &str = "TaskManager";
     pub const VIEW_MANAGER: &str = "ViewManager";
     pub const SEARCH_INDEX: &str = "SearchIndex";
+    pub const EVENT_MANAGER: &str = "EventManager";
+    pub const PERF_MANAGER: &str = "PerfMgr";
+    pub const SETTING: &str = "VpxSettings";
+    pub const CUSTOM_FIELDS_MANAGER: &str = "CustomFieldsManager";
 
     /// The datacenter's folders (vm, host, datastore, network).
     pub const FOLDERS: crate::vim::inventory::Folders =
@@ -57,6 +61,10 @@ pub mod ids {
         ("Folder", DATASTORE_FOLDER),
         ("Folder", NETWORK_FOLDER),
         ("SearchIndex", SEARCH_INDEX),
+        ("EventManager", EVENT_MANAGER),
+        ("PerformanceManager", PERF_MANAGER),
+        ("OptionManager", SETTING),
+        ("CustomFieldsManager", CUSTOM_FIELDS_MANAGER),
     ];
     /// `host-<HOST_BASE + i>` for the i-th host.
     pub const HOST_BASE: usize = 12;
@@ -107,7 +115,7 @@ impl Estate {
 
     /// Reads host `i` for the vCenter `vim`, which learns when what was read changes by time
     /// alone: the host's events and drifting values ([`super::changes`]).
-    fn read_host<R>(&self, vim: &Vim, i: usize, f: impl FnOnce(&Vim) -> R) -> R {
+    pub(crate) fn read_host<R>(&self, vim: &Vim, i: usize, f: impl FnOnce(&Vim) -> R) -> R {
         let h = self.host(i, vim.now());
         h.take_horizon();
         let r = f(&h);
@@ -177,12 +185,22 @@ pub fn content(est: &Estate) -> Data {
         )
         .with("viewManager", moref("ViewManager", ids::VIEW_MANAGER))
         .with("about", est.about.clone())
+        .with("setting", moref("OptionManager", ids::SETTING))
         .with(
             "sessionManager",
             moref("SessionManager", ids::SESSION_MANAGER),
         )
+        .with(
+            "perfManager",
+            moref("PerformanceManager", ids::PERF_MANAGER),
+        )
+        .with("eventManager", moref("EventManager", ids::EVENT_MANAGER))
         .with("taskManager", moref("TaskManager", ids::TASK_MANAGER))
         .with("searchIndex", moref("SearchIndex", ids::SEARCH_INDEX))
+        .with(
+            "customFieldsManager",
+            moref("CustomFieldsManager", ids::CUSTOM_FIELDS_MANAGER),
+        )
 }
 
 // ---- ids ---------------------------------------------------------------------------------
@@ -220,6 +238,16 @@ pub fn host_index_of(id: &str) -> Option<usize> {
 
 pub fn host_ref(i: usize) -> MoRef {
     moref("HostSystem", &format!("host-{}", ids::HOST_BASE + i))
+}
+
+/// The cluster host `i` is in (its parent, and its events' compute resource).
+pub fn compute_of(i: usize) -> MoRef {
+    cluster_ref(i / CLUSTER_SIZE)
+}
+
+/// The name of host `i`'s cluster.
+pub fn cluster_name(i: usize) -> String {
+    format!("Cluster-{}", i / CLUSTER_SIZE + 1)
 }
 
 fn cluster_ref(k: usize) -> MoRef {
@@ -329,7 +357,9 @@ pub fn answers_properties(obj: &MoRef) -> bool {
     matches!(
         obj.ty.as_str(),
         "Folder" | "Datacenter" | "ClusterComputeResource" | "Task"
-    ) || registry::HOST_OBJECTS.iter().any(|o| o.ty == obj.ty)
+    ) || registry::HOST_OBJECTS
+        .iter()
+        .any(|o| o.ty == obj.ty && obj.id.starts_with(o.vcenter_prefix))
 }
 
 pub fn children(est: &Estate, obj: &MoRef) -> Vec<MoRef> {
@@ -383,7 +413,7 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>)
             let k = cluster_index(est, id)?;
             inventory::compute_resource(
                 "ClusterComputeResource",
-                &format!("Cluster-{}", k + 1),
+                &cluster_name(k * CLUSTER_SIZE),
                 moref("Folder", ids::HOST_FOLDER),
                 children(est, obj),
             )
