@@ -83,6 +83,26 @@ const READ_ONLY: &[&str] = &[
     "RetrieveDynamicTypeManager",
     "DynamicTypeMgrQueryMoInstances",
     "DynamicTypeMgrQueryTypeInfo",
+    "QueryEvents",
+    "CreateCollectorForEvents",
+    "SetCollectorPageSize",
+    "ReadNextEvents",
+    "ReadPreviousEvents",
+    "RewindCollector",
+    "ResetCollector",
+    "DestroyCollector",
+    "QueryPerfCounter",
+    "QueryPerfCounterByLevel",
+    "QueryPerfProviderSummary",
+    "QueryAvailablePerfMetric",
+    "QueryPerf",
+    "CreateListView",
+    "ModifyListView",
+    "ResetListView",
+    "CreatePropertyCollector",
+    "DestroyPropertyCollector",
+    "QueryDateTime",
+    "RetrieveHardwareUptime",
 ];
 
 /// ExecuteSoap is read-only when the esxcli command only reads.
@@ -662,8 +682,20 @@ const OBJECTS: &[(&str, &str)] = &[
     ("ReflectManagedMethodExecuter", "ManagedMethodExecuter-13"),
     ("InternalDynamicTypeManager", "ha-dynamic-type-manager"),
     ("InternalDynamicTypeManager", "DynamicTypeManager-13"),
+    ("EventManager", "ha-eventmgr"),
+    ("EventManager", "EventManager"),
+    ("PerformanceManager", "ha-perfmgr"),
+    ("PerformanceManager", "PerfMgr"),
+    ("OptionManager", "HostAgentSettings"),
+    ("OptionManager", "VpxSettings"),
+    ("CustomFieldsManager", "CustomFieldsManager"),
+    ("HostDateTimeSystem", "dateTimeSystem"),
+    ("HostDateTimeSystem", "dateTimeSystem-13"),
     ("PropertyFilter", "@REF@"),
     ("ContainerView", "@REF@"),
+    ("ListView", "@REF@"),
+    ("EventHistoryCollector", "@REF@"),
+    ("PropertyCollector", "@REF@"),
     ("Task", "@REF@"),
 ];
 
@@ -695,6 +727,11 @@ const TYPES: &[&str] = &[
     "Network",
     "ReflectManagedMethodExecuter",
     "InternalDynamicTypeManager",
+    "EventManager",
+    "EventHistoryCollector",
+    "ListView",
+    "PerformanceManager",
+    "HostDateTimeSystem",
 ];
 
 const PATHS: &[&str] = &[
@@ -823,7 +860,162 @@ struct MethodSpec {
     params: Params,
 }
 
+/// An EventFilterSpec: entity and recursion, time, types, categories, a count; each part
+/// present or not, plausible or hostile.
+fn event_filter(g: &mut Gen) -> El {
+    let mut f = El::new("filter");
+    if g.rng.below(2) == 0 {
+        let (ty, id) = g.object();
+        let rec = g.word(&["self", "children", "all"]);
+        f = f.kid(
+            El::new("entity")
+                .kid(El::moref("entity", ty, id))
+                .kid(El::text("recursion", rec)),
+        );
+    }
+    if g.rng.below(3) == 0 {
+        let begin = g.word(&[
+            "2024-01-01T00:00:00Z",
+            "2023-12-31T23:00:00.5-01:00",
+            "2024-01-01T00:00:00",
+        ]);
+        let end = g.word(&["2030-01-01T00:00:00Z", "2024-01-01T00:00:01.999999Z"]);
+        f = f.kid(
+            El::new("time")
+                .kid(El::text("beginTime", begin))
+                .kid(El::text("endTime", end)),
+        );
+    }
+    for _ in 0..between(&mut g.rng, 0, 2) {
+        let t = g.word(&[
+            "EnteredMaintenanceModeEvent",
+            "ExitMaintenanceModeEvent",
+            "esx.audit.host.boot",
+            "EventEx",
+        ]);
+        f = f.kid(El::text("eventTypeId", t));
+    }
+    for _ in 0..between(&mut g.rng, 0, 2) {
+        let c = g.word(&["info", "warning", "error", "user"]);
+        f = f.kid(El::text("category", c));
+    }
+    if g.rng.below(3) == 0 {
+        f = f.kid(El::text("maxCount", g.int()));
+    }
+    f
+}
+
 const METHODS: &[MethodSpec] = &[
+    MethodSpec {
+        name: "QueryEvents",
+        on: &["EventManager"],
+        params: |g| vec![event_filter(g)],
+    },
+    MethodSpec {
+        name: "CreateCollectorForEvents",
+        on: &["EventManager"],
+        params: |g| vec![event_filter(g)],
+    },
+    MethodSpec {
+        name: "SetCollectorPageSize",
+        on: &["EventHistoryCollector"],
+        params: |g| vec![El::text("maxCount", g.int())],
+    },
+    MethodSpec {
+        name: "ReadNextEvents",
+        on: &["EventHistoryCollector"],
+        params: |g| vec![El::text("maxCount", g.int())],
+    },
+    MethodSpec {
+        name: "ReadPreviousEvents",
+        on: &["EventHistoryCollector"],
+        params: |g| vec![El::text("maxCount", g.int())],
+    },
+    MethodSpec {
+        name: "RewindCollector",
+        on: &["EventHistoryCollector"],
+        params: |_| vec![],
+    },
+    MethodSpec {
+        name: "ResetCollector",
+        on: &["EventHistoryCollector"],
+        params: |_| vec![],
+    },
+    MethodSpec {
+        name: "DestroyCollector",
+        on: &["EventHistoryCollector"],
+        params: |_| vec![],
+    },
+    MethodSpec {
+        name: "QueryPerfProviderSummary",
+        on: &["PerformanceManager"],
+        params: |g| {
+            let (ty, id) = g.object();
+            vec![El::moref("entity", ty, id)]
+        },
+    },
+    MethodSpec {
+        name: "QueryAvailablePerfMetric",
+        on: &["PerformanceManager"],
+        params: |g| {
+            let (ty, id) = g.object();
+            vec![El::moref("entity", ty, id), El::text("intervalId", g.int())]
+        },
+    },
+    MethodSpec {
+        name: "QueryPerfCounterByLevel",
+        on: &["PerformanceManager"],
+        params: |g| vec![El::text("level", g.int())],
+    },
+    MethodSpec {
+        name: "CreateListView",
+        on: &["ViewManager"],
+        params: |g| {
+            let mut v = Vec::new();
+            for _ in 0..between(&mut g.rng, 0, 3) {
+                let (ty, id) = g.object();
+                v.push(El::moref("obj", ty, id));
+            }
+            v
+        },
+    },
+    MethodSpec {
+        name: "ModifyListView",
+        on: &["ListView"],
+        params: |g| {
+            let (ty, id) = g.object();
+            let (ty2, id2) = g.object();
+            vec![El::moref("add", ty, id), El::moref("remove", ty2, id2)]
+        },
+    },
+    MethodSpec {
+        name: "ResetListView",
+        on: &["ListView"],
+        params: |g| {
+            let (ty, id) = g.object();
+            vec![El::moref("obj", ty, id)]
+        },
+    },
+    MethodSpec {
+        name: "CreatePropertyCollector",
+        on: &["PropertyCollector"],
+        params: |_| vec![],
+    },
+    MethodSpec {
+        name: "DestroyPropertyCollector",
+        on: &["PropertyCollector"],
+        params: |_| vec![],
+    },
+    MethodSpec {
+        name: "QueryDateTime",
+        on: &["HostDateTimeSystem"],
+        params: |_| vec![],
+    },
+    MethodSpec {
+        name: "RetrieveHardwareUptime",
+        on: &["HostSystem"],
+        params: |_| vec![],
+    },
     MethodSpec {
         name: "RetrieveServiceContent",
         on: &["ServiceInstance"],
