@@ -1299,6 +1299,63 @@ def test_22_host_network_time_and_enums_as_typed_clients_read_them():
     Disconnect(si)
 
 
+def test_23_events_as_pyvmomi_reads_them():
+    """EventManager (issue 13): QueryEvents with an entity filter, the description's eventInfo,
+    an EventHistoryCollector's latestPage and ReadPreviousEvents, all deserialized by pyVmomi
+    into its own event classes; then a reboot through a vCenter, whose event history keeps what
+    the host's restarted hostd forgets."""
+    _, port = start_server("8.0U3", seed=25, hostname="esx25.lab.local")
+    si = connect(port)
+    em = si.RetrieveContent().eventManager
+    assert em._moId == "ha-eventmgr", em
+    host = get_host(si)
+    for t in (host.EnterMaintenanceMode_Task(timeout=0), host.ExitMaintenanceMode_Task(timeout=0)):
+        assert WaitForTask(t, si=si) == "success"
+    spec = vim.event.EventFilterSpec(
+        entity=vim.event.EventFilterSpec.ByEntity(entity=host, recursion="all"))
+    evs = em.QueryEvents(spec)
+    assert [type(e) for e in evs] == [vim.event.ExitMaintenanceModeEvent,
+                                      vim.event.EnteredMaintenanceModeEvent], evs
+    assert evs[1].host.host == host and evs[1].host.name == "esx25.lab.local", evs[1].host
+    assert evs[1].fullFormattedMessage == \
+        "Host esx25.lab.local in ha-datacenter has entered maintenance mode"
+    assert evs[0].createdTime >= evs[1].createdTime
+    # eventInfo keys are type names: pyVmomi reads them as its classes.
+    cats = {d.key: d.category for d in em.description.eventInfo}
+    assert cats[vim.event.EnteredMaintenanceModeEvent] == "info", cats
+    hc = em.CreateCollectorForEvents(spec)
+    hc.SetCollectorPageSize(1)
+    assert [type(e) for e in hc.latestPage] == [vim.event.ExitMaintenanceModeEvent], hc.latestPage
+    hc.ResetCollector()
+    older = hc.ReadPreviousEvents(10)
+    assert [type(e) for e in older] == [vim.event.EnteredMaintenanceModeEvent], older
+    assert len(hc.ReadPreviousEvents(10)) == 0, "at the head"
+    hc.DestroyCollector()
+    Disconnect(si)
+
+    _, port, _ = start_fleet(hosts=2)
+    si = SmartConnect(host=HOST, port=port, user=VC_USER, pwd=VC_PASSWORD,
+                      disableSslCertValidation=True, httpConnectionTimeout=15)
+    em = si.RetrieveContent().eventManager
+    host = vim.HostSystem("host-13", si._stub)
+    WaitForTask(host.EnterMaintenanceMode_Task(0))
+    WaitForTask(host.RebootHost_Task(force=False))
+    spec = vim.event.EventFilterSpec(
+        entity=vim.event.EventFilterSpec.ByEntity(entity=host, recursion="self"))
+    deadline = time.monotonic() + 30
+    while True:
+        ids = [getattr(e, "eventTypeId", type(e).__name__) for e in reversed(em.QueryEvents(spec))]
+        if "esx.audit.host.boot" in ids or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert ids == ["vim.event.EnteredMaintenanceModeEvent", "esx.audit.host.stop.reboot",
+                   "esx.audit.host.boot"], ids
+    boot = em.QueryEvents(spec)[0]
+    assert isinstance(boot, vim.event.EventEx) and boot.fullFormattedMessage == "Host has booted."
+    assert boot.host.host._moId == "host-13" and boot.datacenter.name == "Datacenter", boot
+    Disconnect(si)
+
+
 TESTS = [(name, fn) for name, fn in sorted(globals().items())
          if name.startswith("test_") and callable(fn)]
 
