@@ -1356,6 +1356,47 @@ def test_23_events_as_pyvmomi_reads_them():
     Disconnect(si)
 
 
+def test_24_reboot_phases_as_a_client_sees_them():
+    """After RestoreFirmwareConfiguration the host answers, then its reverse proxy says 503
+    while hostd stops, the port refuses connections while the machine restarts, 503 again
+    while hostd starts, then pyVmomi logs in (server/phases.rs; here an 8 s boot: 2 s, 4 s,
+    2 s)."""
+    _, port = start_server("8.0U3", seed=26, boot_time="8s")
+    si = connect(port)
+    host = get_host(si)
+    _, data = backup_bytes(si, port)
+    WaitForTask(host.EnterMaintenanceMode_Task(timeout=0), si=si)
+    upload_ok(port, data)
+    host.configManager.firmwareSystem.RestoreFirmwareConfiguration(force=False)
+    seen = []
+    smart_connect_on_503 = None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 20:
+        try:
+            status, _, body = _http(port, "GET", "/sdk/vimServiceVersions.xml", timeout=2)
+            what = {200: "ok", 503: "503"}.get(status, "http %d" % status)
+            if status == 503:
+                assert b"proxy-sdk-tunnel" in body, body
+        except ConnectionRefusedError:
+            what = "refused"
+        except Exception as e:  # a reset or a timeout would be a finding
+            what = "other: %r" % e
+        if what == "503" and smart_connect_on_503 is None:
+            try:
+                connect(port)
+                smart_connect_on_503 = "connected"
+            except Exception as e:  # what a pyVmomi script meets while the proxy answers
+                smart_connect_on_503 = str(e)
+        if not seen or seen[-1] != what:
+            seen.append(what)
+        if what == "ok":
+            Disconnect(connect(port))
+            break
+        time.sleep(0.05)
+    assert seen == ["503", "refused", "503", "ok"], seen
+    assert "is down or is not a VIM server" in smart_connect_on_503, smart_connect_on_503
+
+
 TESTS = [(name, fn) for name, fn in sorted(globals().items())
          if name.startswith("test_") and callable(fn)]
 

@@ -90,6 +90,8 @@ pub struct FleetConfig {
     pub clock_speed: f64,
     pub start: SimTime,
     pub boot_time: Option<Duration>,
+    /// What each host's port does while it reboots (`server::phases`).
+    pub reboot: crate::server::RebootPhases,
     pub schedule: Option<Schedule>,
     pub tls: bool,
     pub url_style: UrlStyle,
@@ -129,6 +131,7 @@ impl Default for FleetConfig {
             clock_speed: 1.0,
             start: DEFAULT_EPOCH,
             boot_time: None,
+            reboot: crate::server::RebootPhases::default(),
             schedule: None,
             tls: true,
             url_style: UrlStyle::Auto,
@@ -213,6 +216,10 @@ impl FleetBuilder {
     }
     pub fn clock_speed(mut self, s: f64) -> Self {
         self.cfg.clock_speed = s;
+        self
+    }
+    pub fn reboot_phases(mut self, p: crate::server::RebootPhases) -> Self {
+        self.cfg.reboot = p;
         self
     }
     pub fn boot_time(mut self, d: Duration) -> Self {
@@ -748,6 +755,7 @@ fn server_config(cfg: &FleetConfig, listen: SocketAddr) -> ServerConfig {
     sc.url_style = cfg.url_style;
     sc.clock_speed = cfg.clock_speed;
     sc.max_upload = cfg.max_upload;
+    sc.reboot = cfg.reboot.clone();
     sc.vim = VimConfig {
         session_timeout: cfg.session_timeout,
         limits: cfg.limits.clone(),

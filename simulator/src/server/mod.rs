@@ -6,9 +6,9 @@
 //! - an optional plain listener answering `301 Moved Permanently` to https, as port 80 does.
 //!
 //! Time: each request first moves the model to the wall clock mapped through a
-//! [`RealTimeClock`] (the model itself never reads the wall clock). While the host is rebooting
-//! or off it does not answer: new connections are closed at once, requests on open ones are
-//! dropped without a response, as clients of a rebooting host see.
+//! [`RealTimeClock`] (the model itself never reads the wall clock). A rebooting host goes
+//! through the phases of [`phases`]: the proxy's `503` while hostd stops, the port closed while
+//! the machine restarts (and while it is off), `503` again while hostd starts.
 //!
 //! Waits: a WaitForUpdates with nothing to report sleeps on the API state's change signal
 //! ([`crate::vim::changes`]) and its horizon, never polling; [`Shared::lock`]'s guard bumps
@@ -17,6 +17,7 @@
 mod accept;
 pub mod faults;
 pub mod offload;
+pub mod phases;
 pub mod sdk;
 pub mod tls;
 pub mod transfer;
@@ -38,6 +39,7 @@ use crate::clock::RealTimeClock;
 use crate::vim::{Changes, Vim, VimConfig};
 use crate::Host;
 use faults::{FaultSet, Hit, Target};
+pub use phases::{Phase, RebootPhases};
 
 pub use accept::AcceptBackoff;
 pub use tls::CertSource;
@@ -71,6 +73,8 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Virtual seconds per wall second.
     pub clock_speed: f64,
+    /// What the port does while the host reboots ([`phases`]).
+    pub reboot: RebootPhases,
     pub vim: VimConfig,
 }
 
@@ -86,6 +90,7 @@ impl ServerConfig {
             header_timeout: Duration::from_secs(20),
             body_timeout: Duration::from_secs(60),
             clock_speed: 1.0,
+            reboot: RebootPhases::default(),
             vim: VimConfig::default(),
         }
     }
@@ -220,6 +225,10 @@ impl Shared {
     }
     pub fn reachable(&self) -> bool {
         self.lock().reachable()
+    }
+    /// The host's reboot phase now, and when it next changes by time alone ([`phases`]).
+    pub fn phase(&self) -> (Phase, Option<crate::clock::SimTime>) {
+        phases::phase(&self.lock(), &self.cfg.reboot)
     }
     /// The fault rule that fires for this request, if any.
     pub fn fault_for(&self, method: &str, this: Option<&crate::soap::MoRef>) -> Option<Hit> {
@@ -368,9 +377,51 @@ impl Server {
             tokio::spawn(redirect_loop(r, port, timeout, rx));
         }
         let mut backoff = accept::AcceptBackoff::new("sdk");
+        let mut listener = Some(self.listener);
+        let mut changes = self.shared.changes.subscribe();
+        let mut rebased = self.shared.rebased.clone();
+        let refuse = self.shared.cfg.reboot.refuse_while_down;
         loop {
+            // While the host is down its port is closed (connections are refused), and opened
+            // again when hostd's proxy starts ([`phases`]). The loop looks again at each change
+            // of the API state and at the phase's next boundary.
+            let mut wake = None;
+            if refuse {
+                let (phase, next) = self.shared.phase();
+                wake = next.and_then(|t| {
+                    let clock = self.shared.clock.lock().unwrap_or_else(|e| e.into_inner());
+                    clock.wall_until(t)
+                });
+                match (phase == Phase::Down, listener.is_some()) {
+                    (true, true) => {
+                        tracing::debug!(addr = %self.addr, "host down: port closed");
+                        listener = None;
+                    }
+                    (false, false) => match TcpListener::bind(self.addr).await {
+                        Ok(l) => {
+                            tracing::debug!(addr = %self.addr, "port open again");
+                            listener = Some(l);
+                        }
+                        Err(e) => {
+                            // Someone took the port meanwhile: try again shortly.
+                            tracing::warn!(addr = %self.addr, "cannot listen again: {e}");
+                            wake = Some(Duration::from_millis(200));
+                        }
+                    },
+                    _ => {}
+                }
+            }
+            let wake = wake.unwrap_or(Duration::from_secs(86_400));
             let accepted = tokio::select! {
-                a = self.listener.accept() => a,
+                a = async {
+                    match &listener {
+                        Some(l) => l.accept().await,
+                        None => std::future::pending().await,
+                    }
+                } => a,
+                _ = changes.changed(), if refuse => continue,
+                _ = rebased.changed(), if refuse => continue,
+                _ = tokio::time::sleep(wake), if refuse => continue,
                 _ = shutdown.changed() => break,
             };
             let (stream, peer) = match accepted {
@@ -386,7 +437,9 @@ impl Server {
                     }
                 }
             };
-            if !self.shared.reachable() {
+            // Down (as the change that closes the port is being noticed) or unreachable: the
+            // connection closes at once. Stopping and starting are served (with 503).
+            if !self.shared.reachable() && !self.shared.phase().0.proxy_only() {
                 tracing::debug!(%peer, "host is down: connection closed");
                 drop(stream);
                 continue;
@@ -604,17 +657,26 @@ async fn handle(
     let path = req.uri().path().to_string();
     // SOAP and transfers check that the host is up under the lock they take anyway; one lock
     // per request halves contention under load.
-    let resp = match (method.as_str(), path.as_str()) {
-        ("POST", "/sdk" | "/sdk/") => sdk::soap(&shared, peer, req).await?,
-        ("GET", "/sdk/vimServiceVersions.xml") => sdk::service_versions(&shared)?,
+    let routed = match (method.as_str(), path.as_str()) {
+        ("POST", "/sdk" | "/sdk/") => sdk::soap(&shared, peer, req).await,
+        ("GET", "/sdk/vimServiceVersions.xml") => sdk::service_versions(&shared),
         (_, "/sdk" | "/sdk/" | "/sdk/vimServiceVersions.xml") => {
-            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+            Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"))
         }
         (_, p) if p.starts_with("/downloads/") || p == "/tmp/configBundle.tgz" => {
-            transfer::handle(&shared, req).await?
+            transfer::handle(&shared, req).await
         }
-        _ if !shared.reachable() => return Err(HostDown),
-        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        _ if !shared.reachable() => Err(HostDown),
+        _ => Ok(text(StatusCode::NOT_FOUND, "not found\n")),
+    };
+    // hostd is not there: while the proxy is (a reboot's first and last moments) it says so;
+    // otherwise the connection just ends.
+    let resp = match routed {
+        Ok(r) => r,
+        Err(HostDown) => match shared.phase().0 {
+            p if p.proxy_only() => text(StatusCode::SERVICE_UNAVAILABLE, phases::PROXY_503_BODY),
+            _ => return Err(HostDown),
+        },
     };
     tracing::info!(
         %peer, %method, %path, status = resp.status().as_u16(),

@@ -100,6 +100,18 @@ struct ServeArgs {
     /// How long a reboot keeps the host unreachable (virtual time: `90s`, `2m`, `500ms`).
     #[arg(long, value_parser = parse_duration)]
     boot_time: Option<Duration>,
+    /// The first part of a reboot, while hostd stops: the port answers `503 Service
+    /// Unavailable` as the reverse proxy does (at most a quarter of the boot time).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    stopping_time: Duration,
+    /// The last part of a boot, while hostd starts: `503` again (at most a quarter of the boot
+    /// time). Between the two the port is closed.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    hostd_start_time: Duration,
+    /// While a host is down: `refuse` connections (the port is closed, as on a real host) or
+    /// `close` them once accepted (a reset; what esxi-sim did before).
+    #[arg(long, default_value = "refuse", value_parser = ["refuse", "close"])]
+    down_connections: String,
     /// 7.0 U2 and later: how the first boot seals the configuration, `none` (the default: the
     /// key derives from encryption.info) or `tpm` (sealed to the host's TPM, with a recovery
     /// key). A fleet's mix can say it per entry: `8.0U3+tpm:10`.
@@ -306,6 +318,15 @@ fn url_style(s: &str) -> esxi_sim::server::UrlStyle {
 }
 
 /// `serve` with fleet options: many hosts, a vCenter, the control API.
+/// The reboot phases the serve flags ask for (`server::phases`).
+fn reboot_phases(a: &ServeArgs) -> esxi_sim::server::RebootPhases {
+    esxi_sim::server::RebootPhases {
+        stopping: a.stopping_time,
+        hostd_start: a.hostd_start_time,
+        refuse_while_down: a.down_connections == "refuse",
+    }
+}
+
 fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     use esxi_sim::fleet::{parse_profile_mix, Fleet, FleetBuilder, Layout, Mode};
     init_logging(a.verbose);
@@ -368,6 +389,7 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(bt) = a.boot_time {
         b = b.boot_time(bt);
     }
+    b = b.reboot_phases(reboot_phases(&a));
     if let Some(s) = &a.schedule {
         b = b.schedule(Schedule::parse(s)?);
     }
@@ -487,6 +509,7 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         return serve_fleet(a);
     }
     init_logging(a.verbose);
+    let reboot = reboot_phases(&a);
     let profile = Profile::named(&a.profile)?;
     if a.encryption == esxi_sim::keystore::Mode::Tpm
         && profile.era != esxi_sim::profile::Era::Encrypted
@@ -522,6 +545,7 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         host.create_user(&a.user, &a.password, "esxi-sim administrator")?;
     }
     let mut sc = ServerConfig::new(a.listen);
+    sc.reboot = reboot;
     sc.tls = match (a.plain_http, a.cert, a.key) {
         (true, _, _) => None,
         (false, Some(cert), Some(key)) => Some(CertSource::Files { cert, key }),
