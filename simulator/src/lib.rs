@@ -50,7 +50,10 @@
 //! - [`vim`]: the managed objects of a standalone host, one file per type: `service_instance`,
 //!   `session_manager`, `property_collector` (Fetch, RetrievePropertiesEx, filters,
 //!   WaitForUpdates), `view_manager`, `inventory`, `host_system`, `task`, `firmware_system`,
-//!   `local_account_manager`, `option_manager`, `search_index`, and esxcli over the API:
+//!   `local_account_manager`, `option_manager`, `search_index`, `event_manager` (the host
+//!   model's event log as vSphere events, history collectors), `perf_manager`,
+//!   `agent_settings` (ServiceContent.setting), `host_network`, `host_date_time_system`, and
+//!   esxcli over the API:
 //!   `managed_method_executer` (ExecuteSoap), `dynamic_type_manager`, with the commands in
 //!   [`vim::esxcli`], one file per namespace. A SOAP method lives in the file of the type it is
 //!   called on; [`vim::registry`] says which file that is, once for every call. Policies the
@@ -67,7 +70,9 @@
 //!   CPU-heavy calls (password hashes, bundles, sealing) run on [`server::offload`]'s bounded
 //!   pool, never on the async workers; accept loops back off at descriptor exhaustion
 //!   ([`server::AcceptBackoff`]). A wait with nothing to report parks on its state's change
-//!   signal and horizon ([`vim::changes`]): idle waits cost no CPU.
+//!   signal and horizon ([`vim::changes`]): idle waits cost no CPU. A rebooting host's port
+//!   goes through a real host's phases ([`server::phases`]: 503 while hostd stops, closed while
+//!   down, 503 while hostd starts).
 //! - [`vim::vcenter`]: a vCenter endpoint over many hosts (vCenter ids, calls forwarded to the
 //!   host as vpxd does).
 //! - [`fleet`]: many hosts and a vCenter in one process, one clock, the event log, and the JSON
