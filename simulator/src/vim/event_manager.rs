@@ -27,6 +27,7 @@
 //! starts just before the latest page (`ReadNextEvents` forward, `ReadPreviousEvents` back,
 //! `RewindCollector`, `ResetCollector`).
 
+use super::history_collector::{Scroll, Step, MAX_PAGE};
 use super::{bad_param, method_not_found, moref, not_found, vcenter, Ctx, Vim};
 use crate::clock::SimTime;
 use crate::host::EventKind;
@@ -34,19 +35,13 @@ use crate::soap::{parse_int, parse_moref, Data, Element, Fault, MoRef, Request, 
 
 /// EventManager.maxCollector: collectors per session (vSphere's documented limit).
 pub const MAX_COLLECTORS: usize = 32;
-/// The latest page's size until SetCollectorPageSize (the API reference's default).
-const DEFAULT_PAGE: usize = 10;
-/// The most a page or one read may hold.
-const MAX_PAGE: i64 = 1000;
 
 /// A session's event collector.
 #[derive(Clone, Debug)]
 pub struct Collector {
     pub session: String,
     filter: Filter,
-    page_size: usize,
-    /// The scrollable view sits after the event with this key (0: before the first).
-    cursor: i64,
+    scroll: Scroll,
 }
 
 /// EventFilterSpec, the parts that select events.
@@ -454,31 +449,14 @@ impl Filter {
 
 // ---- calls ---------------------------------------------------------------------------------
 
-fn count(req: &Request, name: &str) -> Result<i64, Fault> {
-    let el = super::required(req, name)?;
-    let n = parse_int(el).map_err(|m| bad_param(req, m))?;
-    if !(0..=MAX_PAGE).contains(&n) {
-        return Err(Fault::invalid_argument(
-            format!("{name} must be between 0 and {MAX_PAGE}, not {n}"),
-            Some(name),
-        ));
-    }
-    Ok(n)
-}
-
 fn collector<'a>(vim: &'a mut Vim, req: &Request) -> Result<&'a mut Collector, Fault> {
     vim.event_collectors
         .get_mut(&req.this.id)
         .ok_or_else(|| not_found(&req.this))
 }
 
-/// The key just before a collector's latest page.
-fn before_latest(evs: &[ApiEvent], page: usize) -> i64 {
-    let start = evs.len().saturating_sub(page);
-    match start {
-        0 => 0,
-        s => evs[s - 1].key,
-    }
+fn keys(evs: &[ApiEvent]) -> Vec<i64> {
+    evs.iter().map(|e| e.key).collect()
 }
 
 fn events_value(evs: impl IntoIterator<Item = ApiEvent>) -> Value {
@@ -507,7 +485,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
             if mine >= MAX_COLLECTORS {
                 return Err(super::limits::too_many("event collectors", MAX_COLLECTORS));
             }
-            let cursor = before_latest(&matching(vim, &f), DEFAULT_PAGE);
+            let scroll = Scroll::new(&keys(&matching(vim, &f)));
             vim.seq += 1;
             let id = format!("session[{session}]{:x}", vim.seq);
             vim.event_collectors.insert(
@@ -515,8 +493,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 Collector {
                     session,
                     filter: f,
-                    page_size: DEFAULT_PAGE,
-                    cursor,
+                    scroll,
                 },
             );
             Ok(Some(moref("EventHistoryCollector", &id).into()))
@@ -527,49 +504,19 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 format!("{} is not supported by this simulator", req.method),
             ))
         }
-        ("EventHistoryCollector", "SetCollectorPageSize") => {
-            let n = count(req, "maxCount")? as usize;
-            collector(vim, req)?.page_size = n;
-            Ok(None)
-        }
-        ("EventHistoryCollector", "ReadNextEvents") => {
-            let n = count(req, "maxCount")?.max(1) as usize;
+        ("EventHistoryCollector", _) if req.method != "DestroyCollector" => {
             let c = collector(vim, req)?;
-            let (f, cursor) = (c.filter.clone(), c.cursor);
-            let page: Vec<_> = matching(vim, &f)
-                .into_iter()
-                .filter(|e| e.key > cursor)
-                .take(n)
-                .collect();
-            if let Some(last) = page.last() {
-                collector(vim, req)?.cursor = last.key;
-            }
-            Ok(Some(events_value(page)))
-        }
-        ("EventHistoryCollector", "ReadPreviousEvents") => {
-            let n = count(req, "maxCount")?.max(1) as usize;
-            let c = collector(vim, req)?;
-            let (f, cursor) = (c.filter.clone(), c.cursor);
-            let before: Vec<_> = matching(vim, &f)
-                .into_iter()
-                .filter(|e| e.key <= cursor)
-                .collect();
-            let page: Vec<_> = before[before.len().saturating_sub(n)..].to_vec();
-            if let Some(first) = page.first() {
-                collector(vim, req)?.cursor = first.key - 1;
-            }
-            Ok(Some(events_value(page)))
-        }
-        ("EventHistoryCollector", "RewindCollector") => {
-            collector(vim, req)?.cursor = 0;
-            Ok(None)
-        }
-        ("EventHistoryCollector", "ResetCollector") => {
-            let c = collector(vim, req)?;
-            let (f, page) = (c.filter.clone(), c.page_size);
-            let cursor = before_latest(&matching(vim, &f), page);
-            collector(vim, req)?.cursor = cursor;
-            Ok(None)
+            let (f, mut scroll) = (c.filter.clone(), c.scroll.clone());
+            let step = scroll.call(req, "Events", || matching(vim, &f), |e| e.key);
+            let Some(step) = step else {
+                return Err(method_not_found(req));
+            };
+            let step = step?;
+            collector(vim, req)?.scroll = scroll;
+            Ok(match step {
+                Step::Done => None,
+                Step::Items(evs) => Some(events_value(evs)),
+            })
         }
         ("EventHistoryCollector", "DestroyCollector") => {
             vim.event_collectors.remove(&req.this.id);
@@ -629,11 +576,7 @@ pub fn properties(vim: &Vim, wanted: Option<&[&str]>) -> Data {
 /// A collector's properties (its session's only).
 pub fn collector_properties(vim: &Vim, id: &str) -> Option<Data> {
     let c = vim.event_collectors.get(id)?;
-    let mut evs = matching(vim, &c.filter);
-    if evs.len() > c.page_size {
-        evs.drain(..evs.len() - c.page_size);
-    }
-    evs.reverse();
+    let evs = c.scroll.latest(matching(vim, &c.filter));
     Some(
         Data::new("EventHistoryCollector")
             .with(

@@ -38,6 +38,7 @@ pub mod dynamic_type_manager;
 pub mod esxcli;
 pub mod event_manager;
 pub mod firmware_system;
+pub mod history_collector;
 pub mod host_date_time_system;
 pub mod host_network;
 pub mod host_system;
@@ -368,6 +369,7 @@ impl Vim {
             self.collectors.clear();
             self.pages.clear();
             self.views.clear();
+            self.event_collectors.clear();
             self.downloads.clear();
             self.lockouts.clear();
             self.seen_boots = self.host.boots();
