@@ -85,6 +85,9 @@ const READ_ONLY: &[&str] = &[
     "DynamicTypeMgrQueryTypeInfo",
     "QueryEvents",
     "CreateCollectorForEvents",
+    "CreateCollectorForTasks",
+    "ReadNextTasks",
+    "ReadPreviousTasks",
     "SetCollectorPageSize",
     "ReadNextEvents",
     "ReadPreviousEvents",
@@ -695,6 +698,7 @@ const OBJECTS: &[(&str, &str)] = &[
     ("ContainerView", "@REF@"),
     ("ListView", "@REF@"),
     ("EventHistoryCollector", "@REF@"),
+    ("TaskHistoryCollector", "@REF@"),
     ("PropertyCollector", "@REF@"),
     ("Task", "@REF@"),
 ];
@@ -729,6 +733,7 @@ const TYPES: &[&str] = &[
     "InternalDynamicTypeManager",
     "EventManager",
     "EventHistoryCollector",
+    "TaskHistoryCollector",
     "ListView",
     "PerformanceManager",
     "HostDateTimeSystem",
@@ -906,6 +911,36 @@ fn event_filter(g: &mut Gen) -> El {
 }
 
 const METHODS: &[MethodSpec] = &[
+    MethodSpec {
+        name: "CreateCollectorForTasks",
+        on: &["TaskManager"],
+        params: |g| {
+            let mut f = event_filter(g);
+            if g.rng.below(2) == 0 {
+                let s = g.word(&["queued", "running", "success", "error"]);
+                f = f.kid(El::text("state", s));
+            }
+            if g.rng.below(3) == 0 {
+                let u = g.word(&["root", "administrator@vsphere.local", "dcui"]);
+                f = f.kid(
+                    El::new("userName")
+                        .kid(El::text("systemUser", g.boolean()))
+                        .kid(El::text("userList", u)),
+                );
+            }
+            vec![f]
+        },
+    },
+    MethodSpec {
+        name: "ReadNextTasks",
+        on: &["TaskHistoryCollector"],
+        params: |g| vec![El::text("maxCount", g.int())],
+    },
+    MethodSpec {
+        name: "ReadPreviousTasks",
+        on: &["TaskHistoryCollector"],
+        params: |g| vec![El::text("maxCount", g.int())],
+    },
     MethodSpec {
         name: "QueryEvents",
         on: &["EventManager"],

@@ -56,6 +56,7 @@ pub mod search_index;
 pub mod service_instance;
 pub mod session_manager;
 pub mod task;
+pub mod task_history_collector;
 pub mod vcenter;
 pub mod view_manager;
 
@@ -183,6 +184,8 @@ pub struct Vim {
     pub(crate) views: BTreeMap<String, view_manager::View>,
     /// EventHistoryCollectors sessions created: id → collector.
     pub(crate) event_collectors: BTreeMap<String, event_manager::Collector>,
+    /// TaskHistoryCollectors sessions created: id → collector.
+    pub(crate) task_collectors: BTreeMap<String, task_history_collector::Collector>,
     pub(crate) downloads: HashMap<String, Download>,
     pub(crate) seq: u64,
     seen_boots: u32,
@@ -216,6 +219,7 @@ impl Vim {
             pages: HashMap::new(),
             views: BTreeMap::new(),
             event_collectors: BTreeMap::new(),
+            task_collectors: BTreeMap::new(),
             downloads: HashMap::new(),
             seq: 0,
             estate: None,
@@ -370,6 +374,7 @@ impl Vim {
             self.pages.clear();
             self.views.clear();
             self.event_collectors.clear();
+            self.task_collectors.clear();
             self.downloads.clear();
             self.lockouts.clear();
             self.seen_boots = self.host.boots();
@@ -444,6 +449,10 @@ impl Vim {
                 .is_some_and(|s| Some(s.as_str()) == session),
             ("EventHistoryCollector", _) => self
                 .event_collectors
+                .get(&obj.id)
+                .is_some_and(|c| Some(c.session.as_str()) == session),
+            ("TaskHistoryCollector", _) => self
+                .task_collectors
                 .get(&obj.id)
                 .is_some_and(|c| Some(c.session.as_str()) == session),
             ("ContainerView" | "ListView", _) => self

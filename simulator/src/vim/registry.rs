@@ -10,7 +10,7 @@ use super::{
     agent_settings, dynamic_type_manager, event_manager, firmware_system, host_date_time_system,
     host_system, ids, inventory, local_account_manager, managed_method_executer, method_not_found,
     option_manager, perf_manager, property_collector, search_index, service_instance,
-    session_manager, task, view_manager, Ctx, Vim,
+    session_manager, task, task_history_collector, view_manager, Ctx, Vim,
 };
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
@@ -206,6 +206,13 @@ pub static TYPES: &[MoType] = &[
             "FindAllByDnsName",
             "FindAllByIp",
         ],
+    },
+    MoType {
+        name: "TaskHistoryCollector",
+        call: task_history_collector::call,
+        properties: |v, o, _, _| task_history_collector::properties(v, &o.id),
+        anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "EventManager",

@@ -195,6 +195,7 @@ fn end_session(vim: &mut Vim, key: &str) {
     vim.collector_versions.retain(|(s, _), _| s != key);
     vim.collectors.retain(|_, s| s != key);
     vim.event_collectors.retain(|_, c| c.session != key);
+    vim.task_collectors.retain(|_, c| c.session != key);
 }
 
 pub fn user_session(s: &Session) -> Data {

@@ -225,11 +225,17 @@ pub fn manager_properties(vim: &Vim) -> Data {
     };
     Data::new("TaskManager")
         .with("recentTask", Value::refs(recent))
-        .with("maxCollector", 32)
+        .with(
+            "maxCollector",
+            super::task_history_collector::MAX_COLLECTORS as i32,
+        )
 }
 
-pub fn call(_vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     match (req.this.ty.as_str(), req.method.as_str()) {
+        ("TaskManager", "CreateCollectorForTasks") => {
+            super::task_history_collector::create(vim, ctx, req)
+        }
         ("Task", "CancelTask") => Err(Fault::new(
             "NotSupported",
             "The operation is not supported on the object.",

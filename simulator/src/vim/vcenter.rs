@@ -294,6 +294,30 @@ pub fn recent_tasks(vim: &Vim, est: &Estate) -> Vec<MoRef> {
     out
 }
 
+/// The tasks hostd holds on each of `hosts` (all, not only recent): (queued, host, the host's
+/// task number, the vCenter's reference).
+pub fn all_tasks(
+    vim: &Vim,
+    est: &Estate,
+    hosts: &[usize],
+) -> Vec<(crate::clock::SimTime, usize, u64, MoRef)> {
+    let mut out = Vec::new();
+    for &i in hosts {
+        let tasks: Vec<(crate::clock::SimTime, u64, MoRef)> = est.read_host(vim, i, |h| {
+            h.tasks
+                .iter()
+                .map(|(n, t)| (t.queued, *n, t.moref()))
+                .collect()
+        });
+        out.extend(
+            tasks
+                .into_iter()
+                .map(|(q, n, r)| (q, i, n, from_host(i, &r))),
+        );
+    }
+    out
+}
+
 /// A host's own reference as vCenter names it.
 fn from_host(i: usize, r: &MoRef) -> MoRef {
     let n = ids::HOST_BASE + i;
@@ -429,10 +453,14 @@ pub fn properties(vim: &Vim, est: &Estate, obj: &MoRef, wanted: Option<&[&str]>)
             d.fields
                 .iter_mut()
                 .for_each(|(_, v)| rewrite(v, &|r| from_host(i, r)));
-            // A task's entity is named as the vCenter names the host (its address).
+            // A task's entity is named as the vCenter names the host (its address), and its
+            // key is the vCenter's task id (TaskInfo.key is the task's moref id).
             if let Some(info) = field(&mut d, "info") {
                 if info.get("entityName").is_some() {
                     set(info, "entityName", est.hosts[i].name.as_str().into());
+                }
+                if obj.ty == "Task" && info.get("key").is_some() {
+                    set(info, "key", obj.id.as_str().into());
                 }
             }
             d
