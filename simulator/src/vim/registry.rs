@@ -389,6 +389,16 @@ pub fn lookup(ty: &str) -> Option<&'static MoType> {
     TYPES.iter().find(|t| t.name == ty)
 }
 
+/// The one type that has `method`, if only one has it: a `_this` without a type is taken as
+/// this type's ([`crate::soap::Request::parse`]).
+pub fn declaring_type(method: &str) -> Option<&'static str> {
+    let mut with = TYPES.iter().filter(|t| t.methods.contains(&method));
+    match (with.next(), with.next()) {
+        (Some(t), None) => Some(t.name),
+        _ => None,
+    }
+}
+
 /// Whether a call only reads (see [`MoType::reads`]); `Fetch` reads on every type.
 pub fn reads(ty: &str, method: &str) -> bool {
     method == "Fetch" || lookup(ty).is_some_and(|t| t.reads.contains(&method))
@@ -461,6 +471,12 @@ mod tests {
             assert!(std::ptr::eq(lookup(t.name).unwrap(), t));
         }
         assert!(lookup("NoSuchType").is_none());
+        assert_eq!(
+            declaring_type("RetrieveServiceContent"),
+            Some("ServiceInstance")
+        );
+        assert_eq!(declaring_type("DestroyView"), None, "two types have it");
+        assert_eq!(declaring_type("NoSuchMethod"), None);
         for o in HOST_OBJECTS {
             assert!(lookup(o.ty).is_some(), "{o:?} has no type row");
             assert!(o.vcenter_prefix.ends_with('-'), "{o:?}");
