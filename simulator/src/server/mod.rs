@@ -1,7 +1,7 @@
 //! The HTTPS front of one simulated host: hyper + tokio + rustls.
 //!
 //! Routes (as hostd's reverse proxy serves them):
-//! - `POST /sdk`: SOAP ([`sdk`]); `GET /sdk/vimServiceVersions.xml`;
+//! - `POST /sdk`: SOAP ([`sdk`]); `GET /sdk/vimServiceVersions.xml`; the WSDL ([`wsdl`]);
 //! - `GET`/`HEAD /downloads/<uuid>/<file>`, `PUT /tmp/configBundle.tgz` ([`transfer`]);
 //! - an optional plain listener answering `301 Moved Permanently` to https, as port 80 does.
 //!
@@ -21,6 +21,7 @@ pub mod phases;
 pub mod sdk;
 pub mod tls;
 pub mod transfer;
+pub mod wsdl;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -658,8 +659,12 @@ async fn handle(
     // SOAP and transfers check that the host is up under the lock they take anyway; one lock
     // per request halves contention under load.
     let routed = match (method.as_str(), path.as_str()) {
-        ("POST", "/sdk" | "/sdk/") => sdk::soap(&shared, peer, req).await,
+        // WSDL clients post to the WSDL's address, or (node-vsphere-soap) to the WSDL's URL.
+        ("POST", "/sdk" | "/sdk/" | "/sdk/vimService" | "/sdk/vimService.wsdl") => {
+            sdk::soap(&shared, peer, req).await
+        }
         ("GET", "/sdk/vimServiceVersions.xml") => sdk::service_versions(&shared),
+        ("GET", p) if wsdl::serves(p) => wsdl::get(&shared, p),
         (_, "/sdk" | "/sdk/" | "/sdk/vimServiceVersions.xml") => {
             Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"))
         }

@@ -12,6 +12,7 @@ pub mod xml;
 pub use value::{Data, MoRef, Value};
 pub use xml::Element;
 
+use crate::vim::registry;
 use xml::{escape, NS_SOAPENV, NS_VIM25};
 
 /// The envelope around every message, both directions (the harness's client uses it too).
@@ -67,7 +68,16 @@ impl Request {
         let this = call
             .child("_this")
             .ok_or_else(|| Fault::invalid_request(format!("{} has no _this", call.name)))?;
-        let this = parse_moref(this).map_err(Fault::invalid_request)?;
+        let this = match (this.attr("type"), registry::declaring_type(&call.name)) {
+            // A typeless `_this` (node-vsphere-soap's `{_this: 'ServiceInstance'}`): vmomi takes
+            // the type from the method; we can where one type has the method.
+            (None, Some(ty)) => parse_moref(&Element {
+                attrs: vec![("type".into(), ty.into())],
+                ..this.clone()
+            }),
+            _ => parse_moref(this),
+        }
+        .map_err(Fault::invalid_request)?;
         Ok(Request {
             method: call.name.clone(),
             this,
@@ -231,6 +241,18 @@ mod tests {
         assert_eq!(r.method, "Fetch");
         assert_eq!(r.this, MoRef::new("HostSystem", "ha-host"));
         assert_eq!(r.param("prop").unwrap().text, "name");
+    }
+
+    #[test]
+    fn a_typeless_this_takes_the_type_of_the_only_type_with_the_method() {
+        let body = "<RetrieveServiceContent xmlns=\"urn:vim25\"><_this>ServiceInstance</_this>\
+                    </RetrieveServiceContent>";
+        let r = Request::parse(env(body).as_bytes()).unwrap();
+        assert_eq!(r.this, MoRef::new("ServiceInstance", "ServiceInstance"));
+        // Two types have DestroyView: which one is not guessed.
+        let body = "<DestroyView xmlns=\"urn:vim25\"><_this>v</_this></DestroyView>";
+        let f = Request::parse(env(body).as_bytes()).unwrap_err();
+        assert!(f.message.contains("without a type"), "{}", f.message);
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct MoType {
     pub name: &'static str,
     pub call: CallFn,
     pub properties: PropsFn,
+    /// Every method `call` answers (one answered with a fault such as NotSupported exists
+    /// too): what the WSDL describes and what other front ends may offer. `Fetch`, answered on
+    /// every type before `call`, is not listed.
+    pub methods: &'static [&'static str],
     /// Methods that need no session: clients call them before Login (facts section 3).
     pub anonymous: &'static [&'static str],
     /// Methods that change nothing a filter could report (they may refresh the caller's own
@@ -53,6 +57,19 @@ pub static TYPES: &[MoType] = &[
         call: property_collector::call,
         properties: |v, o, s, _| Some(property_collector::properties(v, &o.id, s)),
         // Answered without a session, every property missing (see `property_collector`).
+        methods: &[
+            "RetrieveProperties",
+            "RetrievePropertiesEx",
+            "ContinueRetrievePropertiesEx",
+            "CancelRetrievePropertiesEx",
+            "CreateFilter",
+            "CreatePropertyCollector",
+            "DestroyPropertyCollector",
+            "CancelWaitForUpdates",
+            "WaitForUpdates",
+            "WaitForUpdatesEx",
+            "CheckForUpdates",
+        ],
         anonymous: &["RetrieveProperties", "RetrievePropertiesEx"],
         reads: &[
             "RetrieveProperties",
@@ -68,6 +85,15 @@ pub static TYPES: &[MoType] = &[
         name: "HostSystem",
         call: host_system::call,
         properties: |v, _, _, w| Some(host_system::properties_only(v, w)),
+        methods: &[
+            "RetrieveManagedMethodExecuter",
+            "RetrieveDynamicTypeManager",
+            "RetrieveHardwareUptime",
+            "EnterMaintenanceMode_Task",
+            "ExitMaintenanceMode_Task",
+            "RebootHost_Task",
+            "ShutdownHost_Task",
+        ],
         anonymous: &[],
         reads: &[
             "RetrieveManagedMethodExecuter",
@@ -79,6 +105,7 @@ pub static TYPES: &[MoType] = &[
         name: "ServiceInstance",
         call: service_instance::call,
         properties: |v, _, _, _| Some(service_instance::properties(v)),
+        methods: &["RetrieveServiceContent", "CurrentTime"],
         anonymous: &["RetrieveServiceContent", "CurrentTime"],
         reads: &["RetrieveServiceContent", "CurrentTime"],
     },
@@ -86,6 +113,7 @@ pub static TYPES: &[MoType] = &[
         name: "SessionManager",
         call: session_manager::call,
         properties: |v, _, s, _| Some(session_manager::properties(v, s)),
+        methods: &["Login", "Logout", "SessionIsActive"],
         anonymous: &["Login"],
         reads: &["SessionIsActive"],
     },
@@ -93,6 +121,15 @@ pub static TYPES: &[MoType] = &[
         name: "HostFirmwareSystem",
         call: firmware_system::call,
         properties: empty!("HostFirmwareSystem"),
+        methods: &[
+            "BackupFirmwareConfiguration",
+            "QueryFirmwareConfigUploadURL",
+            "RestoreFirmwareConfiguration",
+            "ResetFirmwareToFactoryDefaults",
+            "SyncFirmwareConfiguration",
+            "QueryFirmwareQuantumMinutes",
+            "QueryFirmwareSyncsPerQuantum",
+        ],
         anonymous: &[],
         reads: &[
             "QueryFirmwareConfigUploadURL",
@@ -104,6 +141,7 @@ pub static TYPES: &[MoType] = &[
         name: "Task",
         call: task::call,
         properties: |v, o, _, _| task::properties(v, &o.id),
+        methods: &["CancelTask"],
         anonymous: &[],
         reads: &[],
     },
@@ -111,6 +149,7 @@ pub static TYPES: &[MoType] = &[
         name: "TaskManager",
         call: task::call,
         properties: |v, _, _, _| Some(task::manager_properties(v)),
+        methods: &[],
         anonymous: &[],
         reads: &[],
     },
@@ -118,6 +157,7 @@ pub static TYPES: &[MoType] = &[
         name: "PropertyFilter",
         call: property_collector::call,
         properties: |v, o, _, _| property_collector::filter_properties(v, &o.id),
+        methods: &["DestroyPropertyFilter"],
         anonymous: &[],
         reads: &[],
     },
@@ -125,6 +165,11 @@ pub static TYPES: &[MoType] = &[
         name: "ViewManager",
         call: view_manager::call,
         properties: |v, _, s, _| Some(view_manager::properties(v, s)),
+        methods: &[
+            "CreateContainerView",
+            "CreateListView",
+            "CreateListViewFromView",
+        ],
         anonymous: &[],
         reads: &[],
     },
@@ -132,6 +177,7 @@ pub static TYPES: &[MoType] = &[
         name: "ContainerView",
         call: view_manager::call,
         properties: |v, o, _, _| view_manager::view_properties(v, &o.id),
+        methods: &["DestroyView"],
         anonymous: &[],
         reads: &[],
     },
@@ -139,6 +185,12 @@ pub static TYPES: &[MoType] = &[
         name: "ListView",
         call: view_manager::call,
         properties: |v, o, _, _| view_manager::view_properties(v, &o.id),
+        methods: &[
+            "ModifyListView",
+            "ResetListView",
+            "ResetListViewFromView",
+            "DestroyView",
+        ],
         anonymous: &[],
         // Modify/Reset change what a filter over the view reports.
         reads: &[],
@@ -147,6 +199,7 @@ pub static TYPES: &[MoType] = &[
         name: "Folder",
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
+        methods: &[],
         anonymous: &[],
         reads: &[],
     },
@@ -154,6 +207,7 @@ pub static TYPES: &[MoType] = &[
         name: "Datacenter",
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
+        methods: &[],
         anonymous: &[],
         reads: &[],
     },
@@ -161,6 +215,7 @@ pub static TYPES: &[MoType] = &[
         name: "ComputeResource",
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
+        methods: &[],
         anonymous: &[],
         reads: &[],
     },
@@ -169,6 +224,7 @@ pub static TYPES: &[MoType] = &[
         name: "ClusterComputeResource",
         call: no_methods,
         properties: |v, o, _, _| inventory::properties(v, o),
+        methods: &[],
         anonymous: &[],
         reads: &[],
     },
@@ -176,6 +232,7 @@ pub static TYPES: &[MoType] = &[
         name: "HostLocalAccountManager",
         call: local_account_manager::call,
         properties: empty!("HostLocalAccountManager"),
+        methods: &["CreateUser", "UpdateUser", "RemoveUser"],
         anonymous: &[],
         reads: &[],
     },
@@ -188,6 +245,7 @@ pub static TYPES: &[MoType] = &[
                 false => option_manager::properties(v),
             })
         },
+        methods: &["QueryOptions", "UpdateOptions"],
         anonymous: &[],
         reads: &["QueryOptions"],
     },
@@ -195,6 +253,17 @@ pub static TYPES: &[MoType] = &[
         name: "SearchIndex",
         call: search_index::call,
         properties: empty!("SearchIndex"),
+        methods: &[
+            "FindByInventoryPath",
+            "FindChild",
+            "FindByUuid",
+            "FindByDnsName",
+            "FindByIp",
+            "FindAllByUuid",
+            "FindAllByDnsName",
+            "FindAllByIp",
+            "FindByDatastorePath",
+        ],
         anonymous: &[],
         reads: &[
             "FindByInventoryPath",
@@ -218,6 +287,13 @@ pub static TYPES: &[MoType] = &[
         name: "EventManager",
         call: event_manager::call,
         properties: |v, _, _, w| Some(event_manager::properties(v, w)),
+        methods: &[
+            "QueryEvents",
+            "CreateCollectorForEvents",
+            "PostEvent",
+            "LogUserEvent",
+            "RetrieveArgumentDescription",
+        ],
         anonymous: &[],
         reads: &["QueryEvents"],
     },
@@ -225,6 +301,14 @@ pub static TYPES: &[MoType] = &[
         name: "EventHistoryCollector",
         call: event_manager::call,
         properties: |v, o, _, _| event_manager::collector_properties(v, &o.id),
+        methods: &[
+            "SetCollectorPageSize",
+            "ReadNextEvents",
+            "ReadPreviousEvents",
+            "RewindCollector",
+            "ResetCollector",
+            "DestroyCollector",
+        ],
         anonymous: &[],
         // Page size and the cursor change what `latestPage` holds or where reads start.
         reads: &[],
@@ -233,6 +317,14 @@ pub static TYPES: &[MoType] = &[
         name: "PerformanceManager",
         call: perf_manager::call,
         properties: |_, _, _, _| Some(perf_manager::properties()),
+        methods: &[
+            "QueryPerfCounter",
+            "QueryPerfCounterByLevel",
+            "QueryPerf",
+            "QueryPerfComposite",
+            "QueryAvailablePerfMetric",
+            "QueryPerfProviderSummary",
+        ],
         anonymous: &[],
         reads: &[
             "QueryPerfCounter",
@@ -253,6 +345,7 @@ pub static TYPES: &[MoType] = &[
                     .with("field", Value::Array("CustomFieldDef", Vec::new())),
             )
         },
+        methods: &[],
         anonymous: &[],
         reads: &[],
     },
@@ -260,6 +353,13 @@ pub static TYPES: &[MoType] = &[
         name: "HostDateTimeSystem",
         call: host_date_time_system::call,
         properties: |_, _, _, _| Some(host_date_time_system::properties()),
+        methods: &[
+            "QueryDateTime",
+            "QueryAvailableTimeZones",
+            "RefreshDateTimeSystem",
+            "UpdateDateTime",
+            "UpdateDateTimeConfig",
+        ],
         anonymous: &[],
         reads: &[
             "QueryDateTime",
@@ -271,6 +371,7 @@ pub static TYPES: &[MoType] = &[
         name: "ReflectManagedMethodExecuter",
         call: managed_method_executer::call,
         properties: empty!("ReflectManagedMethodExecuter"),
+        methods: &["ExecuteSoap"],
         anonymous: &[],
         reads: &[],
     },
@@ -278,6 +379,10 @@ pub static TYPES: &[MoType] = &[
         name: "InternalDynamicTypeManager",
         call: dynamic_type_manager::call,
         properties: empty!("InternalDynamicTypeManager"),
+        methods: &[
+            "DynamicTypeMgrQueryMoInstances",
+            "DynamicTypeMgrQueryTypeInfo",
+        ],
         anonymous: &[],
         reads: &[
             "DynamicTypeMgrQueryMoInstances",
@@ -289,6 +394,16 @@ pub static TYPES: &[MoType] = &[
 /// The type named `ty`, if the API serves it.
 pub fn lookup(ty: &str) -> Option<&'static MoType> {
     TYPES.iter().find(|t| t.name == ty)
+}
+
+/// The one type that has `method`, if only one has it: a `_this` without a type is taken as
+/// this type's ([`crate::soap::Request::parse`]).
+pub fn declaring_type(method: &str) -> Option<&'static str> {
+    let mut with = TYPES.iter().filter(|t| t.methods.contains(&method));
+    match (with.next(), with.next()) {
+        (Some(t), None) => Some(t.name),
+        _ => None,
+    }
 }
 
 /// Whether a call only reads (see [`MoType::reads`]); `Fetch` reads on every type.
@@ -363,6 +478,12 @@ mod tests {
             assert!(std::ptr::eq(lookup(t.name).unwrap(), t));
         }
         assert!(lookup("NoSuchType").is_none());
+        assert_eq!(
+            declaring_type("RetrieveServiceContent"),
+            Some("ServiceInstance")
+        );
+        assert_eq!(declaring_type("DestroyView"), None, "two types have it");
+        assert_eq!(declaring_type("NoSuchMethod"), None);
         for o in HOST_OBJECTS {
             assert!(lookup(o.ty).is_some(), "{o:?} has no type row");
             assert!(o.vcenter_prefix.ends_with('-'), "{o:?}");
@@ -373,6 +494,61 @@ mod tests {
                     "{o:?} and {p:?}: one vCenter id would parse as both"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn reads_and_anonymous_methods_are_methods() {
+        for t in TYPES {
+            for m in t.reads.iter().chain(t.anonymous) {
+                assert!(
+                    t.methods.contains(m),
+                    "{}.{m} is not in its methods",
+                    t.name
+                );
+            }
+            for (i, m) in t.methods.iter().enumerate() {
+                assert!(!t.methods[i + 1..].contains(m), "{}.{m} twice", t.name);
+            }
+        }
+    }
+
+    /// Each listed method reaches an arm of its type's `call` (any answer but MethodNotFound:
+    /// a missing object or parameter is fine), and an unlisted one does not.
+    #[test]
+    fn every_listed_method_is_answered() {
+        let host = crate::HostConfig::new(crate::Profile::named("8.0U3").unwrap())
+            .seed(4)
+            .build()
+            .unwrap();
+        let mut vim = Vim::new(host, Default::default());
+        let session = super::super::session_manager::system_session(&mut vim, "root");
+        let not_found = |vim: &mut Vim, ty: &str, method: &str| {
+            let id = HOST_OBJECTS
+                .iter()
+                .find(|o| o.ty == ty)
+                .map_or("no-such-object", |o| o.local);
+            let xml = format!(
+                "<{method} xmlns=\"urn:vim25\"><_this type=\"{ty}\">{id}</_this></{method}>"
+            );
+            let req = Request::parse(crate::soap::envelope(&xml).as_bytes()).unwrap();
+            let mut ctx = Ctx {
+                session: Some(session.clone()),
+                system: Some("root".into()),
+                ..Ctx::default()
+            };
+            let r = (lookup(ty).unwrap().call)(vim, &mut ctx, &req);
+            matches!(r, Err(f) if f.ty == "MethodNotFound")
+        };
+        for t in TYPES {
+            for m in t.methods {
+                assert!(
+                    !not_found(&mut vim, t.name, m),
+                    "{}.{m}: MethodNotFound",
+                    t.name
+                );
+            }
+            assert!(not_found(&mut vim, t.name, "NoSuchMethod"), "{}", t.name);
         }
     }
 }
