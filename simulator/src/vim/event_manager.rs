@@ -504,7 +504,14 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 format!("{} is not supported by this simulator", req.method),
             ))
         }
-        ("EventHistoryCollector", _) if req.method != "DestroyCollector" => {
+        (
+            "EventHistoryCollector",
+            "SetCollectorPageSize"
+            | "RewindCollector"
+            | "ResetCollector"
+            | "ReadNextEvents"
+            | "ReadPreviousEvents",
+        ) => {
             let c = collector(vim, req)?;
             let (f, mut scroll) = (c.filter.clone(), c.scroll.clone());
             let step = scroll.call(req, "Events", || matching(vim, &f), |e| e.key);

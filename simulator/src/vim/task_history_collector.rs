@@ -262,7 +262,20 @@ pub fn create(vim: &mut Vim, ctx: &Ctx, req: &Request) -> Result<Option<Value>, 
     Ok(Some(moref("TaskHistoryCollector", &id).into()))
 }
 
+/// The methods of a TaskHistoryCollector.
+const METHODS: &[&str] = &[
+    "SetCollectorPageSize",
+    "RewindCollector",
+    "ResetCollector",
+    "DestroyCollector",
+    "ReadNextTasks",
+    "ReadPreviousTasks",
+];
+
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    if !METHODS.contains(&req.method.as_str()) {
+        return Err(method_not_found(req));
+    }
     if req.method == "DestroyCollector" {
         collector(vim, req)?;
         vim.task_collectors.remove(&req.this.id);
