@@ -51,7 +51,8 @@
 //!   `session_manager`, `property_collector` (Fetch, RetrievePropertiesEx, filters,
 //!   WaitForUpdates), `view_manager`, `inventory`, `host_system`, `task`, `firmware_system`,
 //!   `local_account_manager`, `option_manager`, `search_index`, `event_manager` (the host
-//!   model's event log as vSphere events, history collectors), `perf_manager`,
+//!   model's event log as vSphere events), `task_history_collector` (both page through
+//!   `history_collector`'s scroll), `perf_manager`,
 //!   `agent_settings` (ServiceContent.setting), `host_network`, `host_date_time_system`, and
 //!   esxcli over the API:
 //!   `managed_method_executer` (ExecuteSoap), `dynamic_type_manager`, with the commands in
@@ -64,7 +65,8 @@
 //!   each API state's change signal (bumped by any call but the reads, by time running
 //!   something, by the control API) and the horizon at which what it read changes by time
 //!   alone.
-//! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, `/downloads`,
+//! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, the WSDL
+//!   generated from the registry's methods ([`server::wsdl`]), `/downloads`,
 //!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time,
 //!   and applies the fault rules of [`server::faults`] before a request reaches the host.
 //!   CPU-heavy calls (password hashes, bundles, sealing) run on [`server::offload`]'s bounded
