@@ -532,9 +532,10 @@ impl Run {
                     .client
                     .call(&fw, "RestoreFirmwareConfiguration", &p)
                     .await;
-                match r {
-                    // The host may drop the connection as it reboots: that is success too.
-                    Ok(_) | Err(ClientError::Io(_)) => {
+                match rebooting(r.map(|_| ())) {
+                    // The host may drop the connection as it reboots, or its proxy answer 503
+                    // while hostd stops: that is success too.
+                    Ok(_) => {
                         if let Some(pw) = self.host.uploaded_password.clone() {
                             self.host.password = pw;
                         }
@@ -552,13 +553,14 @@ impl Run {
             }
             Action::Reset => {
                 let fw = self.host.firmware.clone();
-                match self
-                    .host
-                    .client
-                    .call(&fw, "ResetFirmwareToFactoryDefaults", "")
-                    .await
-                {
-                    Ok(_) | Err(ClientError::Io(_)) => {
+                match rebooting(
+                    self.host
+                        .client
+                        .call(&fw, "ResetFirmwareToFactoryDefaults", "")
+                        .await
+                        .map(|_| ()),
+                ) {
+                    Ok(_) => {
                         self.host.password = String::new();
                         self.wait_reboot()
                             .await
@@ -585,11 +587,11 @@ impl Run {
                     .await
             }
             Action::Reboot { force } => {
-                match self
-                    .task("RebootHost_Task", &format!("<force>{force}</force>"))
-                    .await
-                {
-                    Ok(()) | Err(ClientError::Io(_)) => {
+                match rebooting(
+                    self.task("RebootHost_Task", &format!("<force>{force}</force>"))
+                        .await,
+                ) {
+                    Ok(()) => {
                         self.wait_reboot()
                             .await
                             .map_err(|e| fail("the host back after the reboot", e.to_string()))?;
@@ -1531,4 +1533,15 @@ fn traversal_tgz() -> Vec<u8> {
     tar.resize(512 * 2, 0);
     tar.extend_from_slice(&[0u8; 1024]);
     esxi_sim::bundle::gzip_bytes(&tar)
+}
+
+/// A call that reboots the host may lose its answer (the connection drops as the host goes) or
+/// meet the reverse proxy's 503 while hostd stops (a real host's reboot phases; esxi-sim's
+/// `server/phases.rs`): either way the reboot is under way.
+fn rebooting(r: Result<(), ClientError>) -> Result<(), ClientError> {
+    match r {
+        Err(ClientError::Io(_)) => Ok(()),
+        Err(ClientError::Http(s, _)) if s.as_u16() == 503 => Ok(()),
+        other => other,
+    }
 }
