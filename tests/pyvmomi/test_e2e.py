@@ -1213,6 +1213,9 @@ def test_21_esxcli_hosts_found_by_search_index():
     assert search.FindByIp(ip="10.0.0.1", vmSearch=False) is None
     assert search.FindByInventoryPath(inventoryPath="ha-datacenter/vm/nothing") is None
     assert search.FindAllByIp(ip=HOST, vmSearch=False) == [host]
+    assert search.FindAllByDnsName(dnsName="esx22.lab.local", vmSearch=False) == [host]
+    assert search.FindAllByUuid(uuid=host.hardware.systemInfo.uuid, vmSearch=False) == [host]
+    assert search.FindAllByDnsName(dnsName="esx23.lab.local", vmSearch=False) == []
     Disconnect(si)
 
     _, port, _ = start_fleet(hosts=3)
@@ -1225,6 +1228,10 @@ def test_21_esxcli_hosts_found_by_search_index():
     assert search.FindByDnsName(dnsName="esx-02", vmSearch=False) == h1
     assert search.FindByInventoryPath(inventoryPath="/Datacenter/host/Cluster-1/127.1.0.2") == h1
     assert search.FindByUuid(uuid=h1.hardware.systemInfo.uuid, vmSearch=False) == h1
+    assert search.FindAllByUuid(uuid=h1.hardware.systemInfo.uuid, vmSearch=False) == [h1]
+    assert search.FindAllByDnsName(dnsName="esx-02", vmSearch=False) == [h1]
+    cluster = h1.parent
+    assert search.FindChild(entity=cluster, name="127.1.0.2") == h1
     mme = retrieve_executer(si, port, h1._moId)
     assert mme == ("ReflectManagedMethodExecuter", "ManagedMethodExecuter-13"), mme
     kind, h = esxcli(si, port, mme, "system.hostname", "get")
