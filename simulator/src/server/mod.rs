@@ -381,7 +381,9 @@ impl Server {
         let mut listener = Some(self.listener);
         let mut changes = self.shared.changes.subscribe();
         let mut rebased = self.shared.rebased.clone();
-        let refuse = self.shared.cfg.reboot.refuse_while_down;
+        // A vCenter does not reboot: its loop need not wake at every change of its hosts.
+        let refuse =
+            self.shared.cfg.reboot.refuse_while_down && self.shared.lock().estate.is_none();
         loop {
             // While the host is down its port is closed (connections are refused), and opened
             // again when hostd's proxy starts ([`phases`]). The loop looks again at each change
