@@ -852,12 +852,25 @@ impl Run {
         }
     }
 
-    /// One login attempt on a host that should be up (embedded: it is, after the clock skip).
+    /// One login on a host that should be up (embedded: it is, after the clock skip). A served
+    /// host reopens its port a moment after its clock moves past the boot (esxi-sim's
+    /// `server/phases.rs`): a refused or dropped connection, or the proxy's 503, is tried again
+    /// for a few seconds; an answer (a wrong password included) is final.
     async fn wait_up_once(&mut self) -> Result<(), ClientError> {
-        let mut c = self.host.target.client()?;
-        c.login(&self.host.target.user, &self.host.password).await?;
-        self.host.client = c;
-        Ok(())
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut c = self.host.target.client()?;
+            match c.login(&self.host.target.user, &self.host.password).await {
+                Ok(_) => {
+                    self.host.client = c;
+                    return Ok(());
+                }
+                Err(e) if Instant::now() < deadline && not_answering(&e) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn check_bundle(&self, c: &BundleCheck) -> Result<(), (String, String)> {
@@ -1540,8 +1553,16 @@ fn traversal_tgz() -> Vec<u8> {
 /// `server/phases.rs`): either way the reboot is under way.
 fn rebooting(r: Result<(), ClientError>) -> Result<(), ClientError> {
     match r {
-        Err(ClientError::Io(_)) => Ok(()),
-        Err(ClientError::Http(s, _)) if s.as_u16() == 503 => Ok(()),
+        Err(e) if not_answering(&e) => Ok(()),
         other => other,
+    }
+}
+
+/// hostd is not there: no connection, a dropped one, or the reverse proxy's 503.
+fn not_answering(e: &ClientError) -> bool {
+    match e {
+        ClientError::Io(_) => true,
+        ClientError::Http(s, _) => s.as_u16() == 503,
+        _ => false,
     }
 }
