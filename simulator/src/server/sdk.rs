@@ -277,8 +277,9 @@ impl Drop for Parked<'_> {
 
 /// Methods that pack, encrypt or derive keys on the way (a bundle is packed and the fresh state
 /// sealed; a restore reads a sealed bundle; a reset or shutdown saves): they run on the bounded
-/// pool of [`super::offload`], so a slow one holds no async worker (issue 12). The rest are a
-/// lock and a lookup.
+/// pool of [`super::offload`], so a slow one holds no async worker (issue 12). So do the event
+/// and task history reads, which on a vCenter go through every host's log. The rest are a lock
+/// and a lookup.
 fn heavy(method: &str) -> bool {
     matches!(
         method,
@@ -288,6 +289,14 @@ fn heavy(method: &str) -> bool {
             | "SyncFirmwareConfiguration"
             | "RebootHost_Task"
             | "ShutdownHost_Task"
+            | "QueryEvents"
+            | "CreateCollectorForEvents"
+            | "CreateCollectorForTasks"
+            | "ReadNextEvents"
+            | "ReadPreviousEvents"
+            | "ReadNextTasks"
+            | "ReadPreviousTasks"
+            | "ResetCollector"
     )
 }
 
