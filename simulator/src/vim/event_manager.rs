@@ -27,14 +27,13 @@
 //! starts just before the latest page (`ReadNextEvents` forward, `ReadPreviousEvents` back,
 //! `RewindCollector`, `ResetCollector`).
 
-use super::history_collector::{Scroll, Step, MAX_PAGE};
+use super::history_collector::{
+    self, time_bound, EntityFilter, Scroll, Step, MAX_COLLECTORS, MAX_PAGE,
+};
 use super::{bad_param, method_not_found, moref, not_found, vcenter, Ctx, Vim};
 use crate::clock::SimTime;
 use crate::host::EventKind;
-use crate::soap::{parse_int, parse_moref, Data, Element, Fault, MoRef, Request, Value};
-
-/// EventManager.maxCollector: collectors per session (vSphere's documented limit).
-pub const MAX_COLLECTORS: usize = 32;
+use crate::soap::{parse_int, Data, Element, Fault, MoRef, Request, Value};
 
 /// A session's event collector.
 #[derive(Clone, Debug)]
@@ -47,7 +46,7 @@ pub struct Collector {
 /// EventFilterSpec, the parts that select events.
 #[derive(Clone, Debug, Default)]
 struct Filter {
-    entity: Option<(MoRef, Recursion)>,
+    entity: Option<EntityFilter>,
     begin: Option<SimTime>,
     end: Option<SimTime>,
     /// Type names or EventEx ids.
@@ -57,16 +56,6 @@ struct Filter {
     max_count: usize,
     /// Raw spec, echoed as the collector's `filter`.
     spec: Option<Data>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Recursion {
-    /// The entity only.
-    Own,
-    /// The entity and its direct children.
-    Children,
-    /// The entity and everything below it.
-    All,
 }
 
 /// One event as a client sees it.
@@ -83,14 +72,12 @@ pub struct ApiEvent {
 
 /// Names and references one host's events carry on an endpoint.
 struct Args {
-    host: MoRef,
+    /// The host, its compute resource, host folder, datacenter, root folder
+    /// ([`history_collector::lineage`]).
+    lineage: Vec<MoRef>,
     host_name: String,
-    compute: MoRef,
     compute_name: String,
-    datacenter: MoRef,
     datacenter_name: String,
-    /// Ancestors above the compute resource, nearest first (host folder, datacenter, root).
-    above: Vec<MoRef>,
 }
 
 /// The vSphere event for a model event, if a client sees one on this kind of endpoint.
@@ -156,19 +143,19 @@ fn convert(kind: &EventKind, at: SimTime, key: i64, a: &Args, vcenter: bool) -> 
             "datacenter",
             Data::new("DatacenterEventArgument")
                 .with("name", a.datacenter_name.as_str())
-                .with("datacenter", a.datacenter.clone()),
+                .with("datacenter", a.lineage[3].clone()),
         )
         .with(
             "computeResource",
             Data::new("ComputeResourceEventArgument")
                 .with("name", a.compute_name.as_str())
-                .with("computeResource", a.compute.clone()),
+                .with("computeResource", a.lineage[1].clone()),
         )
         .with(
             "host",
             Data::new("HostEventArgument")
                 .with("name", a.host_name.as_str())
-                .with("host", a.host.clone()),
+                .with("host", a.lineage[0].clone()),
         )
         .with("fullFormattedMessage", msg.as_str());
     match (ty, ex) {
@@ -177,19 +164,17 @@ fn convert(kind: &EventKind, at: SimTime, key: i64, a: &Args, vcenter: bool) -> 
                 .with("eventTypeId", id)
                 .with("severity", category)
                 .with("message", msg.as_str())
-                .with("objectId", a.host.id.as_str())
+                .with("objectId", a.lineage[0].id.as_str())
                 .with("objectType", "HostSystem")
                 .with("objectName", a.host_name.as_str());
         }
         ("GeneralHostInfoEvent", _) => d = d.with("message", msg.as_str()),
         _ => {}
     }
-    let mut lineage = vec![a.host.clone(), a.compute.clone()];
-    lineage.extend(a.above.iter().cloned());
     Some(ApiEvent {
         key,
         at,
-        lineage,
+        lineage: a.lineage.clone(),
         type_id: ex.unwrap_or(ty).to_string(),
         category,
         data: d,
@@ -239,17 +224,10 @@ fn host_events(vim: &Vim) -> Vec<ApiEvent> {
         .unwrap_or(0);
     let name = h.hostname();
     let a = Args {
-        host: moref("HostSystem", super::ids::HOST),
+        lineage: history_collector::lineage(None),
         host_name: name.clone(),
-        compute: moref("ComputeResource", super::ids::COMPUTE_RESOURCE),
         compute_name: name,
-        datacenter: moref("Datacenter", super::ids::DATACENTER),
         datacenter_name: super::ids::DATACENTER.into(),
-        above: vec![
-            moref("Folder", super::ids::HOST_FOLDER),
-            moref("Datacenter", super::ids::DATACENTER),
-            moref("Folder", super::ids::ROOT_FOLDER),
-        ],
     };
     log.iter()
         .enumerate()
@@ -260,7 +238,7 @@ fn host_events(vim: &Vim) -> Vec<ApiEvent> {
 
 /// The hosts a filter can reach on a vCenter (all of them unless it names one host).
 fn vcenter_hosts(est: &vcenter::Estate, f: &Filter) -> Vec<usize> {
-    if let Some((e, _)) = &f.entity {
+    if let Some(EntityFilter { entity: e, .. }) = &f.entity {
         if e.ty == "HostSystem" {
             return vcenter::host_index_of(&e.id)
                 .filter(|i| *i < est.hosts.len())
@@ -277,20 +255,11 @@ fn vcenter_events(vim: &Vim, est: &vcenter::Estate, f: &Filter) -> Vec<ApiEvent>
     let mut all: Vec<(SimTime, usize, u64, ApiEvent)> = Vec::new();
     let mut evicted = 0i64;
     for i in vcenter_hosts(est, f) {
-        let host = vcenter::host_ref(i);
-        let cluster = vcenter::compute_of(i);
         let a = Args {
+            lineage: history_collector::lineage(Some(i)),
             host_name: est.hosts[i].name.clone(),
             compute_name: vcenter::cluster_name(i),
-            host,
-            compute: cluster,
-            datacenter: moref("Datacenter", vcenter::ids::DATACENTER),
             datacenter_name: est.datacenter_name.clone(),
-            above: vec![
-                moref("Folder", vcenter::ids::HOST_FOLDER),
-                moref("Datacenter", vcenter::ids::DATACENTER),
-                moref("Folder", vcenter::ids::ROOT_FOLDER),
-            ],
         };
         let (gone, evs) = est.read_host(vim, i, |h| {
             let log = h.host.events();
@@ -331,16 +300,8 @@ fn matching(vim: &Vim, f: &Filter) -> Vec<ApiEvent> {
 
 impl Filter {
     fn admits(&self, e: &ApiEvent) -> bool {
-        if let Some((entity, rec)) = &self.entity {
-            // lineage: [host, compute resource, host folder, datacenter, root folder]
-            let reach = match rec {
-                Recursion::Own => 1,
-                Recursion::Children => 2,
-                Recursion::All => e.lineage.len(),
-            };
-            if !e.lineage.iter().take(reach).any(|r| r == entity) {
-                return false;
-            }
+        if self.entity.as_ref().is_some_and(|f| !f.admits(&e.lineage)) {
+            return false;
         }
         if self.begin.is_some_and(|b| e.at < b) || self.end.is_some_and(|t| e.at > t) {
             return false;
@@ -373,53 +334,21 @@ impl Filter {
         }
         let mut spec = Data::new("EventFilterSpec");
         if let Some(ent) = el.child("entity") {
-            let e = ent.child("entity").ok_or_else(|| {
-                bad_param(req, "EventFilterSpecByEntity needs an <entity>".into())
-            })?;
-            let r = parse_moref(e).map_err(|m| bad_param(req, m))?;
-            if !vim.exists(&r, Some(session)) {
-                return Err(not_found(&r));
-            }
-            let (rec, name) = match ent.child_text("recursion").unwrap_or("all") {
-                "self" => (Recursion::Own, "self"),
-                "children" => (Recursion::Children, "children"),
-                "all" => (Recursion::All, "all"),
-                other => {
-                    return Err(Fault::invalid_argument(
-                        format!(
-                        "'{other}' is not an EventFilterSpecRecursionOption (self, children, all)"
-                    ),
-                        Some("filter.entity.recursion"),
-                    ))
-                }
-            };
+            let ef = EntityFilter::parse(vim, req, ent, session, "EventFilterSpecRecursionOption")?;
             spec = spec.with(
                 "entity",
                 Data::new("EventFilterSpecByEntity")
-                    .with("entity", r.clone())
+                    .with("entity", ef.entity.clone())
                     .with(
                         "recursion",
-                        Value::enumerated("EventFilterSpecRecursionOption", name),
+                        Value::enumerated("EventFilterSpecRecursionOption", ef.recursion),
                     ),
             );
-            f.entity = Some((r, rec));
+            f.entity = Some(ef);
         }
         if let Some(t) = el.child("time") {
-            let time = |n: &str| -> Result<Option<SimTime>, Fault> {
-                match t.child_text(n) {
-                    None => Ok(None),
-                    Some(s) => crate::clock::parse_xsd_datetime(s)
-                        .map(Some)
-                        .ok_or_else(|| {
-                            Fault::invalid_argument(
-                                format!("'{s}' is not an xsd:dateTime"),
-                                Some(&format!("filter.time.{n}")),
-                            )
-                        }),
-                }
-            };
-            f.begin = time("beginTime")?;
-            f.end = time("endTime")?;
+            f.begin = time_bound(t, "beginTime")?;
+            f.end = time_bound(t, "endTime")?;
             spec = spec.with(
                 "time",
                 Data::new("EventFilterSpecByTime")

@@ -9,9 +9,13 @@
 //! items are recomputed at each call from what the endpoint holds now, so the view is a key,
 //! not an index.
 
-use super::bad_param;
-use crate::soap::{parse_int, Fault, Request};
+use super::{bad_param, moref, not_found, vcenter, Vim};
+use crate::clock::SimTime;
+use crate::soap::{parse_int, parse_moref, Element, Fault, MoRef, Request};
 
+/// EventManager.maxCollector and TaskManager.maxCollector: collectors per session (vSphere's
+/// documented limit).
+pub const MAX_COLLECTORS: usize = 32;
 /// The latest page's size until SetCollectorPageSize.
 pub const DEFAULT_PAGE: usize = 10;
 /// The most a page or one read may hold.
@@ -123,4 +127,93 @@ fn count(req: &Request) -> Result<i64, Fault> {
         ));
     }
     Ok(n)
+}
+
+/// A filter spec's `entity` (EventFilterSpecByEntity, TaskFilterSpecByEntity): an object and how
+/// far below it an item's host may be.
+#[derive(Clone, Debug)]
+pub struct EntityFilter {
+    pub entity: MoRef,
+    /// `self`, `children` or `all`, as sent.
+    pub recursion: &'static str,
+}
+
+impl EntityFilter {
+    /// Reads `<entity><entity type=..>id</entity><recursion>..</recursion></entity>`; the object
+    /// must exist for the session and the recursion be one of the enum's (`kind`: its type name,
+    /// `EventFilterSpecRecursionOption` or `TaskFilterSpecRecursionOption`).
+    pub fn parse(
+        vim: &Vim,
+        req: &Request,
+        ent: &Element,
+        session: &str,
+        kind: &str,
+    ) -> Result<EntityFilter, Fault> {
+        let e = ent
+            .child("entity")
+            .ok_or_else(|| bad_param(req, "the filter's entity needs an <entity>".into()))?;
+        let entity = parse_moref(e).map_err(|m| bad_param(req, m))?;
+        if !vim.exists(&entity, Some(session)) {
+            return Err(not_found(&entity));
+        }
+        let recursion = match ent.child_text("recursion").unwrap_or("all") {
+            "self" => "self",
+            "children" => "children",
+            "all" => "all",
+            other => {
+                return Err(Fault::invalid_argument(
+                    format!("'{other}' is not a {kind} (self, children, all)"),
+                    Some("filter.entity.recursion"),
+                ))
+            }
+        };
+        Ok(EntityFilter { entity, recursion })
+    }
+
+    /// Whether an item about the host whose lineage (the host, then its ancestors, nearest
+    /// first) is `lineage` is at or below the entity as far as the recursion reaches.
+    pub fn admits(&self, lineage: &[MoRef]) -> bool {
+        let reach = match self.recursion {
+            "self" => 1,
+            "children" => 2,
+            _ => lineage.len(),
+        };
+        lineage.iter().take(reach).any(|r| *r == self.entity)
+    }
+}
+
+/// A filter spec's time bound `name` (`beginTime`, `endTime`) inside `time`, if given.
+pub fn time_bound(time: &Element, name: &str) -> Result<Option<SimTime>, Fault> {
+    match time.child_text(name) {
+        None => Ok(None),
+        Some(s) => crate::clock::parse_xsd_datetime(s)
+            .map(Some)
+            .ok_or_else(|| {
+                Fault::invalid_argument(
+                    format!("'{s}' is not an xsd:dateTime"),
+                    Some(&format!("filter.time.{name}")),
+                )
+            }),
+    }
+}
+
+/// Host `i`'s lineage on an endpoint (a standalone host: None), nearest first: the host, its
+/// compute resource or cluster, the host folder, the datacenter, the root folder.
+pub fn lineage(i: Option<usize>) -> Vec<MoRef> {
+    match i {
+        None => vec![
+            moref("HostSystem", super::ids::HOST),
+            moref("ComputeResource", super::ids::COMPUTE_RESOURCE),
+            moref("Folder", super::ids::HOST_FOLDER),
+            moref("Datacenter", super::ids::DATACENTER),
+            moref("Folder", super::ids::ROOT_FOLDER),
+        ],
+        Some(i) => vec![
+            vcenter::host_ref(i),
+            vcenter::compute_of(i),
+            moref("Folder", vcenter::ids::HOST_FOLDER),
+            moref("Datacenter", vcenter::ids::DATACENTER),
+            moref("Folder", vcenter::ids::ROOT_FOLDER),
+        ],
+    }
 }

@@ -227,7 +227,7 @@ pub fn manager_properties(vim: &Vim) -> Data {
         .with("recentTask", Value::refs(recent))
         .with(
             "maxCollector",
-            super::task_history_collector::MAX_COLLECTORS as i32,
+            super::history_collector::MAX_COLLECTORS as i32,
         )
 }
 

@@ -9,13 +9,10 @@
 //! queued, started or completed time), userName.userList and state select tasks; its alarm,
 //! scheduled-task, chain and tag parts are accepted and ignored (no such tasks exist here).
 
-use super::history_collector::{Scroll, Step};
-use super::{bad_param, method_not_found, moref, not_found, vcenter, Ctx, Vim};
+use super::history_collector::{lineage, time_bound, EntityFilter, Scroll, Step, MAX_COLLECTORS};
+use super::{method_not_found, moref, not_found, vcenter, Ctx, Vim};
 use crate::clock::SimTime;
-use crate::soap::{parse_moref, Data, Element, Fault, MoRef, Request, Value};
-
-/// TaskManager.maxCollector (as for events: vSphere's documented 32 per session).
-pub const MAX_COLLECTORS: usize = 32;
+use crate::soap::{Data, Element, Fault, MoRef, Request, Value};
 
 #[derive(Clone, Debug)]
 pub struct Collector {
@@ -26,8 +23,7 @@ pub struct Collector {
 
 #[derive(Clone, Debug, Default)]
 struct Filter {
-    /// The entity and how far below it (0: itself, 1: children, usize::MAX: all).
-    entity: Option<(MoRef, usize)>,
+    entity: Option<EntityFilter>,
     /// Which TaskInfo time, and the bounds.
     time: Option<(&'static str, Option<SimTime>, Option<SimTime>)>,
     users: Vec<String>,
@@ -42,37 +38,11 @@ struct Item {
     info: Data,
 }
 
-fn lineage(host: MoRef, compute: MoRef, vc: bool) -> Vec<MoRef> {
-    let (hf, dc, root) = match vc {
-        true => (
-            vcenter::ids::HOST_FOLDER,
-            vcenter::ids::DATACENTER,
-            vcenter::ids::ROOT_FOLDER,
-        ),
-        false => (
-            super::ids::HOST_FOLDER,
-            super::ids::DATACENTER,
-            super::ids::ROOT_FOLDER,
-        ),
-    };
-    vec![
-        host,
-        compute,
-        moref("Folder", hf),
-        moref("Datacenter", dc),
-        moref("Folder", root),
-    ]
-}
-
 /// The endpoint's tasks, oldest first.
 fn items(vim: &Vim, f: &Filter) -> Vec<Item> {
     let all = match &vim.estate {
         None => {
-            let up = lineage(
-                moref("HostSystem", super::ids::HOST),
-                moref("ComputeResource", super::ids::COMPUTE_RESOURCE),
-                false,
-            );
+            let up = lineage(None);
             vim.tasks
                 .iter()
                 .map(|(n, t)| Item {
@@ -84,10 +54,12 @@ fn items(vim: &Vim, f: &Filter) -> Vec<Item> {
         }
         Some(est) => {
             let hosts: Vec<usize> = match &f.entity {
-                Some((e, _)) if e.ty == "HostSystem" => vcenter::host_index_of(&e.id)
-                    .filter(|i| *i < est.hosts.len())
-                    .into_iter()
-                    .collect(),
+                Some(EntityFilter { entity: e, .. }) if e.ty == "HostSystem" => {
+                    vcenter::host_index_of(&e.id)
+                        .filter(|i| *i < est.hosts.len())
+                        .into_iter()
+                        .collect()
+                }
                 _ => (0..est.hosts.len()).collect(),
             };
             let mut refs = vcenter::all_tasks(vim, est, &hosts);
@@ -101,7 +73,7 @@ fn items(vim: &Vim, f: &Filter) -> Vec<Item> {
                     };
                     Some(Item {
                         key: k as i64 + 1,
-                        lineage: lineage(vcenter::host_ref(i), vcenter::compute_of(i), true),
+                        lineage: lineage(Some(i)),
                         info,
                     })
                 })
@@ -113,11 +85,8 @@ fn items(vim: &Vim, f: &Filter) -> Vec<Item> {
 
 impl Filter {
     fn admits(&self, t: &Item) -> bool {
-        if let Some((e, depth)) = &self.entity {
-            let reach = (*depth).saturating_add(1).min(t.lineage.len());
-            if !t.lineage[..reach].contains(e) {
-                return false;
-            }
+        if self.entity.as_ref().is_some_and(|f| !f.admits(&t.lineage)) {
+            return false;
         }
         if let Some((field, begin, end)) = &self.time {
             let at = match t.info.get(field) {
@@ -155,27 +124,13 @@ impl Filter {
     fn parse(vim: &Vim, req: &Request, el: &Element, session: &str) -> Result<Filter, Fault> {
         let mut f = Filter::default();
         if let Some(ent) = el.child("entity") {
-            let e = ent
-                .child("entity")
-                .ok_or_else(|| bad_param(req, "TaskFilterSpecByEntity needs an <entity>".into()))?;
-            let r = parse_moref(e).map_err(|m| bad_param(req, m))?;
-            if !vim.exists(&r, Some(session)) {
-                return Err(not_found(&r));
-            }
-            let depth = match ent.child_text("recursion").unwrap_or("all") {
-                "self" => 0,
-                "children" => 1,
-                "all" => usize::MAX,
-                other => {
-                    return Err(Fault::invalid_argument(
-                        format!(
-                            "'{other}' is not a TaskFilterSpecRecursionOption (self, children, all)"
-                        ),
-                        Some("filter.entity.recursion"),
-                    ))
-                }
-            };
-            f.entity = Some((r, depth));
+            f.entity = Some(EntityFilter::parse(
+                vim,
+                req,
+                ent,
+                session,
+                "TaskFilterSpecRecursionOption",
+            )?);
         }
         if let Some(t) = el.child("time") {
             let field = match t.child_text("timeType").unwrap_or("queuedTime") {
@@ -189,20 +144,11 @@ impl Filter {
                     ))
                 }
             };
-            let time = |n: &str| -> Result<Option<SimTime>, Fault> {
-                match t.child_text(n) {
-                    None => Ok(None),
-                    Some(s) => crate::clock::parse_xsd_datetime(s)
-                        .map(Some)
-                        .ok_or_else(|| {
-                            Fault::invalid_argument(
-                                format!("'{s}' is not an xsd:dateTime"),
-                                Some(&format!("filter.time.{n}")),
-                            )
-                        }),
-                }
-            };
-            f.time = Some((field, time("beginTime")?, time("endTime")?));
+            f.time = Some((
+                field,
+                time_bound(t, "beginTime")?,
+                time_bound(t, "endTime")?,
+            ));
         }
         if let Some(u) = el.child("userName") {
             f.users = u
