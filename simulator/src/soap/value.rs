@@ -201,7 +201,11 @@ impl Value {
                 close(name, out);
             }
             Value::Data(d) => {
-                open(name, Some(d.ty), out);
+                // Nothing derives from LocalizedMethodFault, so a field declared with it
+                // (TaskInfo.error) never needs xsi:type and a real host sends none; vim_rs, which
+                // folds it into MethodFault, rejects the whole update when one is there.
+                let final_type = d.ty == "LocalizedMethodFault" && !typed;
+                open(name, (!final_type).then_some(d.ty), out);
                 out.push('>');
                 for (k, v) in &d.fields {
                     v.write(k, false, out);
