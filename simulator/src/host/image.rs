@@ -209,7 +209,7 @@ const VMWARE_CONFIG: &str =
     "libdir = \"/usr/lib/vmware\"\nauthd.proxy.nfc = \"vmware-hostd:ha-nfc\"\n";
 const SNMP: &str =
     "<config><snmpSettings><enable>false</enable><port>161</port></snmpSettings></config>\n";
-const AUTHZ: &str = "<ConfigRoot>\n  <ACEData id=\"10\">\n    <ACEDataEntity>ha-folder-root</ACEDataEntity>\n    <ACEDataId>10</ACEDataId>\n    <ACEDataIsGroup>false</ACEDataIsGroup>\n    <ACEDataPropagate>true</ACEDataPropagate>\n    <ACEDataRoleId>-1</ACEDataRoleId>\n    <ACEDataUser>root</ACEDataUser>\n  </ACEData>\n</ConfigRoot>\n";
+pub(crate) const AUTHZ: &str = "<ConfigRoot>\n  <ACEData id=\"10\">\n    <ACEDataEntity>ha-folder-root</ACEDataEntity>\n    <ACEDataId>10</ACEDataId>\n    <ACEDataIsGroup>false</ACEDataIsGroup>\n    <ACEDataPropagate>true</ACEDataPropagate>\n    <ACEDataRoleId>-1</ACEDataRoleId>\n    <ACEDataUser>root</ACEDataUser>\n  </ACEData>\n</ConfigRoot>\n";
 const HOSTSVC: &str = "<ConfigRoot>\n  <mode>normal</mode>\n  <service>\n    <TSM>off</TSM>\n    <TSM-SSH>off</TSM-SSH>\n  </service>\n</ConfigRoot>\n";
 const POOLS: &str = "<ConfigRoot/>\n";
 const AUTOSTART: &str = "<ConfigRoot>\n  <AutoStartOrder/>\n  <AutoStartDefaults><enabled>false</enabled></AutoStartDefaults>\n</ConfigRoot>\n";

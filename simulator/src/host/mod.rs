@@ -21,6 +21,7 @@ pub mod firmware;
 pub mod flash;
 pub mod image;
 mod image_files;
+pub mod permissions;
 pub mod persist;
 mod placement;
 pub mod power;
