@@ -289,6 +289,12 @@ fn vcenter_events(vim: &Vim, est: &vcenter::Estate, f: &Filter) -> Vec<ApiEvent>
         .collect()
 }
 
+/// Every event the endpoint has, oldest first: what its own log file tells
+/// ([`super::diagnostic_manager`]).
+pub(crate) fn all_events(vim: &Vim) -> Vec<ApiEvent> {
+    matching(vim, &Filter::default())
+}
+
 /// The endpoint's events that pass the filter, oldest first.
 fn matching(vim: &Vim, f: &Filter) -> Vec<ApiEvent> {
     let evs = match &vim.estate {
