@@ -33,7 +33,9 @@
 //! knows HTTP either: transfers are plain methods ([`Vim::download`], [`Vim::upload`]).
 
 pub mod agent_settings;
+pub mod authorization_manager;
 pub mod changes;
+pub mod diagnostic_manager;
 pub mod dynamic_type_manager;
 pub mod esxcli;
 pub mod event_manager;
@@ -43,6 +45,7 @@ pub mod host_date_time_system;
 pub mod host_network;
 pub mod host_system;
 pub mod inventory;
+pub mod license_manager;
 pub mod limits;
 pub mod local_account_manager;
 pub mod lockout;
@@ -57,6 +60,7 @@ pub mod service_instance;
 pub mod session_manager;
 pub mod task;
 pub mod task_history_collector;
+pub mod user_directory;
 pub mod vcenter;
 pub mod view_manager;
 
@@ -517,6 +521,10 @@ pub mod ids {
     pub const SEARCH_INDEX: &str = "ha-searchindex";
     pub const EVENT_MANAGER: &str = "ha-eventmgr";
     pub const PERF_MANAGER: &str = "ha-perfmgr";
+    pub const AUTHORIZATION_MANAGER: &str = "ha-authmgr";
+    pub const USER_DIRECTORY: &str = "ha-user-directory";
+    pub const DIAGNOSTIC_MANAGER: &str = "ha-diagnosticmgr";
+    pub const LICENSE_MANAGER: &str = "ha-license-manager";
     /// ServiceContent.setting: hostd's own settings (not the advanced options).
     pub const SETTING: &str = "HostAgentSettings";
     /// [inferred]: not captured from a real host.
@@ -547,6 +555,10 @@ pub mod ids {
         ("EventManager", EVENT_MANAGER),
         ("PerformanceManager", PERF_MANAGER),
         ("OptionManager", SETTING),
+        ("AuthorizationManager", AUTHORIZATION_MANAGER),
+        ("UserDirectory", USER_DIRECTORY),
+        ("DiagnosticManager", DIAGNOSTIC_MANAGER),
+        ("LicenseManager", LICENSE_MANAGER),
     ];
 }
 

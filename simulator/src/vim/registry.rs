@@ -7,10 +7,11 @@
 //! [`HOST_OBJECTS`]): routing, existence and vCenter forwarding follow from the rows.
 
 use super::{
-    agent_settings, dynamic_type_manager, event_manager, firmware_system, host_date_time_system,
-    host_system, ids, inventory, local_account_manager, managed_method_executer, method_not_found,
-    option_manager, perf_manager, property_collector, search_index, service_instance,
-    session_manager, task, task_history_collector, view_manager, Ctx, Vim,
+    agent_settings, authorization_manager, diagnostic_manager, dynamic_type_manager, event_manager,
+    firmware_system, host_date_time_system, host_system, ids, inventory, license_manager,
+    local_account_manager, managed_method_executer, method_not_found, option_manager, perf_manager,
+    property_collector, search_index, service_instance, session_manager, task,
+    task_history_collector, user_directory, view_manager, Ctx, Vim,
 };
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
@@ -374,6 +375,56 @@ pub static TYPES: &[MoType] = &[
             "QueryAvailableTimeZones",
             "RefreshDateTimeSystem",
         ],
+    },
+    MoType {
+        name: "AuthorizationManager",
+        call: authorization_manager::call,
+        properties: |_, _, _, _| Some(authorization_manager::properties()),
+        methods: &[
+            "RetrieveAllPermissions",
+            "RetrieveEntityPermissions",
+            "RetrieveRolePermissions",
+            "HasPrivilegeOnEntity",
+            "HasPrivilegeOnEntities",
+            "HasUserPrivilegeOnEntities",
+            "FetchUserPrivilegeOnEntities",
+            "SetEntityPermissions",
+            "RemoveEntityPermission",
+        ],
+        anonymous: &[],
+        reads: &[
+            "RetrieveAllPermissions",
+            "RetrieveEntityPermissions",
+            "RetrieveRolePermissions",
+            "HasPrivilegeOnEntity",
+            "HasPrivilegeOnEntities",
+            "HasUserPrivilegeOnEntities",
+            "FetchUserPrivilegeOnEntities",
+        ],
+    },
+    MoType {
+        name: "UserDirectory",
+        call: user_directory::call,
+        properties: |v, _, _, _| Some(user_directory::properties(v)),
+        methods: &["RetrieveUserGroups"],
+        anonymous: &[],
+        reads: &["RetrieveUserGroups"],
+    },
+    MoType {
+        name: "DiagnosticManager",
+        call: diagnostic_manager::call,
+        properties: empty!("DiagnosticManager"),
+        methods: &["QueryDescriptions", "BrowseDiagnosticLog"],
+        anonymous: &[],
+        reads: &["QueryDescriptions", "BrowseDiagnosticLog"],
+    },
+    MoType {
+        name: "LicenseManager",
+        call: license_manager::call,
+        properties: |v, _, _, _| Some(license_manager::properties(v)),
+        methods: &[],
+        anonymous: &[],
+        reads: &[],
     },
     MoType {
         name: "ReflectManagedMethodExecuter",

@@ -37,7 +37,7 @@ pub(crate) fn license_version(p: &Profile) -> String {
     format!("{major}.0")
 }
 
-/// ServiceContent, fields in schema order (`searchIndex` after `accountManager`, as on a real
+/// ServiceContent, fields in schema order (`searchIndex` after `licenseManager`, as on a real
 /// host); only the managers this simulator serves. A host has no `customFieldsManager` (a
 /// vCenter does), as govmomi's capture of a real host shows.
 pub fn content(vim: &Vim) -> Data {
@@ -53,9 +53,14 @@ pub fn content(vim: &Vim) -> Data {
         .with("viewManager", moref("ViewManager", ids::VIEW_MANAGER))
         .with("about", about(vim.host.profile()))
         .with("setting", moref("OptionManager", ids::SETTING))
+        .with("userDirectory", moref("UserDirectory", ids::USER_DIRECTORY))
         .with(
             "sessionManager",
             moref("SessionManager", ids::SESSION_MANAGER),
+        )
+        .with(
+            "authorizationManager",
+            moref("AuthorizationManager", ids::AUTHORIZATION_MANAGER),
         )
         .with(
             "perfManager",
@@ -66,6 +71,14 @@ pub fn content(vim: &Vim) -> Data {
         .with(
             "accountManager",
             moref("HostLocalAccountManager", ids::ACCOUNT_MANAGER),
+        )
+        .with(
+            "diagnosticManager",
+            moref("DiagnosticManager", ids::DIAGNOSTIC_MANAGER),
+        )
+        .with(
+            "licenseManager",
+            moref("LicenseManager", ids::LICENSE_MANAGER),
         )
         .with("searchIndex", moref("SearchIndex", ids::SEARCH_INDEX))
 }

@@ -43,6 +43,10 @@ pub mod ids {
     pub const PERF_MANAGER: &str = "PerfMgr";
     pub const SETTING: &str = "VpxSettings";
     pub const CUSTOM_FIELDS_MANAGER: &str = "CustomFieldsManager";
+    pub const AUTHORIZATION_MANAGER: &str = "AuthorizationManager";
+    pub const USER_DIRECTORY: &str = "UserDirectory";
+    pub const DIAGNOSTIC_MANAGER: &str = "DiagMgr";
+    pub const LICENSE_MANAGER: &str = "LicenseManager";
 
     /// The datacenter's folders (vm, host, datastore, network).
     pub const FOLDERS: crate::vim::inventory::Folders =
@@ -65,6 +69,10 @@ pub mod ids {
         ("PerformanceManager", PERF_MANAGER),
         ("OptionManager", SETTING),
         ("CustomFieldsManager", CUSTOM_FIELDS_MANAGER),
+        ("AuthorizationManager", AUTHORIZATION_MANAGER),
+        ("UserDirectory", USER_DIRECTORY),
+        ("DiagnosticManager", DIAGNOSTIC_MANAGER),
+        ("LicenseManager", LICENSE_MANAGER),
     ];
     /// `host-<HOST_BASE + i>` for the i-th host.
     pub const HOST_BASE: usize = 12;
@@ -186,9 +194,14 @@ pub fn content(est: &Estate) -> Data {
         .with("viewManager", moref("ViewManager", ids::VIEW_MANAGER))
         .with("about", est.about.clone())
         .with("setting", moref("OptionManager", ids::SETTING))
+        .with("userDirectory", moref("UserDirectory", ids::USER_DIRECTORY))
         .with(
             "sessionManager",
             moref("SessionManager", ids::SESSION_MANAGER),
+        )
+        .with(
+            "authorizationManager",
+            moref("AuthorizationManager", ids::AUTHORIZATION_MANAGER),
         )
         .with(
             "perfManager",
@@ -196,11 +209,19 @@ pub fn content(est: &Estate) -> Data {
         )
         .with("eventManager", moref("EventManager", ids::EVENT_MANAGER))
         .with("taskManager", moref("TaskManager", ids::TASK_MANAGER))
-        .with("searchIndex", moref("SearchIndex", ids::SEARCH_INDEX))
         .with(
             "customFieldsManager",
             moref("CustomFieldsManager", ids::CUSTOM_FIELDS_MANAGER),
         )
+        .with(
+            "diagnosticManager",
+            moref("DiagnosticManager", ids::DIAGNOSTIC_MANAGER),
+        )
+        .with(
+            "licenseManager",
+            moref("LicenseManager", ids::LICENSE_MANAGER),
+        )
+        .with("searchIndex", moref("SearchIndex", ids::SEARCH_INDEX))
 }
 
 // ---- ids ---------------------------------------------------------------------------------
