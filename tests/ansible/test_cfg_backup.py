@@ -5,6 +5,9 @@ The three states users script, each checked from the outside with pyVmomi:
   saved  -> a configBundle-<host>.tgz on disk with Manifest.txt and state.tgz of this host;
   loaded -> (always force=true) the host reboots into the bundle and stays in maintenance mode;
   absent -> the host reboots into factory defaults: root logs in with an empty password.
+Then a local user's role (vmware_local_user_manager, vmware_object_role_permission,
+vmware_local_user_info: local_users.yml) is configuration the bundle carries: granted, saved,
+revoked, loaded, and back.
 
 Usage: ESXI_SIM_BIN=target/debug/esxi-sim python tests/ansible/test_cfg_backup.py
 """
@@ -84,6 +87,21 @@ def playbook(port, state, workdir, password=PASSWORD, **extra):
         return json.loads(f.read())
 
 
+def users(port, step, workdir, password=PASSWORD):
+    """Runs local_users.yml's `step`; returns {user: role} as vmware_local_user_info reports."""
+    result_file = os.path.join(workdir, "users-%s.json" % step)
+    ev = dict(esxi_port=port, esxi_password=password, step=step, result_file=result_file,
+              ansible_python_interpreter=sys.executable)
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
+           os.path.join(HERE, "local_users.yml"), "-e", json.dumps(ev)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir,
+                       env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0"))
+    if r.returncode != 0:
+        raise AssertionError("local_users.yml step=%s failed:\n%s\n%s" % (step, r.stdout[-4000:], r.stderr[-2000:]))
+    with open(result_file) as f:
+        return {u["user_name"]: u["role"] for u in json.loads(f.read())}
+
+
 def main():
     procs = []
     failures = 0
@@ -133,6 +151,21 @@ def main():
             Disconnect(si)
             print("absent   ok  (factory defaults: host name localhost, empty root password)")
 
+            # A role is configuration: granted, saved, revoked, loaded, and back.
+            p, port = start(2, "esx-roles")
+            procs.append(p)
+            roles = users(port, "grant", work)
+            assert roles.get("root") == "admin" and roles.get("backupop") == "read-only", roles
+            res = playbook(port, "saved", work, cfg_dest=work + "/roles-")
+            roles = users(port, "revoke", work)
+            assert roles.get("backupop") is None and roles.get("root") == "admin", roles
+            playbook(port, "loaded", work, cfg_src=res["dest_file"])
+            time.sleep(0.3)
+            connect(port, PASSWORD)  # waits for the reboot
+            roles = users(port, "info", work)
+            assert roles.get("backupop") == "read-only", roles
+            print("roles    ok  (backupop read-only: granted, saved, revoked, loaded, back)")
+
             # saved through a vCenter: Ansible asks vCenter for the host by name, backs it up
             # there, and downloads from `host.name` (the address it was added by).
             vc, vc_port = start_vcenter()
@@ -155,7 +188,7 @@ def main():
                     p.wait(5)
                 except subprocess.TimeoutExpired:
                     p.kill()
-    print("ansible vmware_cfg_backup: %s in %.1fs" % ("FAILED" if failures else "3 states and a vCenter backup passed", time.time() - t0))
+    print("ansible vmware_cfg_backup: %s in %.1fs" % ("FAILED" if failures else "3 states, a role restored and a vCenter backup passed", time.time() - t0))
     return 1 if failures else 0
 
 

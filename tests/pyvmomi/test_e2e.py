@@ -1404,6 +1404,57 @@ def test_24_reboot_phases_as_a_client_sees_them():
     assert "is down or is not a VIM server" in smart_connect_on_503, smart_connect_on_503
 
 
+def test_25_accounts_roles_and_logs_as_clients_read_them():
+    """UserDirectory, AuthorizationManager and DiagnosticManager (issue 13), the calls of
+    Ansible's vmware_local_user_info and vmware_object_role_permission: a local user granted a
+    role is configuration, so a backup carries the permission and a restore brings it back;
+    hostd's log tells the restore's reboot."""
+    _, port = start_server("6.7U3", seed=26, hostname="esx26.lab.local")
+    si = connect(port)
+    content = si.RetrieveContent()
+    ud, am = content.userDirectory, content.authorizationManager
+    assert (ud._moId, am._moId) == ("ha-user-directory", "ha-authmgr")
+    users = ud.RetrieveUserGroups(None, "", None, None, False, True, False)
+    root = [u for u in users if u.principal == "root"][0]
+    assert isinstance(root, vim.PosixUserSearchResult), type(root)
+    assert (root.id, root.shellAccess, root.group) == (0, True, False), root
+    roles = {r.roleId: r.name for r in am.roleList}
+    assert roles[-1] == "Admin" and roles[-2] == "ReadOnly", roles
+
+    content.accountManager.CreateUser(vim.host.LocalAccountManager.AccountSpecification(
+        id="backupop", password="bAck!up9pass", description="Backup operator"))
+    am.SetEntityPermissions(content.rootFolder, [vim.AuthorizationManager.Permission(
+        principal="backupop", group=False, roleId=-2, propagate=True)])
+    granted = {p.principal: p.roleId
+               for p in am.RetrieveEntityPermissions(content.rootFolder, False)}
+    assert granted == {"root": -1, "backupop": -2}, granted
+    assert am.HasPrivilegeOnEntity(get_host(si), content.sessionManager.currentSession.key,
+                                   ["Host.Config.Firmware"]) == [True]
+    expect_fault(vim.fault.UserNotFound, am.SetEntityPermissions, content.rootFolder,
+                 [vim.AuthorizationManager.Permission(principal="nobody", group=False,
+                                                      roleId=-2, propagate=True)])
+
+    _, bundle = backup_bytes(si, port)
+    am.RemoveEntityPermission(content.rootFolder, "backupop", False)
+    assert "backupop" not in [p.principal for p in am.RetrieveAllPermissions()]
+    enter_mm(si)
+    upload_ok(port, bundle)
+    call_expecting_reboot(firmware(si).RestoreFirmwareConfiguration, force=False)
+    si, _ = wait_back(port, PASSWORD)
+    content = si.RetrieveContent()
+    back = {p.principal: p.roleId for p in content.authorizationManager.RetrieveAllPermissions()}
+    assert back == {"root": -1, "backupop": -2}, back
+
+    dm = content.diagnosticManager
+    assert [d.key for d in dm.QueryDescriptions()] == ["hostd", "vmkernel", "vpxa"]
+    log = dm.BrowseDiagnosticLog(key="hostd", start=1)
+    assert log.lineStart == 1 and log.lineEnd == len(log.lineText), log
+    assert "starting" in log.lineText[0], log.lineText
+    assert any("Host has booted." in l for l in log.lineText), log.lineText
+    assert content.licenseManager.licenses[0].editionKey == "eval"
+    Disconnect(si)
+
+
 TESTS = [(name, fn) for name, fn in sorted(globals().items())
          if name.startswith("test_") and callable(fn)]
 
