@@ -106,6 +106,15 @@ const READ_ONLY: &[&str] = &[
     "DestroyPropertyCollector",
     "QueryDateTime",
     "RetrieveHardwareUptime",
+    "RetrieveUserGroups",
+    "RetrieveAllPermissions",
+    "RetrieveEntityPermissions",
+    "RetrieveRolePermissions",
+    "HasPrivilegeOnEntity",
+    "HasPrivilegeOnEntities",
+    "FetchUserPrivilegeOnEntities",
+    "QueryDescriptions",
+    "BrowseDiagnosticLog",
 ];
 
 /// ExecuteSoap is read-only when the esxcli command only reads.
@@ -694,6 +703,13 @@ const OBJECTS: &[(&str, &str)] = &[
     ("CustomFieldsManager", "CustomFieldsManager"),
     ("HostDateTimeSystem", "dateTimeSystem"),
     ("HostDateTimeSystem", "dateTimeSystem-13"),
+    ("AuthorizationManager", "ha-authmgr"),
+    ("AuthorizationManager", "AuthorizationManager"),
+    ("UserDirectory", "ha-user-directory"),
+    ("UserDirectory", "UserDirectory"),
+    ("DiagnosticManager", "ha-diagnosticmgr"),
+    ("DiagnosticManager", "DiagMgr"),
+    ("LicenseManager", "ha-license-manager"),
     ("PropertyFilter", "@REF@"),
     ("ContainerView", "@REF@"),
     ("ListView", "@REF@"),
@@ -737,6 +753,10 @@ const TYPES: &[&str] = &[
     "ListView",
     "PerformanceManager",
     "HostDateTimeSystem",
+    "AuthorizationManager",
+    "UserDirectory",
+    "DiagnosticManager",
+    "LicenseManager",
 ];
 
 const PATHS: &[&str] = &[
@@ -1280,6 +1300,125 @@ const METHODS: &[MethodSpec] = &[
         name: "CancelTask",
         on: &["Task"],
         params: |_| vec![],
+    },
+    MethodSpec {
+        name: "RetrieveUserGroups",
+        on: &["UserDirectory"],
+        params: |g| {
+            let mut v = Vec::new();
+            if g.hostile() {
+                v.push(El::text("domain", g.word(&["", "vsphere.local", "corp"])));
+            }
+            v.push(El::text("searchStr", g.word(&["", "root", "dc", "x"])));
+            if g.hostile() {
+                v.push(El::text("belongsToGroup", g.word(&["root", "users", ""])));
+            }
+            v.push(El::text("exactMatch", g.boolean()));
+            v.push(El::text("findUsers", g.boolean()));
+            v.push(El::text("findGroups", g.boolean()));
+            v
+        },
+    },
+    MethodSpec {
+        name: "RetrieveAllPermissions",
+        on: &["AuthorizationManager"],
+        params: |_| vec![],
+    },
+    MethodSpec {
+        name: "RetrieveEntityPermissions",
+        on: &["AuthorizationManager"],
+        params: |g| {
+            let (ty, id) = g.object();
+            vec![
+                El::moref("entity", ty, id),
+                El::text("inherited", g.boolean()),
+            ]
+        },
+    },
+    MethodSpec {
+        name: "RetrieveRolePermissions",
+        on: &["AuthorizationManager"],
+        params: |g| vec![El::text("roleId", g.int())],
+    },
+    MethodSpec {
+        name: "SetEntityPermissions",
+        on: &["AuthorizationManager"],
+        params: |g| {
+            let (ty, id) = g.object();
+            let perm = El::new("permission")
+                .kid(El::text("principal", g.word(&["root", "dcui", "fuzz", ""])))
+                .kid(El::text("group", g.boolean()))
+                .kid(El::text("roleId", g.int()))
+                .kid(El::text("propagate", g.boolean()));
+            vec![El::moref("entity", ty, id), perm]
+        },
+    },
+    MethodSpec {
+        name: "RemoveEntityPermission",
+        on: &["AuthorizationManager"],
+        params: |g| {
+            let (ty, id) = g.object();
+            vec![
+                El::moref("entity", ty, id),
+                El::text("user", g.word(&["root", "dcui", "fuzz"])),
+                El::text("isGroup", g.boolean()),
+            ]
+        },
+    },
+    MethodSpec {
+        name: "HasPrivilegeOnEntity",
+        on: &["AuthorizationManager"],
+        params: |g| {
+            let (ty, id) = g.object();
+            vec![
+                El::moref("entity", ty, id),
+                El::text("sessionId", g.word(&["", "52 00"])),
+                El::text(
+                    "privId",
+                    g.word(&["System.Read", "Host.Config.Firmware", ""]),
+                ),
+            ]
+        },
+    },
+    MethodSpec {
+        name: "FetchUserPrivilegeOnEntities",
+        on: &["AuthorizationManager"],
+        params: |g| {
+            let (ty, id) = g.object();
+            vec![
+                El::moref("entities", ty, id),
+                El::text("userName", g.word(&["root", "fuzz"])),
+            ]
+        },
+    },
+    MethodSpec {
+        name: "QueryDescriptions",
+        on: &["DiagnosticManager"],
+        params: |g| match g.hostile() {
+            true => {
+                let (ty, id) = g.object();
+                vec![El::moref("host", ty, id)]
+            }
+            false => vec![],
+        },
+    },
+    MethodSpec {
+        name: "BrowseDiagnosticLog",
+        on: &["DiagnosticManager"],
+        params: |g| {
+            let mut v = Vec::new();
+            if g.hostile() {
+                let (ty, id) = g.object();
+                v.push(El::moref("host", ty, id));
+            }
+            v.push(El::text(
+                "key",
+                g.word(&["hostd", "vmkernel", "vpxa", "vpxd:vpxd.log"]),
+            ));
+            v.push(El::text("start", g.int()));
+            v.push(El::text("lines", g.int()));
+            v
+        },
     },
     MethodSpec {
         name: "CreateUser",

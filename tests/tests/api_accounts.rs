@@ -292,6 +292,34 @@ async fn permissions_set_read_and_refused() {
             .await,
             "ManagedObjectNotFound",
         );
+        expect_fault(
+            c.call(
+                &auth(),
+                "SetEntityPermissions",
+                &format!(
+                    "{}{}",
+                    moref_xml("entity", &MoRef::new("PerformanceManager", "ha-perfmgr")),
+                    permission("auditor", -2)
+                ),
+            )
+            .await,
+            "InvalidArgument",
+        );
+        // Two at once, the second refused: the first is not written either.
+        expect_fault(
+            c.call(
+                &auth(),
+                "SetEntityPermissions",
+                &format!(
+                    "{}{}<permission><principal>a&lt;b</principal><group>true</group>\
+                     <roleId>-2</roleId><propagate>true</propagate></permission>",
+                    moref_xml("entity", &root),
+                    permission("root", -3)
+                ),
+            )
+            .await,
+            "InvalidArgument",
+        );
         let on_host_set = format!(
             "{}{}",
             moref_xml("entity", &host_ref()),

@@ -79,31 +79,49 @@ impl Host {
         }
     }
 
-    /// Sets `principal`'s permission on `entity` (SetEntityPermissions): replaces one the
-    /// principal already has there, or adds it.
-    pub fn set_permission(&mut self, p: Permission) -> Result<(), HostError> {
+    /// Sets permissions (SetEntityPermissions): each replaces one its principal already has on
+    /// its entity, or is added. All are checked first: a refused call changes nothing.
+    pub fn set_permissions(&mut self, ps: Vec<Permission>) -> Result<(), HostError> {
         self.require_running()?;
-        let name = role_name(p.role)
-            .ok_or_else(|| HostError::InvalidArgument(format!("no role with id {}", p.role)))?;
-        if p.principal.is_empty() || p.principal.contains(['<', '>', '&', '\n']) {
-            return Err(HostError::InvalidArgument(format!(
-                "invalid principal {:?}",
-                p.principal
-            )));
-        }
-        if self.store.is_some() {
-            if p.entity != ROOT_ENTITY {
+        for p in &ps {
+            if role_name(p.role).is_none() {
+                return Err(HostError::InvalidArgument(format!(
+                    "no role with id {}",
+                    p.role
+                )));
+            }
+            if p.principal.is_empty() || p.principal.contains(['<', '>', '&', '\n']) {
+                return Err(HostError::InvalidArgument(format!(
+                    "invalid principal {:?}",
+                    p.principal
+                )));
+            }
+            if self.store.is_some() && p.entity != ROOT_ENTITY {
                 return Err(HostError::InvalidArgument(format!(
                     "this release keeps permissions on {ROOT_ENTITY} only"
                 )));
             }
+        }
+        if self.store.is_none() {
+            let mut all = self.permissions();
+            for p in ps {
+                match all.iter_mut().find(|q| {
+                    q.entity == p.entity && q.principal == p.principal && q.group == p.group
+                }) {
+                    Some(q) => *q = p,
+                    None => all.push(p),
+                }
+            }
+            return self.write_file(AUTHORIZATION_XML, format_xml(&all));
+        }
+        for p in ps {
             let id = self.store_row_of(&p.principal, p.group).unwrap_or_else(|| {
                 let mut b = [0u8; 16];
                 self.rng.fill(&mut b);
                 vmware_id(&b)
             });
             let json = serde_json::json!({
-                "access_mode": name,
+                "access_mode": role_name(p.role),
                 "cs_generated_id": id,
                 "is_group": p.group,
                 "principal": p.principal,
@@ -118,17 +136,13 @@ impl Host {
                     now,
                 );
             }
-            return Ok(());
         }
-        let mut all = self.permissions();
-        match all
-            .iter_mut()
-            .find(|q| q.entity == p.entity && q.principal == p.principal && q.group == p.group)
-        {
-            Some(q) => *q = p,
-            None => all.push(p),
-        }
-        self.write_file(AUTHORIZATION_XML, format_xml(&all))
+        Ok(())
+    }
+
+    /// One permission (see [`Host::set_permissions`]).
+    pub fn set_permission(&mut self, p: Permission) -> Result<(), HostError> {
+        self.set_permissions(vec![p])
     }
 
     /// Removes `principal`'s permission on `entity` (RemoveEntityPermission); Ok(false) when

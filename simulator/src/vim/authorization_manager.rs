@@ -165,6 +165,15 @@ fn effective_role(vim: &Vim, entity: &MoRef, user: &str, session: Option<&str>) 
         })
 }
 
+/// Permissions are on inventory entities only.
+const ENTITY_TYPES: &[&str] = &[
+    "Folder",
+    "Datacenter",
+    "ComputeResource",
+    "ClusterComputeResource",
+    "HostSystem",
+];
+
 fn entity_param(
     vim: &Vim,
     req: &Request,
@@ -174,6 +183,15 @@ fn entity_param(
     let e = parse_moref(required(req, name)?).map_err(|e| bad_param(req, e))?;
     if !vim.exists(&e, session) {
         return Err(not_found(&e));
+    }
+    if !ENTITY_TYPES.contains(&e.ty.as_str()) {
+        return Err(Fault::invalid_argument(
+            format!(
+                "A specified parameter was not correct: {name} ({} is not a managed entity)",
+                e.ty
+            ),
+            Some(name),
+        ));
     }
     Ok(e)
 }
@@ -376,7 +394,6 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                     propagate: text("propagate") != Some("false") && text("propagate") != Some("0"),
                 });
             }
-            // All are checked before any is written: a refused call changes nothing.
             if vim.host.permissions_in_store() && e.id != perms::ROOT_ENTITY {
                 return Err(Fault::new(
                     "NotSupported",
@@ -386,9 +403,8 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                     ),
                 ));
             }
-            for p in new {
-                vim.host.set_permission(p).map_err(super::host_fault)?;
-            }
+            // The host checks them all before it writes any: a refused call changes nothing.
+            vim.host.set_permissions(new).map_err(super::host_fault)?;
             Ok(None)
         }
         "RemoveEntityPermission" => {
