@@ -30,6 +30,8 @@
 //!     writes, per release (7.0+: the ConfigStore a fresh install starts from);
 //!   - `host::placement`: where a setting lives in each release (`/etc`, esx.conf, the
 //!     ConfigStore);
+//!   - [`host::permissions`]: hostd's permissions, configuration like any other
+//!     (authorization.xml before 7.0, the ConfigStore after);
 //!   - [`host::encryption`] and [`host::tpm`]: 7.0 U2+'s key store in NONE or TPM mode, the
 //!     recovery key, a replaced board, a boot that halts until the key is given.
 //! - [`state`]: the one seam between a host and the formats of `state.tgz` in each persistence
@@ -53,7 +55,10 @@
 //!   `local_account_manager`, `option_manager`, `search_index`, `event_manager` (the host
 //!   model's event log as vSphere events), `task_history_collector` (both page through
 //!   `history_collector`'s scroll), `perf_manager`,
-//!   `agent_settings` (ServiceContent.setting), `host_network`, `host_date_time_system`, and
+//!   `agent_settings` (ServiceContent.setting), `host_network`, `host_date_time_system`,
+//!   `authorization_manager` (roles, and the host's permissions), `user_directory` (its local
+//!   accounts), `diagnostic_manager` (hostd's log told from the event log), `license_manager`,
+//!   and
 //!   esxcli over the API:
 //!   `managed_method_executer` (ExecuteSoap), `dynamic_type_manager`, with the commands in
 //!   [`vim::esxcli`], one file per namespace. A SOAP method lives in the file of the type it is
