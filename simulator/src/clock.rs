@@ -65,6 +65,20 @@ impl SimTime {
             c.year
         )
     }
+    /// RFC 3339 with milliseconds (`2024-01-01T00:00:00.250Z`), as logs write times.
+    pub fn to_rfc3339_millis(self) -> String {
+        let c = self.civil();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            c.year,
+            c.month,
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            self.0 % 1000
+        )
+    }
     /// ISO 8601 / xsd:dateTime, as the vSphere API writes times: `2024-01-01T00:00:00Z`.
     pub fn to_rfc3339(self) -> String {
         let c = self.civil();

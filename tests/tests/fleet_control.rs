@@ -1814,3 +1814,98 @@ async fn a_none_mode_host_boots_on_a_new_board() {
     assert!(ctl.events("?host=0&kind=boot-halted").is_empty());
     fleet.shutdown().await;
 }
+
+/// The request trace of a fleet (issue 14): one for every endpoint, a call through the vCenter
+/// attributed to the host it is about, the fault rule that answered named, and `GET /v1/trace`
+/// filtered by host, endpoint, method and position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_tells_every_endpoints_requests_and_the_rules_that_fired() {
+    let trace = std::sync::Arc::new(esxi_sim::server::trace::Trace::new(None).unwrap());
+    let t = trace.clone();
+    let (fleet, ctl) = start(builder().hosts(2).mode(Mode::VCenter).config(move |c| {
+        c.trace = Some(t);
+    }))
+    .await;
+    let mut vc = client(&fleet.vcenter_url().unwrap());
+    vc.login("administrator@vsphere.local", "VMware1!")
+        .await
+        .unwrap();
+    let url = backup_url(
+        &mut vc,
+        &MoRef::new("HostFirmwareSystem", "firmwareSystem-13"),
+    )
+    .await
+    .unwrap();
+    // The download goes to host 1 itself.
+    let h1 = &fleet.hosts()[1];
+    let path = url
+        .split_once("/downloads/")
+        .map(|(_, p)| format!("/downloads/{p}"))
+        .unwrap();
+    let mut c1 = client(&h1.url);
+    assert_eq!(c1.get(&path).await.unwrap().status, 200);
+    // A rule answers host 0's next download with 404.
+    let rule =
+        ctl.add_rule(r#"{"host":"0","method":"Download","action":{"type":"status","status":404}}"#);
+    let mut c0 = client(&fleet.hosts()[0].url);
+    assert_eq!(
+        c0.get("/downloads/x/configBundle-x.tgz")
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+
+    let all = ctl.get("/v1/trace");
+    let rows = all.arr();
+    let backup = rows
+        .iter()
+        .find(|r| r["method"].str() == "BackupFirmwareConfiguration")
+        .unwrap();
+    assert_eq!(backup["endpoint"].str(), "vcenter");
+    assert_eq!(backup["host"].u64(), 1, "about host 1 (firmwareSystem-13)");
+    assert_eq!(backup["user"].str(), "administrator@vsphere.local");
+    assert_eq!(
+        backup["object"].str(),
+        "HostFirmwareSystem:firmwareSystem-13"
+    );
+    let downloads: Vec<_> = rows
+        .iter()
+        .filter(|r| r["kind"].str() == "download")
+        .collect();
+    assert_eq!(downloads.len(), 2);
+    assert_eq!(
+        (
+            downloads[0]["host"].u64(),
+            downloads[0]["status"].u64(),
+            downloads[0]["outcome"].str()
+        ),
+        (1, 200, "ok")
+    );
+    assert_eq!(downloads[0]["endpoint"].str(), h1.name);
+    assert_eq!(
+        (
+            downloads[1]["host"].u64(),
+            downloads[1]["status"].u64(),
+            downloads[1]["outcome"].str()
+        ),
+        (0, 404, "error")
+    );
+    assert_eq!(downloads[1]["rule"].u64(), rule["id"].u64());
+
+    // Filters.
+    let only1 = ctl.get("/v1/trace?host=1");
+    assert!(only1.arr().iter().all(|r| r["host"].u64() == 1));
+    assert!(only1.arr().len() >= 2);
+    let logins = ctl.get("/v1/trace?method=Login&endpoint=vcenter");
+    assert_eq!(logins.arr().len(), 1);
+    let last = rows.last().unwrap()["seq"].u64();
+    assert!(ctl.get(&format!("/v1/trace?after={last}")).arr().is_empty());
+    assert_eq!(ctl.get("/v1/trace?limit=1").arr().len(), 1);
+    ctl.call("GET", "/v1/trace?after=x", "").expect(400);
+    assert_eq!(trace.last_seq(), last);
+
+    // Without a trace, the route says how to get one.
+    let (_plain, ctl2) = start(builder().hosts(1)).await;
+    ctl2.call("GET", "/v1/trace", "").expect(404);
+}

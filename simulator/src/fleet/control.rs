@@ -487,6 +487,14 @@ async fn route(
             }
             Ok(stream(state, f, shutdown))
         }
+        ("GET", ["v1", "trace"]) => {
+            let Some(t) = &state.cfg.trace else {
+                return Err(Error::not_found(
+                    "no request trace: start the fleet with --trace FILE (or the harness's estate)",
+                ));
+            };
+            Ok(ok(&t.list(&trace_filter(state, q)?)))
+        }
         ("GET", ["v1", "faults"]) => Ok(ok(&state.faults.list())),
         ("POST", ["v1", "faults"]) => {
             let mut spec: RuleSpec = parse_json(&body)?;
@@ -519,6 +527,7 @@ async fn route(
             | ["v1", "hosts"]
             | ["v1", "clock", ..]
             | ["v1", "events", ..]
+            | ["v1", "trace"]
             | ["v1", "faults", ..],
         ) => Err(Error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -1090,6 +1099,22 @@ fn filter(state: &FleetState, q: &BTreeMap<String, String>) -> Answer<Filter> {
             .unwrap_or_default(),
         after: num("after")?,
         limit: num("limit")?.map(|l| l as usize),
+    })
+}
+
+/// `GET /v1/trace`'s query: `after`, `limit`, `host` (any name the API accepts), `endpoint`,
+/// `method`.
+fn trace_filter(
+    state: &FleetState,
+    q: &BTreeMap<String, String>,
+) -> Answer<crate::server::trace::Filter> {
+    let f = filter(state, q)?;
+    Ok(crate::server::trace::Filter {
+        after: f.after,
+        host: f.host,
+        endpoint: q.get("endpoint").cloned(),
+        method: q.get("method").cloned(),
+        limit: f.limit,
     })
 }
 

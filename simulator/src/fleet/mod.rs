@@ -108,6 +108,8 @@ pub struct FleetConfig {
     /// The encryption mode 7.0 U2+ hosts set up at first boot, unless their mix entry says
     /// (`8.0U3+tpm:10`).
     pub encryption: KeyMode,
+    /// Where every endpoint records its requests (`server::trace`; `GET /v1/trace`).
+    pub trace: Option<Arc<crate::server::trace::Trace>>,
 }
 
 impl Default for FleetConfig {
@@ -141,6 +143,7 @@ impl Default for FleetConfig {
             max_upload: 16 << 20,
             tick: Duration::from_millis(500),
             encryption: KeyMode::None,
+            trace: None,
         }
     }
 }
@@ -756,6 +759,7 @@ fn server_config(cfg: &FleetConfig, listen: SocketAddr) -> ServerConfig {
     sc.clock_speed = cfg.clock_speed;
     sc.max_upload = cfg.max_upload;
     sc.reboot = cfg.reboot.clone();
+    sc.trace = cfg.trace.clone();
     sc.vim = VimConfig {
         session_timeout: cfg.session_timeout,
         limits: cfg.limits.clone(),

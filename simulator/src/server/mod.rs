@@ -20,6 +20,7 @@ pub mod offload;
 pub mod phases;
 pub mod sdk;
 pub mod tls;
+pub mod trace;
 pub mod transfer;
 pub mod wsdl;
 
@@ -76,6 +77,8 @@ pub struct ServerConfig {
     pub clock_speed: f64,
     /// What the port does while the host reboots ([`phases`]).
     pub reboot: RebootPhases,
+    /// Where requests are recorded ([`trace`]); a fleet's endpoints share one.
+    pub trace: Option<Arc<trace::Trace>>,
     pub vim: VimConfig,
 }
 
@@ -92,6 +95,7 @@ impl ServerConfig {
             body_timeout: Duration::from_secs(60),
             clock_speed: 1.0,
             reboot: RebootPhases::default(),
+            trace: None,
             vim: VimConfig::default(),
         }
     }
@@ -374,8 +378,7 @@ impl Server {
         if let Some(r) = self.redirect {
             let port = self.addr.port();
             let rx = shutdown.clone();
-            let timeout = self.shared.cfg.header_timeout;
-            tokio::spawn(redirect_loop(r, port, timeout, rx));
+            tokio::spawn(redirect_loop(r, port, self.shared.clone(), rx));
         }
         let mut backoff = accept::AcceptBackoff::new("sdk");
         let mut listener = Some(self.listener);
@@ -682,7 +685,10 @@ async fn handle(
         Ok(r) => r,
         Err(HostDown) => match shared.phase().0 {
             p if p.proxy_only() => text(StatusCode::SERVICE_UNAVAILABLE, phases::PROXY_503_BODY),
-            _ => return Err(HostDown),
+            _ => {
+                record(&shared, peer, method.as_str(), &path, None, started);
+                return Err(HostDown);
+            }
         },
     };
     tracing::info!(
@@ -690,26 +696,84 @@ async fn handle(
         ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
+    record(&shared, peer, method.as_str(), &path, Some(&resp), started);
     Ok(resp)
+}
+
+/// Adds a request to the trace, if there is one: what the handlers noted on the response
+/// ([`trace::SoapNote`], [`trace::TransferNote`], [`trace::RuleNote`]), its status; no response:
+/// the connection was dropped.
+fn record(
+    shared: &Shared,
+    peer: SocketAddr,
+    method: &str,
+    path: &str,
+    resp: Option<&Resp>,
+    started: std::time::Instant,
+) {
+    let Some(t) = &shared.cfg.trace else { return };
+    let at = shared.clock.lock().unwrap_or_else(|e| e.into_inner()).now();
+    let ext = resp.map(|r| r.extensions());
+    let soap = ext.and_then(|e| e.get::<trace::SoapNote>()).cloned();
+    let status = resp.map_or(0, |r| r.status().as_u16());
+    let kind = trace::kind_of(method, path);
+    let fault = soap.as_ref().and_then(|n| n.fault.clone());
+    let outcome = match (resp, &fault) {
+        (None, _) => "dropped",
+        (Some(_), Some(_)) => "fault",
+        (Some(_), None) if status >= 400 => "error",
+        _ => "ok",
+    };
+    let transfer = ext.and_then(|e| e.get::<trace::TransferNote>());
+    let bytes = match kind {
+        "download" => resp.map(|r| r.body().len),
+        _ => transfer.and_then(|n| n.bytes),
+    };
+    t.record(trace::Record {
+        seq: 0,
+        at: at.to_rfc3339_millis(),
+        endpoint: shared.label.clone(),
+        host: soap.as_ref().and_then(|n| n.host).or(shared.index),
+        kind,
+        method: soap
+            .as_ref()
+            .map_or_else(|| method.to_string(), |n| n.method.clone()),
+        object: soap.as_ref().and_then(|n| n.object.clone()),
+        path: path.to_string(),
+        user: soap
+            .as_ref()
+            .and_then(|n| n.user.clone())
+            .or_else(|| transfer.and_then(|n| n.user.clone())),
+        client: peer.to_string(),
+        status,
+        outcome,
+        message: fault.as_ref().map(|f| f.1.clone()),
+        fault: fault.map(|f| f.0),
+        rule: ext.and_then(|e| e.get::<trace::RuleNote>()).map(|r| r.0),
+        bytes,
+        location: None,
+        ms: started.elapsed().as_millis() as u64,
+    });
 }
 
 /// Port-80 behaviour: every request is sent to the same path over https.
 async fn redirect_loop(
     listener: TcpListener,
     https_port: u16,
-    header_timeout: Duration,
+    shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let header_timeout = shared.cfg.header_timeout;
     let mut backoff = accept::AcceptBackoff::new("port 80");
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => {
+        let (stream, peer) = match accepted {
+            Ok(x) => {
                 backoff.reset();
-                stream
+                x
             }
             Err(e) => {
                 let wait = backoff.failed(&e);
@@ -719,41 +783,62 @@ async fn redirect_loop(
                 }
             }
         };
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: Request<Incoming>| async move {
-                let host = req
-                    .headers()
-                    .get(hyper::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(|h| {
-                        h.rsplit_once(':')
-                            .map_or(h, |(a, p)| {
-                                if p.chars().all(|c| c.is_ascii_digit()) {
-                                    a
-                                } else {
-                                    h
-                                }
-                            })
-                            .to_string()
-                    })
-                    .unwrap_or_else(|| "localhost".into());
-                let port = if https_port == 443 {
-                    String::new()
-                } else {
-                    format!(":{https_port}")
-                };
-                let pq = req
-                    .uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/");
-                let mut r = text(StatusCode::MOVED_PERMANENTLY, "");
-                if let Ok(v) =
-                    hyper::header::HeaderValue::from_str(&format!("https://{host}{port}{pq}"))
-                {
-                    r.headers_mut().insert(hyper::header::LOCATION, v);
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let shared = shared.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    let host = req
+                        .headers()
+                        .get(hyper::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(|h| {
+                            h.rsplit_once(':')
+                                .map_or(h, |(a, p)| {
+                                    if p.chars().all(|c| c.is_ascii_digit()) {
+                                        a
+                                    } else {
+                                        h
+                                    }
+                                })
+                                .to_string()
+                        })
+                        .unwrap_or_else(|| "localhost".into());
+                    let port = if https_port == 443 {
+                        String::new()
+                    } else {
+                        format!(":{https_port}")
+                    };
+                    let pq = req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or("/");
+                    let mut r = text(StatusCode::MOVED_PERMANENTLY, "");
+                    let location = format!("https://{host}{port}{pq}");
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(&location) {
+                        r.headers_mut().insert(hyper::header::LOCATION, v);
+                    }
+                    if let Some(t) = &shared.cfg.trace {
+                        let at = shared.clock.lock().unwrap_or_else(|e| e.into_inner()).now();
+                        t.record(trace::Record {
+                            at: at.to_rfc3339_millis(),
+                            endpoint: shared.label.clone(),
+                            host: shared.index,
+                            kind: "redirect",
+                            method: req.method().to_string(),
+                            path: req.uri().path().to_string(),
+                            client: peer.to_string(),
+                            status: 301,
+                            outcome: "ok",
+                            location: Some(location),
+                            ms: started.elapsed().as_millis() as u64,
+                            ..trace::Record::default()
+                        });
+                    }
+                    Ok::<_, Infallible>(r)
                 }
-                Ok::<_, Infallible>(r)
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

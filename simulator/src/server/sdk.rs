@@ -21,6 +21,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
 use hyper::{Request, Response, StatusCode};
 
 use super::faults::{self as fault_rules, Action, Hit};
+use super::trace::{RuleNote, SoapNote};
 use super::{text, Body, HostDown, Resp, Shared};
 use crate::soap::{self, Fault};
 use crate::vim::{Ctx, Horizon};
@@ -101,16 +102,34 @@ pub async fn soap(
         Ok(c) => c,
         Err(f) => {
             tracing::debug!(%peer, "bad SOAP request: {}", f.message);
-            return Ok(fault(&f));
+            let note = SoapNote {
+                method: "(unreadable)".into(),
+                fault: Some((f.ty.to_string(), f.message.clone())),
+                ..SoapNote::default()
+            };
+            return Ok(noted(fault(&f), note, None));
         }
     };
+    let mut note = SoapNote {
+        method: call.method.clone(),
+        object: Some(format!("{}:{}", call.this.ty, call.this.id)),
+        host: shared
+            .index
+            .or_else(|| crate::vim::vcenter::host_index_of(&call.this.id)),
+        ..SoapNote::default()
+    };
     let hit = shared.fault_for(&call.method, Some(&call.this));
+    let rule = hit.as_ref().map(|h| h.rule);
     if let Some(h) = &hit {
         if let Some(early) = apply_before(shared, h).await? {
-            return Ok(early);
+            note.fault = fault_rules::soap_fault(&h.action).map(|f| (f.ty.to_string(), f.message));
+            return Ok(noted(early, note, rule));
         }
     }
-    let resp = answer(shared, peer, token, agent, &call).await?;
+    let (resp, outcome) = answer(shared, peer, token, agent, &call).await?;
+    note.user = outcome.user;
+    note.fault = outcome.fault;
+    let resp = noted(resp, note, rule);
     Ok(match hit {
         Some(Hit {
             action: Action::Reset,
@@ -118,6 +137,22 @@ pub async fn soap(
         }) => super::cut_short(resp),
         _ => resp,
     })
+}
+
+/// Hands what the trace tells of a call to the recorder ([`super::trace`]) on its response.
+fn noted(mut r: Resp, note: SoapNote, rule: Option<u64>) -> Resp {
+    r.extensions_mut().insert(note);
+    if let Some(id) = rule {
+        r.extensions_mut().insert(RuleNote(id));
+    }
+    r
+}
+
+/// Who made a call and how it ended, for the trace.
+#[derive(Default)]
+struct Outcome {
+    user: Option<String>,
+    fault: Option<(String, String)>,
 }
 
 /// What a fault rule does before the host sees a request: wait, then answer in its place (a
@@ -148,10 +183,15 @@ async fn answer(
     token: Option<String>,
     agent: String,
     call: &soap::Request,
-) -> Result<Resp, HostDown> {
+) -> Result<(Resp, Outcome), HostDown> {
     let started = Instant::now();
     let mut retry = false;
     let mut verified = None;
+    // Who is calling, for the trace: looked up before the call (a Logout ends the session).
+    let user_before = match (&shared.cfg.trace, token.as_deref()) {
+        (Some(_), Some(t)) => shared.lock().token_user(t),
+        _ => None,
+    };
     // Watching before the first look: a change after it is never missed.
     let mut waiter = Waiter::new(shared);
     loop {
@@ -193,7 +233,20 @@ async fn answer(
             }
         }
         tracing::debug!(%peer, method = %call.method, this = %call.this, ok = result.is_ok(), "soap");
-        return Ok(match result {
+        let mut outcome = Outcome::default();
+        if shared.cfg.trace.is_some() {
+            outcome.user = match call.method.as_str() {
+                // The name it logged in (or failed to log in) with.
+                "Login" => call.param("userName").map(|u| u.text.clone()),
+                // Looked up after the call: a Logout's session is gone by then, its token not.
+                _ => user_before,
+            };
+            outcome.fault = result
+                .as_ref()
+                .err()
+                .map(|f| (f.ty.to_string(), f.message.clone()));
+        }
+        let resp = match result {
             Ok(v) => {
                 let typed = call.method == "Fetch";
                 let mut r = xml(
@@ -206,7 +259,8 @@ async fn answer(
                 r
             }
             Err(f) => fault(&f),
-        });
+        };
+        return Ok((resp, outcome));
     }
 }
 

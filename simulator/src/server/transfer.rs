@@ -28,12 +28,19 @@ pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Hos
     } else {
         None
     };
+    let rule = hit.as_ref().map(|h| super::trace::RuleNote(h.rule));
+    let with_rule = |mut r: Resp| {
+        if let Some(n) = rule {
+            r.extensions_mut().insert(n);
+        }
+        r
+    };
     if let Some(h) = &hit {
         if let Some(early) = apply_before(shared, h).await? {
-            return Ok(early);
+            return Ok(with_rule(early));
         }
     }
-    let resp = serve(shared, req).await?;
+    let resp = with_rule(serve(shared, req).await?);
     Ok(match hit {
         Some(Hit {
             action: Action::Reset,
@@ -165,9 +172,14 @@ async fn upload(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDow
     if !vim.reachable() {
         return Err(HostDown);
     }
-    Ok(match vim.upload(body.to_vec()) {
+    let mut r = match vim.upload(body.to_vec()) {
         Ok(()) => text(StatusCode::OK, ""),
         Err(UploadError::TooLarge) => text(StatusCode::PAYLOAD_TOO_LARGE, "bundle too large\n"),
         Err(UploadError::Unavailable(m)) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{m}\n")),
-    })
+    };
+    r.extensions_mut().insert(super::trace::TransferNote {
+        bytes: Some(body.len() as u64),
+        user: creds.map(|(u, _)| u),
+    });
+    Ok(r)
 }

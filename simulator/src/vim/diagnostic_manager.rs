@@ -48,17 +48,7 @@ fn descriptor(key: &str, file: &str, creator: &str) -> Value {
 }
 
 fn stamp(t: SimTime) -> String {
-    let c = t.civil();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        c.year,
-        c.month,
-        c.day,
-        c.hour,
-        c.minute,
-        c.second,
-        t.as_millis() % 1000
-    )
+    t.to_rfc3339_millis()
 }
 
 fn message(e: &ApiEvent) -> String {

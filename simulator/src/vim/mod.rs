@@ -440,6 +440,11 @@ impl Vim {
         }
     }
 
+    /// The user of the session a cookie token names (the request trace names who called).
+    pub fn token_user(&self, token: &str) -> Option<String> {
+        self.sessions.get(token).map(|s| s.user.clone())
+    }
+
     /// Whether an object exists (per-session objects only for their owner).
     pub fn exists(&self, obj: &MoRef, session: Option<&str>) -> bool {
         match (obj.ty.as_str(), &self.estate) {

@@ -150,6 +150,10 @@ struct ServeArgs {
     /// Largest accepted upload, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_upload: usize,
+    /// Record every request (endpoint, SOAP method and object, user, client, status, fault,
+    /// bytes) here as JSON lines; a fleet's control API also serves it (GET /v1/trace).
+    #[arg(long)]
+    trace: Option<std::path::PathBuf>,
     /// More logging (-v requests, -vv calls, -vvv everything); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -405,8 +409,15 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let session_timeout = a.session_timeout;
     let max_upload = a.max_upload;
     let redirect_port = a.redirect_port;
+    let trace = match &a.trace {
+        Some(p) => Some(std::sync::Arc::new(esxi_sim::server::trace::Trace::new(
+            Some(p),
+        )?)),
+        None => None,
+    };
     let (control_remote, control_hosts) = (a.control_remote, a.control_host.clone());
     b = b.config(|c| {
+        c.trace = trace;
         c.redirect_port = redirect_port;
         c.session_timeout = session_timeout;
         c.max_upload = max_upload;
@@ -562,6 +573,11 @@ fn serve(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     sc.clock_speed = a.clock_speed;
     sc.max_upload = a.max_upload;
     sc.vim.session_timeout = a.session_timeout;
+    if let Some(p) = &a.trace {
+        sc.trace = Some(std::sync::Arc::new(esxi_sim::server::trace::Trace::new(
+            Some(p),
+        )?));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
