@@ -11,6 +11,8 @@
 //!   [`store_diff`] compares two ConfigStores row by row.
 //! - [`matrix`]: the cross-build restore matrix, with the encryption mode.
 //! - [`client`]: a vSphere SOAP client over real TLS, shared by the runner and the tests.
+//! - [`tool`]: `esxi-harness tool TOOL.toml`, a user's own backup tool judged on an estate by
+//!   named contracts, from the request trace and the files it leaves.
 
 pub mod client;
 pub mod diff;
@@ -23,3 +25,4 @@ pub mod scenario;
 pub mod sim;
 pub mod store_diff;
 pub mod target;
+pub mod tool;

@@ -76,6 +76,26 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Test your own backup tool: the harness starts an estate (a vCenter over hosts of mixed
+    /// builds, one not responding), runs the tool TOOL.toml describes, and judges it by named
+    /// contracts from the request trace and the files it leaves (docs/testing-your-tool.md).
+    /// Exit 0 when it keeps every contract, 1 when it breaks one, 2 for a bad TOOL.toml.
+    Tool {
+        /// The tool's description (TOOL.toml).
+        spec: PathBuf,
+        /// The estate's seed: the same seed repeats the same estate.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The first loopback address of the estate's hosts.
+        #[arg(long, default_value = "127.20.0.1")]
+        addresses: std::net::Ipv4Addr,
+        /// Write a JUnit XML report here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write a JSON report here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Check scenario files without running them (errors name file and line).
     Check {
         #[arg(default_value = "scenarios")]
@@ -163,6 +183,13 @@ fn main() -> ExitCode {
             format,
             out,
         } => matrix(&profiles, &format, out.as_deref()),
+        Command::Tool {
+            spec,
+            seed,
+            addresses,
+            junit,
+            json,
+        } => tool(&spec, seed, addresses, junit.as_deref(), json.as_deref()),
         Command::Check { paths } => match load(&paths) {
             Ok(s) => {
                 println!("{} scenarios, all valid", s.len());
@@ -173,6 +200,61 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn tool(
+    path: &Path,
+    seed: u64,
+    first: std::net::Ipv4Addr,
+    junit: Option<&Path>,
+    json: Option<&Path>,
+) -> ExitCode {
+    use esxi_harness::tool;
+    if !first.is_loopback() {
+        eprintln!("esxi-harness: --addresses {first} is not a loopback address (127.0.0.0/8)");
+        return ExitCode::from(2);
+    }
+    let spec = match tool::spec::ToolSpec::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("esxi-harness: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match rt.block_on(tool::run_suite(&spec, path, seed, first)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("esxi-harness: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", tool::terminal(&report));
+    if let Some(p) = junit {
+        if !write(p, &tool::to_junit(&report)) {
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(p) = json {
+        let text = serde_json::to_string_pretty(&tool::to_json(&report)).unwrap_or_default();
+        if !write(p, &text) {
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -1,0 +1,461 @@
+//! The checks: each a named contract a backup tool keeps or breaks, judged from what the
+//! simulator recorded (the request trace) and what the tool left on disk. Each verdict carries
+//! its evidence: the calls, the files, what was expected and what was seen.
+//!
+//! The backup run (the estate as it starts, a fresh change on every host just before):
+//!
+//! | id | contract |
+//! |---|---|
+//! | `completes` | the run ends by itself, exit status 0, when every host to back up answers |
+//! | `each-host-once` | every connected host is backed up exactly once (seed 001: "seven output lines when I only have three hosts") |
+//! | `skips-not-responding` | a host vCenter reports not responding is not asked for a backup |
+//! | `changes-nothing` | besides backups, only reads: no restore, reset, maintenance mode, reboot, upload |
+//! | `downloads-from-the-host` | each bundle is fetched from its own host (the `*` in the URL replaced by that host, with the URL's port), never from the vCenter |
+//! | `bundles-where-promised` | each host's bundle is at the promised layout path |
+//! | `bundles-of-the-right-host` | each file is a readable bundle of the host it is named for (its Manifest's UUID) |
+//! | `bundles-fresh` | each bundle holds the change made just before the run (the backup saved first, not a stale copy) |
+//! | `nothing-else-written` | the destination holds the promised files and nothing else |
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use esxi_sim::server::trace::Record;
+
+use super::estate::{EstateHost, Role, MARK_KEY};
+use super::run::Ran;
+
+/// A contract.
+#[derive(Debug)]
+pub struct Check {
+    pub id: &'static str,
+    pub title: &'static str,
+}
+
+pub const COMPLETES: Check = Check {
+    id: "completes",
+    title: "the backup run ends by itself with exit status 0",
+};
+pub const EACH_HOST_ONCE: Check = Check {
+    id: "each-host-once",
+    title: "every connected host is backed up exactly once",
+};
+pub const SKIPS_NOT_RESPONDING: Check = Check {
+    id: "skips-not-responding",
+    title: "a host that is not responding is not asked for a backup",
+};
+pub const CHANGES_NOTHING: Check = Check {
+    id: "changes-nothing",
+    title: "a backup run changes nothing on the hosts",
+};
+pub const DOWNLOADS_FROM_THE_HOST: Check = Check {
+    id: "downloads-from-the-host",
+    title: "each bundle is downloaded from its own host",
+};
+pub const BUNDLES_WHERE_PROMISED: Check = Check {
+    id: "bundles-where-promised",
+    title: "each bundle is at the promised path",
+};
+pub const BUNDLES_OF_THE_RIGHT_HOST: Check = Check {
+    id: "bundles-of-the-right-host",
+    title: "each bundle file is a readable bundle of the host it is named for",
+};
+pub const BUNDLES_FRESH: Check = Check {
+    id: "bundles-fresh",
+    title: "each bundle holds the change made just before the run",
+};
+pub const NOTHING_ELSE_WRITTEN: Check = Check {
+    id: "nothing-else-written",
+    title: "the destination holds the promised files and nothing else",
+};
+
+/// Every check, in report order.
+pub const ALL: &[&Check] = &[
+    &COMPLETES,
+    &EACH_HOST_ONCE,
+    &SKIPS_NOT_RESPONDING,
+    &CHANGES_NOTHING,
+    &DOWNLOADS_FROM_THE_HOST,
+    &BUNDLES_WHERE_PROMISED,
+    &BUNDLES_OF_THE_RIGHT_HOST,
+    &BUNDLES_FRESH,
+    &NOTHING_ELSE_WRITTEN,
+];
+
+/// One check's outcome, with the evidence for it.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub passed: bool,
+    /// What the contract asked for, and what the run did.
+    pub expected: String,
+    pub seen: String,
+    /// The trace records and files behind the verdict (a few lines each).
+    pub evidence: Vec<String>,
+}
+
+/// Everything a backup run left: how the tool ended, the requests it made, the files.
+pub struct BackupRun<'a> {
+    pub ran: &'a Ran,
+    pub trace: &'a [Record],
+    pub hosts: &'a [EstateHost],
+    /// The value each target host got just before the run.
+    pub marks: &'a [(usize, String)],
+    pub dest: &'a Path,
+    pub layout: &'a str,
+    /// The dates `{date}` may be (the run's day in UTC, and the days either side for a tool
+    /// on local time).
+    pub dates: &'a [String],
+}
+
+/// The methods a backup run may call besides BackupFirmwareConfiguration: reads, sessions,
+/// views, collectors, waits, a sync (KB 316424 recommends one before a backup), and ExecuteSoap
+/// (esxcli: the 7.0 U2+ recovery key is read that way).
+fn reads(method: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "Retrieve", "Find", "Query", "Fetch", "Read", "Wait", "Check", "Destroy", "Cancel",
+        "Continue", "Current",
+    ];
+    PREFIXES.iter().any(|p| method.starts_with(p))
+        || matches!(
+            method,
+            "Login"
+                | "Logout"
+                | "SessionIsActive"
+                | "CreateContainerView"
+                | "CreateListView"
+                | "CreateListViewFromView"
+                | "ModifyListView"
+                | "ResetListView"
+                | "CreateFilter"
+                | "CreatePropertyCollector"
+                | "CreateCollectorForEvents"
+                | "CreateCollectorForTasks"
+                | "SetCollectorPageSize"
+                | "RewindCollector"
+                | "ResetCollector"
+                | "SyncFirmwareConfiguration"
+                | "BackupFirmwareConfiguration"
+                | "ExecuteSoap"
+        )
+}
+
+fn line(r: &Record) -> String {
+    let mut s = format!("#{} {} {} {}", r.seq, r.endpoint, r.method, r.path);
+    if let Some(o) = &r.object {
+        s = format!("#{} {} {} {o}", r.seq, r.endpoint, r.method);
+    }
+    s.push_str(&format!(" → {}", r.status));
+    if let Some(f) = &r.fault {
+        s.push_str(&format!(" {f}"));
+    }
+    s
+}
+
+fn verdict(
+    c: &Check,
+    passed: bool,
+    expected: String,
+    seen: String,
+    evidence: Vec<String>,
+) -> Verdict {
+    Verdict {
+        id: c.id,
+        title: c.title,
+        passed,
+        expected,
+        seen,
+        evidence,
+    }
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(base) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The promised path of a host's bundle that exists, if any.
+fn promised_file(run: &BackupRun, host: &EstateHost) -> Option<PathBuf> {
+    run.dates
+        .iter()
+        .map(|d| {
+            run.dest
+                .join(super::spec::layout_path(run.layout, d, &host.name))
+        })
+        .find(|p| p.is_file())
+}
+
+pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
+    let targets: Vec<&EstateHost> = run
+        .hosts
+        .iter()
+        .filter(|h| h.role == Role::Target)
+        .collect();
+    let backups: Vec<&Record> = run
+        .trace
+        .iter()
+        .filter(|r| r.method == "BackupFirmwareConfiguration")
+        .collect();
+    let mut out = Vec::new();
+
+    // completes
+    let ran = run.ran;
+    out.push(verdict(
+        &COMPLETES,
+        !ran.timed_out && ran.code == Some(0),
+        "exit status 0 before the timeout".into(),
+        match (ran.timed_out, ran.code) {
+            (true, _) => format!(
+                "killed at the timeout after {:.1} s",
+                ran.took.as_secs_f64()
+            ),
+            (false, Some(c)) => format!("exit status {c} after {:.1} s", ran.took.as_secs_f64()),
+            (false, None) => "killed by a signal".into(),
+        },
+        ran.output
+            .lines()
+            .rev()
+            .take(8)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect(),
+    ));
+
+    // each-host-once
+    let mut per_host: BTreeMap<usize, Vec<&Record>> = BTreeMap::new();
+    for r in &backups {
+        if let Some(h) = r.host {
+            per_host.entry(h).or_default().push(r);
+        }
+    }
+    let counts: Vec<(String, usize)> = targets
+        .iter()
+        .map(|h| (h.name.clone(), per_host.get(&h.index).map_or(0, Vec::len)))
+        .collect();
+    out.push(verdict(
+        &EACH_HOST_ONCE,
+        counts.iter().all(|(_, n)| *n == 1),
+        format!(
+            "1 backup each of {}",
+            targets
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        counts
+            .iter()
+            .map(|(h, n)| format!("{h}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        backups.iter().map(|r| line(r)).collect(),
+    ));
+
+    // skips-not-responding
+    let down: Vec<&EstateHost> = run
+        .hosts
+        .iter()
+        .filter(|h| h.role == Role::NotResponding)
+        .collect();
+    let asked: Vec<&Record> = backups
+        .iter()
+        .filter(|r| down.iter().any(|h| r.host == Some(h.index)))
+        .copied()
+        .collect();
+    out.push(verdict(
+        &SKIPS_NOT_RESPONDING,
+        asked.is_empty(),
+        format!(
+            "no backup asked of {}",
+            down.iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!("{} asked", asked.len()),
+        asked.iter().map(|r| line(r)).collect(),
+    ));
+
+    // changes-nothing
+    let changes: Vec<&Record> = run
+        .trace
+        .iter()
+        .filter(|r| match r.kind {
+            "soap" => !reads(&r.method),
+            "upload" => r.method == "PUT",
+            _ => false,
+        })
+        .collect();
+    out.push(verdict(
+        &CHANGES_NOTHING,
+        changes.is_empty(),
+        "reads, sessions and backups only".into(),
+        format!("{} other calls", changes.len()),
+        changes.iter().map(|r| line(r)).collect(),
+    ));
+
+    // downloads-from-the-host
+    let downloads: Vec<&Record> = run.trace.iter().filter(|r| r.kind == "download").collect();
+    let mut missing = Vec::new();
+    for h in &targets {
+        let ok = downloads
+            .iter()
+            .any(|r| r.host == Some(h.index) && r.endpoint != "vcenter" && r.status == 200);
+        if !ok {
+            missing.push(h.name.clone());
+        }
+    }
+    let stray: Vec<&Record> = downloads
+        .iter()
+        .filter(|r| r.endpoint == "vcenter" || r.status != 200)
+        .copied()
+        .collect();
+    out.push(verdict(
+        &DOWNLOADS_FROM_THE_HOST,
+        missing.is_empty() && stray.is_empty(),
+        "one successful download from each host's own address".into(),
+        match (missing.is_empty(), stray.is_empty()) {
+            (true, true) => "as expected".into(),
+            _ => format!(
+                "no download from: [{}]; failed or misdirected downloads: {}",
+                missing.join(", "),
+                stray.len()
+            ),
+        },
+        downloads.iter().map(|r| line(r)).collect(),
+    ));
+
+    // bundles-where-promised, -of-the-right-host, -fresh
+    let mut absent = Vec::new();
+    let mut wrong = Vec::new();
+    let mut stale = Vec::new();
+    let mut found = Vec::new();
+    for h in &targets {
+        let Some(path) = promised_file(run, h) else {
+            absent.push(format!(
+                "{}: nothing at {}",
+                h.name,
+                super::spec::layout_path(run.layout, &run.dates[0], &h.name)
+            ));
+            continue;
+        };
+        let rel = path
+            .strip_prefix(run.dest)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        found.push(rel.clone());
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        let saved = match crate::layers::Layers::read(&bytes, &crate::layers::Keys::none())
+            .and_then(|l| {
+                let uuid = l
+                    .manifest
+                    .as_ref()
+                    .and_then(|m| m.as_ref().ok())
+                    .map(|m| m.uuid.clone());
+                l.saved().map(|s| (uuid, s)).map_err(|e| e.to_string())
+            }) {
+            Ok(x) => x,
+            Err(e) => {
+                wrong.push(format!("{rel}: not a readable bundle ({e})"));
+                continue;
+            }
+        };
+        if saved.0.as_deref() != Some(h.uuid.as_str()) {
+            wrong.push(format!(
+                "{rel}: UUID {:?}, {} has {}",
+                saved.0.unwrap_or_default(),
+                h.name,
+                h.uuid
+            ));
+            continue;
+        }
+        let mark = run
+            .marks
+            .iter()
+            .find(|(i, _)| *i == h.index)
+            .map(|(_, m)| m.as_str());
+        let esx_conf = saved
+            .1
+            .files
+            .get("etc/vmware/esx.conf")
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let has = mark.is_some_and(|m| esx_conf.contains(&format!("{MARK_KEY} = \"{m}\"")));
+        if !has {
+            stale.push(format!(
+                "{rel}: esx.conf lacks {MARK_KEY} = {:?}",
+                mark.unwrap_or("")
+            ));
+        }
+    }
+    out.push(verdict(
+        &BUNDLES_WHERE_PROMISED,
+        absent.is_empty(),
+        format!("{} for each host", run.layout),
+        if absent.is_empty() {
+            format!("{} bundles", found.len())
+        } else {
+            absent.join("; ")
+        },
+        found.clone(),
+    ));
+    out.push(verdict(
+        &BUNDLES_OF_THE_RIGHT_HOST,
+        absent.is_empty() && wrong.is_empty(),
+        "each a bundle whose Manifest UUID is its host's".into(),
+        if wrong.is_empty() {
+            "as expected".into()
+        } else {
+            wrong.join("; ")
+        },
+        wrong.clone(),
+    ));
+    out.push(verdict(
+        &BUNDLES_FRESH,
+        absent.is_empty() && wrong.is_empty() && stale.is_empty(),
+        format!("{MARK_KEY} as set just before the run, in each bundle"),
+        if stale.is_empty() {
+            "as expected".into()
+        } else {
+            stale.join("; ")
+        },
+        stale.clone(),
+    ));
+
+    // nothing-else-written
+    let all = files_under(run.dest);
+    let extra: Vec<String> = all
+        .iter()
+        .map(|p| p.display().to_string())
+        .filter(|p| !found.contains(p))
+        .collect();
+    out.push(verdict(
+        &NOTHING_ELSE_WRITTEN,
+        extra.is_empty(),
+        "only the promised bundles".into(),
+        if extra.is_empty() {
+            format!("{} files", all.len())
+        } else {
+            format!("{} other files", extra.len())
+        },
+        extra,
+    ));
+    out
+}

@@ -1,0 +1,164 @@
+//! The estate a tool is tested against: a vCenter-mode fleet started in-process, of mixed
+//! builds, with every request traced, and what the tool is told about it (the vCenter's URL,
+//! credentials, the fleet CA, a host list file, the destination).
+//!
+//! Its hosts, from the seed (each on its own loopback address, any free port, so download URLs
+//! carry an explicit port):
+//!
+//! | host | build | role |
+//! |---|---|---|
+//! | 0 | 6.7U3 | backed up |
+//! | 1 | 7.0U3 | backed up |
+//! | 2 | 8.0U3 | backed up |
+//! | 3 | 8.0U3 | not responding (its link is down): a tool must skip it, not stop |
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use esxi_sim::fleet::{Fleet, Layout, Mode};
+use esxi_sim::server::trace::{Filter, Record, Trace};
+
+pub const VCENTER_USER: &str = "administrator@vsphere.local";
+pub const VCENTER_PASSWORD: &str = "Harness!VC1";
+pub const ROOT_PASSWORD: &str = "Harness!esx1";
+
+/// What a host is for in the estate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Connected ESXi: every tool must back it up.
+    Target,
+    /// Connected in vCenter's inventory but not responding.
+    NotResponding,
+}
+
+#[derive(Clone, Debug)]
+pub struct EstateHost {
+    pub index: usize,
+    /// Its name in vCenter (what `{host}` in a layout is).
+    pub name: String,
+    pub profile: String,
+    pub role: Role,
+    /// The hardware UUID its bundles carry.
+    pub uuid: String,
+}
+
+pub struct Estate {
+    pub fleet: Fleet,
+    pub trace: Arc<Trace>,
+    pub hosts: Vec<EstateHost>,
+    /// Files the tool is given (the CA, the host list), and its destination.
+    pub work: tempfile::TempDir,
+    pub seed: u64,
+}
+
+const MIX: &[(&str, Role)] = &[
+    ("6.7U3", Role::Target),
+    ("7.0U3", Role::Target),
+    ("8.0U3", Role::Target),
+    ("8.0U3", Role::NotResponding),
+];
+
+impl Estate {
+    /// Starts the estate on loopback addresses from `first` (127.x.y.z).
+    pub async fn start(seed: u64, first: Ipv4Addr) -> Result<Estate, String> {
+        let trace = Arc::new(Trace::new(None)?);
+        let t = trace.clone();
+        let mut profiles: Vec<(&str, usize)> = Vec::new();
+        for (p, _) in MIX {
+            match profiles.last_mut() {
+                Some((q, n)) if q == p => *n += 1,
+                _ => profiles.push((p, 1)),
+            }
+        }
+        let fleet = Fleet::builder()
+            .hosts(MIX.len())
+            .mode(Mode::VCenter)
+            .seed(seed)
+            .profiles(&profiles)
+            .password(ROOT_PASSWORD)
+            .vcenter_credentials(VCENTER_USER, VCENTER_PASSWORD)
+            .layout(Layout::Addresses { first, port: 0 })
+            .vcenter_listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+            .boot_time(Duration::from_secs(3))
+            .config(move |c| c.trace = Some(t))
+            .start()
+            .await?;
+        let mut hosts = Vec::new();
+        for (h, (profile, role)) in fleet.hosts().iter().zip(MIX) {
+            let uuid = fleet.with_host(h.index, |v| {
+                if *role == Role::NotResponding {
+                    // Down for longer than any run: vCenter shows it notResponding.
+                    let until = v.now().plus(Duration::from_secs(365 * 86_400));
+                    v.set_link_down_until(Some(until));
+                }
+                v.host.smbios_uuid().to_string()
+            });
+            hosts.push(EstateHost {
+                index: h.index,
+                name: h.vcenter_name.clone(),
+                profile: profile.to_string(),
+                role: *role,
+                uuid,
+            });
+        }
+        let work = tempfile::tempdir().map_err(|e| format!("a work directory: {e}"))?;
+        if let Some(pem) = fleet.ca_pem() {
+            std::fs::write(work.path().join("ca.pem"), pem).map_err(|e| e.to_string())?;
+        }
+        let list: String = hosts.iter().map(|h| format!("{}\n", h.name)).collect();
+        std::fs::write(work.path().join("hosts.txt"), list).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(work.path().join("dest")).map_err(|e| e.to_string())?;
+        Ok(Estate {
+            fleet,
+            trace,
+            hosts,
+            work,
+            seed,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        self.fleet.vcenter_url().unwrap_or_default()
+    }
+    pub fn dest(&self) -> PathBuf {
+        self.work.path().join("dest")
+    }
+    pub fn ca_file(&self) -> PathBuf {
+        self.work.path().join("ca.pem")
+    }
+    pub fn host_list(&self) -> PathBuf {
+        self.work.path().join("hosts.txt")
+    }
+    pub fn targets(&self) -> impl Iterator<Item = &EstateHost> {
+        self.hosts.iter().filter(|h| h.role == Role::Target)
+    }
+
+    /// The trace from `after` on.
+    pub fn trace_since(&self, after: u64) -> Vec<Record> {
+        self.trace.list(&Filter {
+            after: Some(after),
+            ..Filter::default()
+        })
+    }
+
+    /// A change to each target host just before a run, not yet saved: a fresh bundle has it
+    /// (BackupFirmwareConfiguration saves first), a stale copy does not. An advanced user
+    /// variable in esx.conf, which every era saves.
+    pub fn mark(&self, run: &str) -> Vec<(usize, String)> {
+        self.targets()
+            .map(|h| {
+                let value = format!("{run}-{}", h.index);
+                self.fleet.with_host(h.index, |v| {
+                    // The model refuses nothing a running host accepts; a failure shows in the check.
+                    let _ = v.host.set_esx_conf_value(MARK_KEY, &value);
+                });
+                (h.index, value)
+            })
+            .collect()
+    }
+}
+
+/// The esx.conf key of the freshness mark.
+pub const MARK_KEY: &str = "/adv/UserVars/EsxiHarnessMark";
