@@ -14,6 +14,10 @@ suite can be seen to catch each (ci/tool):
   vcenter-for-star the vCenter's address put for the "*" in the download URL
   no-state-filter  no connectionState filter: asks the host that is not responding too
   leaves-parts     leaves its partial downloads (*.part) beside the bundles
+  no-verify        trusts any certificate (though its TOOL.toml says it verifies)
+  no-retention     never removes old dated folders (though its TOOL.toml promises 7)
+  stops-at-first   the first failed host ends the run (the rest are not backed up)
+  always-succeeds  exits 0 whatever failed
 """
 
 import datetime
@@ -29,7 +33,8 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-MISTAKES = ("duplicate-loop", "vcenter-for-star", "no-state-filter", "leaves-parts")
+MISTAKES = ("duplicate-loop", "vcenter-for-star", "no-state-filter", "leaves-parts", "no-verify",
+            "no-retention", "stops-at-first", "always-succeeds")
 BREAK = sys.argv[sys.argv.index("--break") + 1] if "--break" in sys.argv else None
 assert BREAK is None or BREAK in MISTAKES, "--break takes one of %s" % ", ".join(MISTAKES)
 
@@ -37,6 +42,8 @@ assert BREAK is None or BREAK in MISTAKES, "--break takes one of %s" % ", ".join
 def connect():
     url = urllib.parse.urlparse(os.environ["VC_URL"])
     ctx = ssl.create_default_context(cafile=os.environ["VC_CA_FILE"])
+    if BREAK == "no-verify":
+        ctx = ssl._create_unverified_context()
     si = SmartConnect(host=url.hostname, port=url.port or 443, user=os.environ["VC_USER"],
                       pwd=os.environ["VC_PASSWORD"], sslContext=ctx)
     return si, ctx
@@ -91,6 +98,8 @@ def backup(host, ctx, day_dir):
 
 
 def prune(dest, keep):
+    if BREAK == "no-retention":
+        return
     days = sorted(d for d in os.listdir(dest) if DATED.match(d))
     for d in days[:-keep] if keep > 0 else []:
         shutil.rmtree(os.path.join(dest, d))
@@ -110,12 +119,14 @@ def main():
             except Exception as e:  # one host's failure must not stop the others
                 failed.append(h.name)
                 print("FAILED %s: %s" % (h.name, e), file=sys.stderr)
+                if BREAK == "stops-at-first":
+                    break
     finally:
         Disconnect(si)
     prune(dest, keep)
     if failed:
         print("%d host(s) failed: %s" % (len(failed), ", ".join(failed)), file=sys.stderr)
-        return 1
+        return 0 if BREAK == "always-succeeds" else 1
     return 0
 
 

@@ -232,7 +232,8 @@ fn tool(
             return ExitCode::FAILURE;
         }
     };
-    let report = match rt.block_on(tool::run_suite(&spec, path, seed, first)) {
+    let mut progress = |what: &str| eprintln!("-- {what}");
+    let report = match rt.block_on(tool::run_suite(&spec, path, seed, first, &mut progress)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("esxi-harness: {e}");

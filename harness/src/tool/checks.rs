@@ -15,6 +15,15 @@
 //! | `bundles-of-the-right-host` | each file is a readable bundle of the host it is named for (its Manifest's UUID) |
 //! | `bundles-fresh` | each bundle holds the change made just before the run (the backup saved first, not a stale copy) |
 //! | `nothing-else-written` | the destination holds the promised files and nothing else |
+//!
+//! Other situations, each on a fresh estate:
+//!
+//! | id | situation | contract |
+//! |---|---|---|
+//! | `failure-does-not-stop-the-others` | one host's backup fails (HostCommunication) | the other hosts are backed up all the same |
+//! | `failure-is-reported` | the same | the exit status says so (non-zero; not "success", not a hang) |
+//! | `verifies-certificates` | the CA file given is another CA's (a tool that promises to verify) | the tool does not log in, and fails |
+//! | `keeps-the-newest-n` | the destination holds older dated folders (a tool that promises retention N) | after the run, the newest N dated folders are there and no others |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +77,23 @@ pub const NOTHING_ELSE_WRITTEN: Check = Check {
     title: "the destination holds the promised files and nothing else",
 };
 
+pub const FAILURE_DOES_NOT_STOP: Check = Check {
+    id: "failure-does-not-stop-the-others",
+    title: "a host whose backup fails does not stop the others",
+};
+pub const FAILURE_IS_REPORTED: Check = Check {
+    id: "failure-is-reported",
+    title: "a failed host makes the exit status non-zero",
+};
+pub const VERIFIES_CERTIFICATES: Check = Check {
+    id: "verifies-certificates",
+    title: "a certificate from another CA is refused",
+};
+pub const KEEPS_THE_NEWEST_N: Check = Check {
+    id: "keeps-the-newest-n",
+    title: "the newest N dated folders are kept, the older removed",
+};
+
 /// Every check, in report order.
 pub const ALL: &[&Check] = &[
     &COMPLETES,
@@ -79,6 +105,10 @@ pub const ALL: &[&Check] = &[
     &BUNDLES_OF_THE_RIGHT_HOST,
     &BUNDLES_FRESH,
     &NOTHING_ELSE_WRITTEN,
+    &FAILURE_DOES_NOT_STOP,
+    &FAILURE_IS_REPORTED,
+    &VERIFIES_CERTIFICATES,
+    &KEEPS_THE_NEWEST_N,
 ];
 
 /// One check's outcome, with the evidence for it.
@@ -87,6 +117,8 @@ pub struct Verdict {
     pub id: &'static str,
     pub title: &'static str,
     pub passed: bool,
+    /// Why the check does not apply to this tool (it passes then): it promises nothing here.
+    pub skipped: Option<String>,
     /// What the contract asked for, and what the run did.
     pub expected: String,
     pub seen: String,
@@ -163,10 +195,151 @@ fn verdict(
         id: c.id,
         title: c.title,
         passed,
+        skipped: None,
         expected,
         seen,
         evidence,
     }
+}
+
+/// A check that does not apply: the tool promises nothing it covers.
+pub fn skipped(c: &Check, why: &str) -> Verdict {
+    Verdict {
+        skipped: Some(why.to_string()),
+        ..verdict(c, true, String::new(), String::new(), Vec::new())
+    }
+}
+
+fn exit_text(ran: &Ran) -> String {
+    match (ran.timed_out, ran.code) {
+        (true, _) => format!(
+            "killed at the timeout after {:.1} s",
+            ran.took.as_secs_f64()
+        ),
+        (false, Some(c)) => format!("exit status {c} after {:.1} s", ran.took.as_secs_f64()),
+        (false, None) => "killed by a signal".into(),
+    }
+}
+
+fn tail(ran: &Ran) -> Vec<String> {
+    let lines: Vec<&str> = ran.output.lines().collect();
+    lines[lines.len().saturating_sub(8)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// One host's backup failed (`failed` is its index): the others are backed up, and the exit
+/// status says something failed.
+pub fn judge_failure(run: &BackupRun, failed: usize) -> Vec<Verdict> {
+    let others: Vec<&EstateHost> = run
+        .hosts
+        .iter()
+        .filter(|h| h.role == Role::Target && h.index != failed)
+        .collect();
+    let missing: Vec<String> = others
+        .iter()
+        .filter(|h| promised_file(run, h).is_none())
+        .map(|h| h.name.clone())
+        .collect();
+    let failed_name = run
+        .hosts
+        .iter()
+        .find(|h| h.index == failed)
+        .map_or(String::new(), |h| h.name.clone());
+    let faults: Vec<String> = run
+        .trace
+        .iter()
+        .filter(|r| r.rule.is_some())
+        .map(line)
+        .collect();
+    vec![
+        verdict(
+            &FAILURE_DOES_NOT_STOP,
+            missing.is_empty(),
+            format!(
+                "bundles of {} though {failed_name} failed",
+                others
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            if missing.is_empty() {
+                "as expected".into()
+            } else {
+                format!("no bundle of: {}", missing.join(", "))
+            },
+            faults.iter().cloned().chain(tail(run.ran)).collect(),
+        ),
+        verdict(
+            &FAILURE_IS_REPORTED,
+            !run.ran.timed_out && run.ran.code.is_some_and(|c| c != 0),
+            "a non-zero exit status, before the timeout".into(),
+            exit_text(run.ran),
+            faults.into_iter().chain(tail(run.ran)).collect(),
+        ),
+    ]
+}
+
+/// The tool was given another CA's certificate: it must not get in.
+pub fn judge_untrusted(run: &BackupRun) -> Verdict {
+    let got_in: Vec<String> = run
+        .trace
+        .iter()
+        .filter(|r| r.method == "Login" && r.outcome == "ok")
+        .map(line)
+        .collect();
+    verdict(
+        &VERIFIES_CERTIFICATES,
+        got_in.is_empty() && !run.ran.timed_out && run.ran.code.is_some_and(|c| c != 0),
+        "no login, and a non-zero exit status".into(),
+        format!("{} logins; {}", got_in.len(), exit_text(run.ran)),
+        got_in.into_iter().chain(tail(run.ran)).collect(),
+    )
+}
+
+/// The dated folders of a destination, sorted.
+pub fn dated_folders(dest: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dest)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| is_date(n))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// Retention N with older dated folders in place before the run (`before`): the newest N of
+/// them and the run's own are kept, nothing else.
+pub fn judge_retention(run: &BackupRun, keep: usize, before: &[String]) -> Verdict {
+    let after = dated_folders(run.dest);
+    let mut all: Vec<String> = before.to_vec();
+    all.extend(after.iter().filter(|d| !before.contains(d)).cloned());
+    all.sort();
+    all.dedup();
+    let want: Vec<String> = all[all.len().saturating_sub(keep)..].to_vec();
+    verdict(
+        &KEEPS_THE_NEWEST_N,
+        after == want,
+        format!("{keep} folders: {}", want.join(", ")),
+        format!("{} folders: {}", after.len(), after.join(", ")),
+        tail(run.ran),
+    )
 }
 
 /// Every file under `dir`, relative, sorted.
@@ -218,23 +391,8 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
         &COMPLETES,
         !ran.timed_out && ran.code == Some(0),
         "exit status 0 before the timeout".into(),
-        match (ran.timed_out, ran.code) {
-            (true, _) => format!(
-                "killed at the timeout after {:.1} s",
-                ran.took.as_secs_f64()
-            ),
-            (false, Some(c)) => format!("exit status {c} after {:.1} s", ran.took.as_secs_f64()),
-            (false, None) => "killed by a signal".into(),
-        },
-        ran.output
-            .lines()
-            .rev()
-            .take(8)
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect(),
+        exit_text(ran),
+        tail(ran),
     ));
 
     // each-host-once

@@ -160,5 +160,47 @@ impl Estate {
     }
 }
 
+impl Estate {
+    /// Every backup of host `index` fails with HostCommunication (a fault rule: through the
+    /// vCenter and on the host alike).
+    pub fn fail_backups_of(&self, index: usize) -> Result<(), String> {
+        let spec: esxi_sim::server::faults::RuleSpec = serde_json::from_value(serde_json::json!({
+            "host": index.to_string(),
+            "method": "BackupFirmwareConfiguration",
+            "action": {"type": "fault", "fault": "HostCommunication",
+                       "message": "Unable to communicate with the remote host, since it is disconnected."},
+        }))
+        .map_err(|e| e.to_string())?;
+        self.fleet.state.faults.add(spec).map(|_| ())
+    }
+
+    /// Puts another CA's certificate where the tool reads the CA from: a tool that verifies
+    /// refuses every endpoint of the estate.
+    pub fn give_another_ca(&self) -> Result<(), String> {
+        let other = esxi_sim::server::tls::SharedKey::generate()?;
+        std::fs::write(self.ca_file(), other.ca_pem()).map_err(|e| e.to_string())
+    }
+
+    /// `n` dated folders from long ago in the destination, each with every target host's file
+    /// as the layout names it (stand-ins, not bundles); their names, oldest first.
+    pub fn seed_old_folders(&self, layout: &str, n: usize) -> Result<Vec<String>, String> {
+        let mut days = Vec::new();
+        for i in 0..n {
+            let day = format!("2001-01-{:02}", i + 1);
+            for h in self.targets() {
+                let p = self
+                    .dest()
+                    .join(super::spec::layout_path(layout, &day, &h.name));
+                if let Some(dir) = p.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                }
+                std::fs::write(&p, b"an old backup").map_err(|e| e.to_string())?;
+            }
+            days.push(day);
+        }
+        Ok(days)
+    }
+}
+
 /// The esx.conf key of the freshness mark.
 pub const MARK_KEY: &str = "/adv/UserVars/EsxiHarnessMark";

@@ -56,23 +56,26 @@ fn dates_around_now() -> Vec<String> {
         .collect()
 }
 
-/// Runs the suite on the tool `spec` describes, on an estate from `seed` on loopback addresses
-/// from `first`.
+/// Runs the suite on the tool `spec` describes, on estates from `seed` on loopback addresses
+/// from `first`: the situations one after another, each on a fresh estate.
 pub async fn run_suite(
     spec: &ToolSpec,
     spec_path: &Path,
     seed: u64,
     first: Ipv4Addr,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<Report, String> {
-    let estate = Estate::start(seed, first).await?;
-    let env = environment(spec, &estate);
-    let marks = estate.mark(&format!("run{seed}"));
-    let before = estate.trace.last_seq();
-    let ran = run::run(&spec.backup, &spec.dir, &env).await?;
-    let trace = estate.trace_since(before);
     let dates = dates_around_now();
+    let mut verdicts = Vec::new();
+    let mut output = String::new();
+
+    // 1. The estate as it starts, a fresh change on every host just before the run.
+    progress("backup: the estate as it starts");
+    let estate = Estate::start(seed, first).await?;
+    let marks = estate.mark(&format!("run{seed}"));
+    let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
     let dest = estate.dest();
-    let verdicts = checks::judge_backup(&BackupRun {
+    let run = BackupRun {
         ran: &ran,
         trace: &trace,
         hosts: &estate.hosts,
@@ -80,14 +83,101 @@ pub async fn run_suite(
         dest: &dest,
         layout: &spec.promises.layout,
         dates: &dates,
-    });
+    };
+    verdicts.extend(checks::judge_backup(&run));
+    output.push_str(&ran.output);
+    drop(estate);
+
+    // 2. One host's backup fails.
+    progress("backup: one host fails");
+    let estate = Estate::start(seed, first).await?;
+    let failing = estate.targets().nth(1).map_or(0, |h| h.index);
+    estate.fail_backups_of(failing)?;
+    let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
+    let dest = estate.dest();
+    verdicts.extend(checks::judge_failure(
+        &BackupRun {
+            ran: &ran,
+            trace: &trace,
+            hosts: &estate.hosts,
+            marks: &[],
+            dest: &dest,
+            layout: &spec.promises.layout,
+            dates: &dates,
+        },
+        failing,
+    ));
+    drop(estate);
+
+    // 3. Another CA's certificate, for a tool that says it verifies.
+    if spec.promises.verifies_certificates && spec.estate.ca_file.is_some() {
+        progress("backup: another CA's certificate");
+        let estate = Estate::start(seed, first).await?;
+        estate.give_another_ca()?;
+        let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
+        let dest = estate.dest();
+        verdicts.push(checks::judge_untrusted(&BackupRun {
+            ran: &ran,
+            trace: &trace,
+            hosts: &estate.hosts,
+            marks: &[],
+            dest: &dest,
+            layout: &spec.promises.layout,
+            dates: &dates,
+        }));
+    } else {
+        verdicts.push(checks::skipped(
+            &checks::VERIFIES_CERTIFICATES,
+            "the tool does not promise to verify certificates (promises.verifies_certificates, estate.ca_file)",
+        ));
+    }
+
+    // 4. Older dated folders in the destination, for a tool that keeps N.
+    let keep = spec.promises.retention;
+    if keep > 0 {
+        progress("backup: retention over older dated folders");
+        let estate = Estate::start(seed, first).await?;
+        let before = estate.seed_old_folders(&spec.promises.layout, keep + 2)?;
+        let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
+        let dest = estate.dest();
+        verdicts.push(checks::judge_retention(
+            &BackupRun {
+                ran: &ran,
+                trace: &trace,
+                hosts: &estate.hosts,
+                marks: &[],
+                dest: &dest,
+                layout: &spec.promises.layout,
+                dates: &dates,
+            },
+            keep,
+            &before,
+        ));
+    } else {
+        verdicts.push(checks::skipped(
+            &checks::KEEPS_THE_NEWEST_N,
+            "the tool promises no retention (promises.retention)",
+        ));
+    }
+
     Ok(Report {
         tool: spec.name.clone(),
         seed,
         verdicts,
         repeat: format!("esxi-harness tool {} --seed {seed}", spec_path.display()),
-        tool_output: ran.output,
+        tool_output: output,
     })
+}
+
+/// Runs the backup command on an estate; the trace of what it did.
+async fn run_on(
+    spec: &ToolSpec,
+    estate: &Estate,
+    env: &[(String, String)],
+) -> Result<(run::Ran, Vec<esxi_sim::server::trace::Record>), String> {
+    let before = estate.trace.last_seq();
+    let ran = run::run(&spec.backup, &spec.dir, env).await?;
+    Ok((ran, estate.trace_since(before)))
 }
 
 /// The environment the tool runs with: the estate under the names its TOOL.toml gives.
@@ -112,12 +202,15 @@ fn environment(spec: &ToolSpec, e: &Estate) -> Vec<(String, String)> {
 pub fn terminal(r: &Report) -> String {
     let mut s = format!("esxi-harness tool: {} (seed {})\n", r.tool, r.seed);
     for v in &r.verdicts {
-        s.push_str(&format!(
-            "  {} {:<28} {}\n",
-            if v.passed { "pass" } else { "FAIL" },
-            v.id,
-            v.title
-        ));
+        let mark = match (&v.skipped, v.passed) {
+            (Some(_), _) => "skip",
+            (None, true) => "pass",
+            (None, false) => "FAIL",
+        };
+        s.push_str(&format!("  {mark} {:<33} {}\n", v.id, v.title));
+        if let Some(why) = &v.skipped {
+            s.push_str(&format!("       {why}\n"));
+        }
         if !v.passed {
             s.push_str(&format!(
                 "       expected: {}\n       seen:     {}\n",
@@ -149,6 +242,7 @@ pub fn to_json(r: &Report) -> serde_json::Value {
             "id": v.id,
             "title": v.title,
             "passed": v.passed,
+            "skipped": v.skipped,
             "expected": v.expected,
             "seen": v.seen,
             "evidence": v.evidence,
@@ -175,7 +269,12 @@ pub fn to_junit(r: &Report) -> String {
             v.id,
             esc(v.title)
         ));
-        if v.passed {
+        if let Some(why) = &v.skipped {
+            s.push_str(&format!(
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                esc(why)
+            ));
+        } else if v.passed {
             s.push_str("/>\n");
         } else {
             s.push_str(&format!(
