@@ -95,6 +95,9 @@ enum Command {
         /// Write a JSON report here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Write a self-contained HTML report here.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// Check scenario files without running them (errors name file and line).
     Check {
@@ -189,7 +192,13 @@ fn main() -> ExitCode {
             addresses,
             junit,
             json,
-        } => tool(&spec, seed, addresses, junit.as_deref(), json.as_deref()),
+            html,
+        } => tool(
+            &spec,
+            seed,
+            addresses,
+            [junit.as_deref(), json.as_deref(), html.as_deref()],
+        ),
         Command::Check { paths } => match load(&paths) {
             Ok(s) => {
                 println!("{} scenarios, all valid", s.len());
@@ -207,8 +216,7 @@ fn tool(
     path: &Path,
     seed: u64,
     first: std::net::Ipv4Addr,
-    junit: Option<&Path>,
-    json: Option<&Path>,
+    [junit, json, html]: [Option<&Path>; 3],
 ) -> ExitCode {
     use esxi_harness::tool;
     if !first.is_loopback() {
@@ -249,6 +257,11 @@ fn tool(
     if let Some(p) = json {
         let text = serde_json::to_string_pretty(&tool::to_json(&report)).unwrap_or_default();
         if !write(p, &text) {
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(p) = html {
+        if !write(p, &tool::to_html(&report)) {
             return ExitCode::FAILURE;
         }
     }
