@@ -24,6 +24,18 @@
 //! | `failure-is-reported` | the same | the exit status says so (non-zero; not "success", not a hang) |
 //! | `verifies-certificates` | the CA file given is another CA's (a tool that promises to verify) | the tool does not log in, and fails |
 //! | `keeps-the-newest-n` | the destination holds older dated folders (a tool that promises retention N) | after the run, the newest N dated folders are there and no others |
+//!
+//! The restore run (a tool with `[restore]`): one host's bundle in the destination, its
+//! configuration changed and saved since; the tool is told to restore that host.
+//!
+//! | id | contract |
+//! |---|---|
+//! | `restore-in-maintenance-mode` | the host is put in maintenance mode first, and the restore is accepted |
+//! | `restore-force-only-when-needed` | `force` stays false for the host's own bundle (force restores a bundle onto the wrong host) |
+//! | `restore-waits-for-the-reboot` | the tool exits only once the host is back up |
+//! | `restore-leaves-maintenance-mode` | the host is taken out of maintenance mode after the reboot |
+//! | `restore-brings-the-bundle-back` | the host runs the bundle's configuration, not the later one |
+//! | `restore-only-that-host` | no other host is restored, reset or rebooted |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +106,31 @@ pub const KEEPS_THE_NEWEST_N: Check = Check {
     title: "the newest N dated folders are kept, the older removed",
 };
 
+pub const RESTORE_IN_MM: Check = Check {
+    id: "restore-in-maintenance-mode",
+    title: "the host is in maintenance mode for the restore",
+};
+pub const RESTORE_FORCE: Check = Check {
+    id: "restore-force-only-when-needed",
+    title: "force is not used for the host's own bundle",
+};
+pub const RESTORE_WAITS: Check = Check {
+    id: "restore-waits-for-the-reboot",
+    title: "the restore run ends once the host is back up",
+};
+pub const RESTORE_LEAVES_MM: Check = Check {
+    id: "restore-leaves-maintenance-mode",
+    title: "the host leaves maintenance mode after the reboot",
+};
+pub const RESTORE_BRINGS_BACK: Check = Check {
+    id: "restore-brings-the-bundle-back",
+    title: "the host runs the bundle's configuration",
+};
+pub const RESTORE_ONLY_THAT_HOST: Check = Check {
+    id: "restore-only-that-host",
+    title: "no other host is restored, reset or rebooted",
+};
+
 /// Every check, in report order.
 pub const ALL: &[&Check] = &[
     &COMPLETES,
@@ -109,6 +146,22 @@ pub const ALL: &[&Check] = &[
     &FAILURE_IS_REPORTED,
     &VERIFIES_CERTIFICATES,
     &KEEPS_THE_NEWEST_N,
+    &RESTORE_IN_MM,
+    &RESTORE_FORCE,
+    &RESTORE_WAITS,
+    &RESTORE_LEAVES_MM,
+    &RESTORE_BRINGS_BACK,
+    &RESTORE_ONLY_THAT_HOST,
+];
+
+/// The restore checks, for a tool with no `[restore]`.
+pub const RESTORE: &[&Check] = &[
+    &RESTORE_IN_MM,
+    &RESTORE_FORCE,
+    &RESTORE_WAITS,
+    &RESTORE_LEAVES_MM,
+    &RESTORE_BRINGS_BACK,
+    &RESTORE_ONLY_THAT_HOST,
 ];
 
 /// One check's outcome, with the evidence for it.
@@ -616,4 +669,135 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
         extra,
     ));
     out
+}
+
+/// What a restore run left: the tool's end, its requests, the host as the tool left it.
+pub struct RestoreRun<'a> {
+    pub ran: &'a Ran,
+    pub trace: &'a [Record],
+    pub host: &'a EstateHost,
+    pub prep: &'a super::estate::RestorePrep,
+    pub after: &'a super::estate::HostAfter,
+}
+
+pub fn judge_restore(run: &RestoreRun) -> Vec<Verdict> {
+    let h = run.host.index;
+    let about = |m: &str| -> Vec<&Record> {
+        run.trace
+            .iter()
+            .filter(|r| r.method == m && r.host == Some(h))
+            .collect()
+    };
+    let enters = about("EnterMaintenanceMode_Task");
+    let restores = about("RestoreFirmwareConfiguration");
+    let exits = about("ExitMaintenanceMode_Task");
+    let accepted: Vec<&&Record> = restores.iter().filter(|r| r.outcome == "ok").collect();
+    let first_restore = restores.first().map_or(u64::MAX, |r| r.seq);
+    let entered_first = enters
+        .iter()
+        .any(|r| r.outcome == "ok" && r.seq < first_restore);
+    let lines = |rs: &[&Record]| rs.iter().map(|r| line(r)).collect::<Vec<_>>();
+    let mut evidence: Vec<String> = run
+        .trace
+        .iter()
+        .filter(|r| {
+            r.host == Some(h) && r.kind == "soap" && !reads(&r.method) || r.kind == "upload"
+        })
+        .map(line)
+        .collect();
+    evidence.extend(tail(run.ran));
+    let a = run.after;
+    let others: Vec<&Record> = run
+        .trace
+        .iter()
+        .filter(|r| r.host.is_some_and(|i| i != h))
+        .filter(|r| {
+            matches!(
+                r.method.as_str(),
+                "RestoreFirmwareConfiguration"
+                    | "ResetFirmwareToFactoryDefaults"
+                    | "RebootHost_Task"
+                    | "ShutdownHost_Task"
+            )
+        })
+        .collect();
+    vec![
+        verdict(
+            &RESTORE_IN_MM,
+            entered_first && !accepted.is_empty(),
+            "EnterMaintenanceMode_Task, then an accepted RestoreFirmwareConfiguration".into(),
+            format!(
+                "{} enter(s) before the restore, {} restore call(s), {} accepted",
+                usize::from(entered_first),
+                restores.len(),
+                accepted.len()
+            ),
+            lines(&enters).into_iter().chain(lines(&restores)).collect(),
+        ),
+        verdict(
+            &RESTORE_FORCE,
+            !a.restores.is_empty() && a.restores.iter().all(|f| !f),
+            "one restore, force=false (the bundle is this host's)".into(),
+            match a.restores.as_slice() {
+                [] => "no restore happened".into(),
+                fs => fs
+                    .iter()
+                    .map(|f| format!("force={f}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            lines(&restores),
+        ),
+        verdict(
+            &RESTORE_WAITS,
+            a.running && a.boots >= 1,
+            "the host rebooted and was up when the tool exited".into(),
+            format!(
+                "{} boot(s); at exit the host was {}",
+                a.boots,
+                if a.running {
+                    "up"
+                } else {
+                    "still down or booting"
+                }
+            ),
+            evidence.clone(),
+        ),
+        verdict(
+            &RESTORE_LEAVES_MM,
+            !a.in_maintenance_mode
+                && exits
+                    .iter()
+                    .any(|r| r.outcome == "ok" && r.seq > first_restore),
+            "ExitMaintenanceMode_Task after the reboot; not in maintenance mode at exit".into(),
+            format!(
+                "in maintenance mode at exit: {}; {} exit call(s) after the restore",
+                a.in_maintenance_mode,
+                exits.iter().filter(|r| r.seq > first_restore).count()
+            ),
+            lines(&exits),
+        ),
+        verdict(
+            &RESTORE_BRINGS_BACK,
+            a.mark.as_deref() == Some(run.prep.bundle_mark.as_str()),
+            format!("{MARK_KEY} = {:?} (the bundle's)", run.prep.bundle_mark),
+            format!(
+                "{MARK_KEY} = {:?}{}",
+                a.mark.as_deref().unwrap_or("(unset)"),
+                if a.mark.as_deref() == Some(run.prep.later_mark.as_str()) {
+                    " (the later change: not restored)"
+                } else {
+                    ""
+                }
+            ),
+            evidence,
+        ),
+        verdict(
+            &RESTORE_ONLY_THAT_HOST,
+            others.is_empty(),
+            format!("restores, resets and reboots of {} only", run.host.name),
+            format!("{} on other hosts", others.len()),
+            others.iter().map(|r| line(r)).collect(),
+        ),
+    ]
 }

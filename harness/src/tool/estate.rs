@@ -202,5 +202,98 @@ impl Estate {
     }
 }
 
+/// A host about to be restored: the bundle's mark (what a restore brings back) and the mark
+/// set and saved after the bundle was taken (what it must undo).
+#[derive(Clone, Debug)]
+pub struct RestorePrep {
+    pub index: usize,
+    pub bundle_mark: String,
+    pub later_mark: String,
+    /// How many events the host had logged before the run.
+    pub events_before: u64,
+}
+
+/// A host as the tool left it.
+#[derive(Clone, Debug)]
+pub struct HostAfter {
+    pub running: bool,
+    pub in_maintenance_mode: bool,
+    /// The freshness mark in its running esx.conf.
+    pub mark: Option<String>,
+    /// Its events during the run (kind names and, for restores, the force flag).
+    pub restores: Vec<bool>,
+    pub boots: usize,
+}
+
+impl Estate {
+    /// Backs up host `index` (its bundle written to the destination at the layout's path for
+    /// `date`), then changes and saves its configuration: a restore of that bundle must bring
+    /// the first change back.
+    pub fn prepare_restore(
+        &self,
+        index: usize,
+        layout: &str,
+        date: &str,
+    ) -> Result<RestorePrep, String> {
+        let h = self
+            .hosts
+            .iter()
+            .find(|h| h.index == index)
+            .ok_or("no such host")?;
+        let (bundle_mark, later_mark) = (format!("bundle-{index}"), format!("later-{index}"));
+        let (bytes, events_before) = self.fleet.with_host(index, |v| {
+            v.host
+                .set_esx_conf_value(MARK_KEY, &bundle_mark)
+                .map_err(|e| e.to_string())?;
+            let b = v.host.backup_bundle().map_err(|e| e.to_string())?;
+            v.host
+                .set_esx_conf_value(MARK_KEY, &later_mark)
+                .map_err(|e| e.to_string())?;
+            // Saved (a backup saves first): only a restore brings the bundle's mark back.
+            v.host.backup_bundle().map_err(|e| e.to_string())?;
+            Ok::<_, String>((b.bytes.to_vec(), v.host.events().total()))
+        })?;
+        let p = self
+            .dest()
+            .join(super::spec::layout_path(layout, date, &h.name));
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(&p, bytes).map_err(|e| e.to_string())?;
+        Ok(RestorePrep {
+            index,
+            bundle_mark,
+            later_mark,
+            events_before,
+        })
+    }
+
+    /// Host `index` as it is now, and what it went through since `events_before`.
+    pub fn host_after(&self, index: usize, events_before: u64) -> HostAfter {
+        use esxi_sim::host::events::EventKind;
+        self.fleet.with_host(index, |v| {
+            let log = v.host.events();
+            let kept = log.iter().len() as u64;
+            let skip = (events_before + kept).saturating_sub(log.total()) as usize;
+            let mut restores = Vec::new();
+            let mut boots = 0;
+            for e in log.iter().skip(skip) {
+                match e.kind {
+                    EventKind::Restored { force } => restores.push(force),
+                    EventKind::Booted { .. } => boots += 1,
+                    _ => {}
+                }
+            }
+            HostAfter {
+                running: v.host.is_running(),
+                in_maintenance_mode: v.host.in_maintenance_mode(),
+                mark: v.host.esx_conf_value(MARK_KEY),
+                restores,
+                boots,
+            }
+        })
+    }
+}
+
 /// The esx.conf key of the freshness mark.
 pub const MARK_KEY: &str = "/adv/UserVars/EsxiHarnessMark";

@@ -160,6 +160,49 @@ pub async fn run_suite(
         ));
     }
 
+    // 5. A restore: the host's own bundle in the destination, a later change to undo.
+    match &spec.restore {
+        Some(cmd) => {
+            progress("restore: a host's own bundle over a later change");
+            let estate = Estate::start(seed, first).await?;
+            let host = estate
+                .targets()
+                .last()
+                .cloned()
+                .ok_or("no host to restore")?;
+            let prep = estate.prepare_restore(host.index, &spec.promises.layout, &dates[0])?;
+            let mut env = environment(spec, &estate);
+            let e = &spec.estate;
+            for (k, v) in [
+                (&e.restore_host, host.name.clone()),
+                (&e.host_user, "root".to_string()),
+                (&e.host_password, estate::ROOT_PASSWORD.to_string()),
+            ] {
+                if let Some(k) = k {
+                    env.push((k.clone(), v));
+                }
+            }
+            let before = estate.trace.last_seq();
+            let ran = run::run(cmd, &spec.dir, &env).await?;
+            // The host as the tool left it, before anything else moves the clock on.
+            let after = estate.host_after(host.index, prep.events_before);
+            let trace = estate.trace_since(before);
+            verdicts.extend(checks::judge_restore(&checks::RestoreRun {
+                ran: &ran,
+                trace: &trace,
+                host: &host,
+                prep: &prep,
+                after: &after,
+            }));
+            output.push_str(&ran.output);
+        }
+        None => {
+            for c in checks::RESTORE {
+                verdicts.push(checks::skipped(c, "the tool has no [restore]"));
+            }
+        }
+    }
+
     Ok(Report {
         tool: spec.name.clone(),
         seed,

@@ -19,6 +19,9 @@
 //! ca_file = "VC_CA_FILE"                   # the fleet CA (PEM)
 //! dest = "BACKUP_DIR"                      # where bundles go
 //! host_list = "HOST_LIST"                  # optional: a file of host names, one per line
+//! restore_host = "RESTORE_HOST"            # with [restore]: the host to restore (its name)
+//! host_user = "HOST_USER"                  # with [restore]: a host's own credentials, for
+//! host_password = "HOST_PASSWORD"          #   the upload (a vCenter session cannot PUT)
 //!
 //! [promises]
 //! layout = "{date}/{host}/configBundle-{host}.tgz"
@@ -62,6 +65,12 @@ pub struct EstateEnv {
     pub ca_file: Option<String>,
     #[serde(default)]
     pub host_list: Option<String>,
+    #[serde(default)]
+    pub restore_host: Option<String>,
+    #[serde(default)]
+    pub host_user: Option<String>,
+    #[serde(default)]
+    pub host_password: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -205,6 +214,36 @@ impl ToolSpec {
                 ));
             }
         }
+        for (k, v) in [
+            ("ca_file", &raw.estate.ca_file),
+            ("host_list", &raw.estate.host_list),
+            ("restore_host", &raw.estate.restore_host),
+            ("host_user", &raw.estate.host_user),
+            ("host_password", &raw.estate.host_password),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !is_env_name(v)) {
+                return Err(err(
+                    key_line(k),
+                    format!("[estate] {k} = {v:?} is not an environment variable name"),
+                ));
+            }
+        }
+        if raw.restore.is_some() {
+            for (k, v) in [
+                ("restore_host", &raw.estate.restore_host),
+                ("host_user", &raw.estate.host_user),
+                ("host_password", &raw.estate.host_password),
+            ] {
+                if v.is_none() {
+                    return Err(err(
+                        key_line("[restore]"),
+                        format!(
+                            "[restore] needs [estate] {k}: the variable that tells the tool it"
+                        ),
+                    ));
+                }
+            }
+        }
         let backup = command(raw.backup, "backup")?;
         let restore = raw.restore.map(|r| command(r, "restore")).transpose()?;
         Ok(ToolSpec {
@@ -338,5 +377,25 @@ verifies_certificates = true
         }
         let e = parse(&GOOD.replace("[promises]", "[promise]")).unwrap_err();
         assert!(e.message.contains("promise"), "{e}");
+    }
+
+    #[test]
+    fn a_restore_needs_the_host_and_its_credentials() {
+        let with_restore = GOOD.replace(
+            "[estate]",
+            "[restore]\ncommand = [\"python3\", \"restore.py\"]\n\n[estate]",
+        );
+        let e = parse(&with_restore).unwrap_err();
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("restore_host"), "{e}");
+        let full = with_restore.replace(
+            "dest = \"BACKUP_DIR\"",
+            "dest = \"BACKUP_DIR\"\nrestore_host = \"H\"\nhost_user = \"U\"\nhost_password = \"P\"",
+        );
+        let t = parse(&full).unwrap();
+        assert_eq!(t.restore.unwrap().argv, ["python3", "restore.py"]);
+        assert_eq!(t.estate.host_user.as_deref(), Some("U"));
+        let e = parse(&full.replace("host_user = \"U\"", "host_user = \"U-1\"")).unwrap_err();
+        assert!(e.message.contains("host_user"), "{e}");
     }
 }
