@@ -20,8 +20,9 @@
 //!
 //! | id | situation | contract |
 //! |---|---|---|
-//! | `failure-does-not-stop-the-others` | one host's backup fails (HostCommunication) | the other hosts are backed up all the same |
+//! | `failure-does-not-stop-the-others` | one host fails: its backup call faults (HostCommunication), its download is 404, or its download breaks off (each in turn) | the other hosts are backed up all the same |
 //! | `failure-is-reported` | the same | the exit status says so (non-zero; not "success", not a hang) |
+//! | `no-broken-bundle-kept` | the same | what the failed host's path holds, if anything, is a whole bundle of it (a download that broke off is not kept as a backup) |
 //! | `verifies-certificates` | the CA file given is another CA's (a tool that promises to verify) | the tool does not log in, and fails |
 //! | `keeps-the-newest-n` | the destination holds older dated folders (a tool that promises retention N) | after the run, the newest N dated folders are there and no others |
 //!
@@ -97,6 +98,10 @@ pub const FAILURE_IS_REPORTED: Check = Check {
     id: "failure-is-reported",
     title: "a failed host makes the exit status non-zero",
 };
+pub const NO_BROKEN_BUNDLE: Check = Check {
+    id: "no-broken-bundle-kept",
+    title: "a download that breaks off is not kept as a backup",
+};
 pub const VERIFIES_CERTIFICATES: Check = Check {
     id: "verifies-certificates",
     title: "a certificate from another CA is refused",
@@ -144,6 +149,7 @@ pub const ALL: &[&Check] = &[
     &NOTHING_ELSE_WRITTEN,
     &FAILURE_DOES_NOT_STOP,
     &FAILURE_IS_REPORTED,
+    &NO_BROKEN_BUNDLE,
     &VERIFIES_CERTIFICATES,
     &KEEPS_THE_NEWEST_N,
     &RESTORE_IN_MM,
@@ -330,9 +336,71 @@ pub fn judge_failure(run: &BackupRun, failed: usize) -> Vec<Verdict> {
             !run.ran.timed_out && run.ran.code.is_some_and(|c| c != 0),
             "a non-zero exit status, before the timeout".into(),
             exit_text(run.ran),
-            faults.into_iter().chain(tail(run.ran)).collect(),
+            faults.clone().into_iter().chain(tail(run.ran)).collect(),
         ),
+        {
+            let kept = run
+                .hosts
+                .iter()
+                .find(|h| h.index == failed)
+                .and_then(|h| promised_file(run, h).map(|p| (h, p)));
+            let broken = kept.as_ref().and_then(|(h, p)| {
+                let bytes = std::fs::read(p).unwrap_or_default();
+                let uuid = crate::layers::Layers::read(&bytes, &crate::layers::Keys::none())
+                    .ok()
+                    .and_then(|l| l.manifest.and_then(|m| m.ok()).map(|m| m.uuid));
+                (uuid.as_deref() != Some(h.uuid.as_str())).then(|| {
+                    format!(
+                        "{}: {} bytes, not a whole bundle of {}",
+                        p.display(),
+                        bytes.len(),
+                        h.name
+                    )
+                })
+            });
+            verdict(
+                &NO_BROKEN_BUNDLE,
+                broken.is_none(),
+                format!("no file, or a whole bundle, at {failed_name}'s path"),
+                broken.clone().unwrap_or_else(|| match kept {
+                    Some(_) => "a whole bundle".into(),
+                    None => "no file".into(),
+                }),
+                broken.into_iter().chain(faults).collect(),
+            )
+        },
     ]
+}
+
+/// The same checks judged in several situations (`(situation, verdicts)`, the verdicts in the
+/// same order): one verdict each, passed when passed in all, its evidence prefixed by the
+/// situation.
+pub fn merge(runs: Vec<(&str, Vec<Verdict>)>) -> Vec<Verdict> {
+    let Some((_, first)) = runs.first() else {
+        return Vec::new();
+    };
+    (0..first.len())
+        .map(|i| {
+            let mut v = runs[0].1[i].clone();
+            let all: Vec<(&str, &Verdict)> = runs.iter().map(|(n, vs)| (*n, &vs[i])).collect();
+            v.passed = all.iter().all(|(_, x)| x.passed);
+            let failed: Vec<&(&str, &Verdict)> = all.iter().filter(|(_, x)| !x.passed).collect();
+            v.seen = match failed.as_slice() {
+                [] => format!("as expected in all {} situations", all.len()),
+                f => f
+                    .iter()
+                    .map(|(n, x)| format!("{n}: {}", x.seen))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            v.evidence = all
+                .iter()
+                .filter(|(_, x)| !x.passed || v.passed)
+                .flat_map(|(n, x)| x.evidence.iter().map(move |e| format!("[{n}] {e}")))
+                .collect();
+            v
+        })
+        .collect()
 }
 
 /// The tool was given another CA's certificate: it must not get in.

@@ -161,14 +161,14 @@ impl Estate {
 }
 
 impl Estate {
-    /// Every backup of host `index` fails with HostCommunication (a fault rule: through the
-    /// vCenter and on the host alike).
-    pub fn fail_backups_of(&self, index: usize) -> Result<(), String> {
+    /// Host `index` fails in one of the ways real hosts do ([`FAILURES`]), by a fault rule
+    /// (through the vCenter and on the host alike).
+    pub fn fail_host(&self, index: usize, how: &Failure) -> Result<(), String> {
         let spec: esxi_sim::server::faults::RuleSpec = serde_json::from_value(serde_json::json!({
             "host": index.to_string(),
-            "method": "BackupFirmwareConfiguration",
-            "action": {"type": "fault", "fault": "HostCommunication",
-                       "message": "Unable to communicate with the remote host, since it is disconnected."},
+            "method": how.method,
+            "action": serde_json::from_str::<serde_json::Value>(how.action)
+                .map_err(|e| e.to_string())?,
         }))
         .map_err(|e| e.to_string())?;
         self.fleet.state.faults.add(spec).map(|_| ())
@@ -294,6 +294,39 @@ impl Estate {
         })
     }
 }
+
+/// A way a host's backup fails.
+#[derive(Debug)]
+pub struct Failure {
+    pub name: &'static str,
+    /// The call it hits (`Download` and `Upload` are the transfers).
+    pub method: &'static str,
+    /// The fault rule's action (docs/control-api.md).
+    pub action: &'static str,
+}
+
+/// The failures a tool must survive, host by host: the backup call faults (the host
+/// disconnected in vCenter), the download is gone (404: the bundle expired, a proxy), the
+/// connection breaks mid-download. [Not here: a call that hangs; a tool without its own
+/// timeouts would hang the suite until its own.]
+pub const FAILURES: &[Failure] = &[
+    Failure {
+        name: "backup-fault",
+        method: "BackupFirmwareConfiguration",
+        action: r#"{"type": "fault", "fault": "HostCommunication",
+                    "message": "Unable to communicate with the remote host, since it is disconnected."}"#,
+    },
+    Failure {
+        name: "download-404",
+        method: "Download",
+        action: r#"{"type": "status", "status": 404}"#,
+    },
+    Failure {
+        name: "download-reset",
+        method: "Download",
+        action: r#"{"type": "reset"}"#,
+    },
+];
 
 /// The esx.conf key of the freshness mark.
 pub const MARK_KEY: &str = "/adv/UserVars/EsxiHarnessMark";
