@@ -19,6 +19,7 @@ suite can be seen to catch each (ci/tool):
   stops-at-first   the first failed host ends the run (the rest are not backed up)
   always-succeeds  exits 0 whatever failed
   trusts-short-downloads  keeps a download that broke off (no length or archive check)
+  no-redirects     does not follow port 80's 301 to https (real hosts' URLs say http://*/)
 """
 
 import datetime
@@ -36,7 +37,8 @@ from pyVmomi import vim
 
 DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MISTAKES = ("duplicate-loop", "vcenter-for-star", "no-state-filter", "leaves-parts", "no-verify",
-            "no-retention", "stops-at-first", "always-succeeds", "trusts-short-downloads")
+            "no-retention", "stops-at-first", "always-succeeds", "trusts-short-downloads",
+            "no-redirects")
 BREAK = sys.argv[sys.argv.index("--break") + 1] if "--break" in sys.argv else None
 assert BREAK is None or BREAK in MISTAKES, "--break takes one of %s" % ", ".join(MISTAKES)
 
@@ -90,8 +92,14 @@ def backup(host, ctx, day_dir):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "configBundle-%s.tgz" % host.name)
     tmp = path + ".part"
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx))
+    if BREAK == "no-redirects":
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args):
+                return None
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), NoRedirect)
     try:
-        with urllib.request.urlopen(url, context=ctx, timeout=60) as r, open(tmp, "wb") as f:
+        with opener.open(url, timeout=60) as r, open(tmp, "wb") as f:
             shutil.copyfileobj(r, f)
             want = r.headers.get("Content-Length")
         # A connection that breaks off mid-body can look like a short, successful read: a

@@ -25,6 +25,7 @@
 //! | `no-broken-bundle-kept` | the same | what the failed host's path holds, if anything, is a whole bundle of it (a download that broke off is not kept as a backup) |
 //! | `verifies-certificates` | the CA file given is another CA's (a tool that promises to verify) | the tool does not log in, and fails |
 //! | `keeps-the-newest-n` | the destination holds older dated folders (a tool that promises retention N) | after the run, the newest N dated folders are there and no others |
+//! | `urls-on-443` | the hosts on port 443 with port 80 redirecting, their URLs `http://*/...` as a real host's (needs privileges to bind 443 and 80) | each bundle is fetched from its own host and lands where promised |
 //!
 //! The restore run (a tool with `[restore]`): one host's bundle in the destination, its
 //! configuration changed and saved since; the tool is told to restore that host.
@@ -102,6 +103,10 @@ pub const NO_BROKEN_BUNDLE: Check = Check {
     id: "no-broken-bundle-kept",
     title: "a download that breaks off is not kept as a backup",
 };
+pub const URLS_ON_443: Check = Check {
+    id: "urls-on-443",
+    title: "`http://*/` URLs of hosts on port 443 lead to each host's bundle",
+};
 pub const VERIFIES_CERTIFICATES: Check = Check {
     id: "verifies-certificates",
     title: "a certificate from another CA is refused",
@@ -152,6 +157,7 @@ pub const ALL: &[&Check] = &[
     &NO_BROKEN_BUNDLE,
     &VERIFIES_CERTIFICATES,
     &KEEPS_THE_NEWEST_N,
+    &URLS_ON_443,
     &RESTORE_IN_MM,
     &RESTORE_FORCE,
     &RESTORE_WAITS,
@@ -401,6 +407,49 @@ pub fn merge(runs: Vec<(&str, Vec<Verdict>)>) -> Vec<Verdict> {
             v
         })
         .collect()
+}
+
+/// Hosts on port 443 (URLs `http://*/...`): each host's bundle fetched from the host and where
+/// promised.
+pub fn judge_real_ports(run: &BackupRun) -> Verdict {
+    let mut missing = Vec::new();
+    for h in run.hosts.iter().filter(|h| h.role == Role::Target) {
+        let fetched = run.trace.iter().any(|r| {
+            r.kind == "download"
+                && r.host == Some(h.index)
+                && r.endpoint != "vcenter"
+                && r.status == 200
+        });
+        let filed = promised_file(run, h).is_some();
+        if !fetched || !filed {
+            missing.push(format!(
+                "{}: {}{}",
+                h.name,
+                if fetched { "" } else { "no download; " },
+                if filed {
+                    ""
+                } else {
+                    "no bundle at the promised path"
+                }
+            ));
+        }
+    }
+    let redirects = run.trace.iter().filter(|r| r.kind == "redirect").count();
+    verdict(
+        &URLS_ON_443,
+        missing.is_empty(),
+        "each host's bundle downloaded from it (over port 80's redirect or https) and filed".into(),
+        match missing.is_empty() {
+            true => format!("as expected ({redirects} redirects followed)"),
+            false => missing.join("; "),
+        },
+        run.trace
+            .iter()
+            .filter(|r| matches!(r.kind, "download" | "redirect"))
+            .map(line)
+            .chain(tail(run.ran))
+            .collect(),
+    )
 }
 
 /// The tool was given another CA's certificate: it must not get in.

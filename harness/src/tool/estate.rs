@@ -24,6 +24,23 @@ pub const VCENTER_USER: &str = "administrator@vsphere.local";
 pub const VCENTER_PASSWORD: &str = "Harness!VC1";
 pub const ROOT_PASSWORD: &str = "Harness!esx1";
 
+/// The hosts' ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// Any free port each: download URLs say `https://*:PORT/...`.
+    Any,
+    /// A real host's: 443, and port 80 answering `301` to https; download URLs say
+    /// `http://*/...` as a real host's do (binding them takes privileges).
+    Real,
+}
+
+/// Whether this process may bind ports 443 and 80 on loopback.
+pub fn may_bind_real_ports(first: Ipv4Addr) -> bool {
+    [443u16, 80]
+        .iter()
+        .all(|p| std::net::TcpListener::bind(SocketAddr::new(IpAddr::V4(first), *p)).is_ok())
+}
+
 /// What a host is for in the estate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -63,6 +80,11 @@ const MIX: &[(&str, Role)] = &[
 impl Estate {
     /// Starts the estate on loopback addresses from `first` (127.x.y.z).
     pub async fn start(seed: u64, first: Ipv4Addr) -> Result<Estate, String> {
+        Estate::start_on(seed, first, Ports::Any).await
+    }
+
+    /// Starts the estate with its hosts' ports as `ports` says.
+    pub async fn start_on(seed: u64, first: Ipv4Addr, ports: Ports) -> Result<Estate, String> {
         let trace = Arc::new(Trace::new(None)?);
         let t = trace.clone();
         let mut profiles: Vec<(&str, usize)> = Vec::new();
@@ -79,10 +101,21 @@ impl Estate {
             .profiles(&profiles)
             .password(ROOT_PASSWORD)
             .vcenter_credentials(VCENTER_USER, VCENTER_PASSWORD)
-            .layout(Layout::Addresses { first, port: 0 })
+            .layout(Layout::Addresses {
+                first,
+                port: match ports {
+                    Ports::Any => 0,
+                    Ports::Real => 443,
+                },
+            })
             .vcenter_listen(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
             .boot_time(Duration::from_secs(3))
-            .config(move |c| c.trace = Some(t))
+            .config(move |c| {
+                c.trace = Some(t);
+                if ports == Ports::Real {
+                    c.redirect_port = Some(80);
+                }
+            })
             .start()
             .await?;
         let mut hosts = Vec::new();

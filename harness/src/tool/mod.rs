@@ -165,7 +165,30 @@ pub async fn run_suite(
         ));
     }
 
-    // 5. A restore: the host's own bundle in the destination, a later change to undo.
+    // 5. The hosts where a real host's are: 443, port 80 redirecting, URLs `http://*/...`.
+    if estate::may_bind_real_ports(first) {
+        progress("backup: hosts on port 443, URLs http://*/");
+        let estate = Estate::start_on(seed, first, estate::Ports::Real).await?;
+        let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
+        let dest = estate.dest();
+        verdicts.push(checks::judge_real_ports(&BackupRun {
+            ran: &ran,
+            trace: &trace,
+            hosts: &estate.hosts,
+            marks: &[],
+            dest: &dest,
+            layout: &spec.promises.layout,
+            dates: &dates,
+        }));
+    } else {
+        verdicts.push(checks::skipped(
+            &checks::URLS_ON_443,
+            "this process may not bind ports 443 and 80 on loopback (run as root, or grant \
+             CAP_NET_BIND_SERVICE)",
+        ));
+    }
+
+    // 6. A restore: the host's own bundle in the destination, a later change to undo.
     match &spec.restore {
         Some(cmd) => {
             progress("restore: a host's own bundle over a later change");
