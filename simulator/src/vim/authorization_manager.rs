@@ -196,9 +196,15 @@ fn entity_param(
     Ok(e)
 }
 
-fn entities_param(vim: &Vim, req: &Request, session: Option<&str>) -> Result<Vec<MoRef>, Fault> {
+/// The objects a repeated parameter names (`entity`, `entities`), each one that exists.
+fn entities_param(
+    vim: &Vim,
+    req: &Request,
+    name: &str,
+    session: Option<&str>,
+) -> Result<Vec<MoRef>, Fault> {
     let mut out = Vec::new();
-    for el in req.body.all("entity") {
+    for el in req.body.all(name) {
         let e = parse_moref(el).map_err(|e| bad_param(req, e))?;
         if !vim.exists(&e, session) {
             return Err(not_found(&e));
@@ -306,7 +312,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                         .collect(),
                 )));
             }
-            let es = entities_param(vim, req, session)?;
+            let es = entities_param(vim, req, "entity", session)?;
             Ok(Some(Value::Array(
                 "EntityPrivilege",
                 es.iter()
@@ -317,11 +323,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
         "HasUserPrivilegeOnEntities" => {
             let user = required(req, "userName")?.text.trim().to_string();
             let wanted = priv_ids(req);
-            let es = req
-                .body
-                .all("entities")
-                .map(|el| parse_moref(el).map_err(|e| bad_param(req, e)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let es = entities_param(vim, req, "entities", session)?;
             Ok(Some(Value::Array(
                 "EntityPrivilege",
                 es.iter()
@@ -331,11 +333,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
         }
         "FetchUserPrivilegeOnEntities" => {
             let user = required(req, "userName")?.text.trim().to_string();
-            let es = req
-                .body
-                .all("entities")
-                .map(|el| parse_moref(el).map_err(|e| bad_param(req, e)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let es = entities_param(vim, req, "entities", session)?;
             Ok(Some(Value::Array(
                 "UserPrivilegeResult",
                 es.iter()
