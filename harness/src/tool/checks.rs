@@ -249,6 +249,15 @@ fn line(r: &Record) -> String {
     s
 }
 
+/// `a, b, c`: the names of some hosts.
+fn names(hosts: &[&EstateHost]) -> String {
+    hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn verdict(
     c: &Check,
     passed: bool,
@@ -322,14 +331,7 @@ pub fn judge_failure(run: &BackupRun, failed: usize) -> Vec<Verdict> {
         verdict(
             &FAILURE_DOES_NOT_STOP,
             missing.is_empty(),
-            format!(
-                "bundles of {} though {failed_name} failed",
-                others
-                    .iter()
-                    .map(|h| h.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("bundles of {} though {failed_name} failed", names(&others)),
             if missing.is_empty() {
                 "as expected".into()
             } else {
@@ -579,14 +581,7 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
     out.push(verdict(
         &EACH_HOST_ONCE,
         counts.iter().all(|(_, n)| *n == 1),
-        format!(
-            "1 backup each of {}",
-            targets
-                .iter()
-                .map(|h| h.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        format!("1 backup each of {}", names(&targets)),
         counts
             .iter()
             .map(|(h, n)| format!("{h}: {n}"))
@@ -609,13 +604,7 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
     out.push(verdict(
         &SKIPS_NOT_RESPONDING,
         asked.is_empty(),
-        format!(
-            "no backup asked of {}",
-            down.iter()
-                .map(|h| h.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        format!("no backup asked of {}", names(&down)),
         format!("{} asked", asked.len()),
         asked.iter().map(|r| line(r)).collect(),
     ));

@@ -73,20 +73,10 @@ pub async fn run_suite(
     progress("backup: the estate as it starts");
     let estate = Estate::start(seed, first).await?;
     let marks = estate.mark(&format!("run{seed}"));
-    let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
-    let dest = estate.dest();
-    let run = BackupRun {
-        ran: &ran,
-        trace: &trace,
-        hosts: &estate.hosts,
-        marks: &marks,
-        dest: &dest,
-        layout: &spec.promises.layout,
-        dates: &dates,
-    };
-    verdicts.extend(checks::judge_backup(&run));
-    output.push_str(&ran.output);
-    drop(estate);
+    let b = Backup::on(spec, estate).await?;
+    verdicts.extend(checks::judge_backup(&b.judged(spec, &dates, &marks)));
+    output.push_str(&b.ran.output);
+    drop(b);
 
     // 2. One host fails, in each of the ways real hosts do: each on a fresh estate; a check
     //    passes when it passes for all of them.
@@ -96,20 +86,8 @@ pub async fn run_suite(
         let estate = Estate::start(seed, first).await?;
         let failing = estate.targets().nth(1).map_or(0, |h| h.index);
         estate.fail_host(failing, how)?;
-        let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
-        let dest = estate.dest();
-        let vs = checks::judge_failure(
-            &BackupRun {
-                ran: &ran,
-                trace: &trace,
-                hosts: &estate.hosts,
-                marks: &[],
-                dest: &dest,
-                layout: &spec.promises.layout,
-                dates: &dates,
-            },
-            failing,
-        );
+        let b = Backup::on(spec, estate).await?;
+        let vs = checks::judge_failure(&b.judged(spec, &dates, &[]), failing);
         per_failure.push((how.name, vs));
     }
     verdicts.extend(checks::merge(per_failure));
@@ -119,17 +97,8 @@ pub async fn run_suite(
         progress("backup: another CA's certificate");
         let estate = Estate::start(seed, first).await?;
         estate.give_another_ca()?;
-        let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
-        let dest = estate.dest();
-        verdicts.push(checks::judge_untrusted(&BackupRun {
-            ran: &ran,
-            trace: &trace,
-            hosts: &estate.hosts,
-            marks: &[],
-            dest: &dest,
-            layout: &spec.promises.layout,
-            dates: &dates,
-        }));
+        let b = Backup::on(spec, estate).await?;
+        verdicts.push(checks::judge_untrusted(&b.judged(spec, &dates, &[])));
     } else {
         verdicts.push(checks::skipped(
             &checks::VERIFIES_CERTIFICATES,
@@ -143,18 +112,9 @@ pub async fn run_suite(
         progress("backup: retention over older dated folders");
         let estate = Estate::start(seed, first).await?;
         let before = estate.seed_old_folders(&spec.promises.layout, keep + 2)?;
-        let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
-        let dest = estate.dest();
+        let b = Backup::on(spec, estate).await?;
         verdicts.push(checks::judge_retention(
-            &BackupRun {
-                ran: &ran,
-                trace: &trace,
-                hosts: &estate.hosts,
-                marks: &[],
-                dest: &dest,
-                layout: &spec.promises.layout,
-                dates: &dates,
-            },
+            &b.judged(spec, &dates, &[]),
             keep,
             &before,
         ));
@@ -169,17 +129,8 @@ pub async fn run_suite(
     if estate::may_bind_real_ports(first) {
         progress("backup: hosts on port 443, URLs http://*/");
         let estate = Estate::start_on(seed, first, estate::Ports::Real).await?;
-        let (ran, trace) = run_on(spec, &estate, &environment(spec, &estate)).await?;
-        let dest = estate.dest();
-        verdicts.push(checks::judge_real_ports(&BackupRun {
-            ran: &ran,
-            trace: &trace,
-            hosts: &estate.hosts,
-            marks: &[],
-            dest: &dest,
-            layout: &spec.promises.layout,
-            dates: &dates,
-        }));
+        let b = Backup::on(spec, estate).await?;
+        verdicts.push(checks::judge_real_ports(&b.judged(spec, &dates, &[])));
     } else {
         verdicts.push(checks::skipped(
             &checks::URLS_ON_443,
@@ -240,15 +191,46 @@ pub async fn run_suite(
     })
 }
 
-/// Runs the backup command on an estate; the trace of what it did.
-async fn run_on(
-    spec: &ToolSpec,
-    estate: &Estate,
-    env: &[(String, String)],
-) -> Result<(run::Ran, Vec<esxi_sim::server::trace::Record>), String> {
-    let before = estate.trace.last_seq();
-    let ran = run::run(&spec.backup, &spec.dir, env).await?;
-    Ok((ran, estate.trace_since(before)))
+/// One backup run on an estate: how the tool ended and what it did there.
+struct Backup {
+    estate: Estate,
+    ran: run::Ran,
+    trace: Vec<esxi_sim::server::trace::Record>,
+    dest: std::path::PathBuf,
+}
+
+impl Backup {
+    /// Runs the backup command on `estate`, with the estate in its environment.
+    async fn on(spec: &ToolSpec, estate: Estate) -> Result<Backup, String> {
+        let before = estate.trace.last_seq();
+        let ran = run::run(&spec.backup, &spec.dir, &environment(spec, &estate)).await?;
+        let trace = estate.trace_since(before);
+        let dest = estate.dest();
+        Ok(Backup {
+            estate,
+            ran,
+            trace,
+            dest,
+        })
+    }
+
+    /// What the checks read of it.
+    fn judged<'a>(
+        &'a self,
+        spec: &'a ToolSpec,
+        dates: &'a [String],
+        marks: &'a [(usize, String)],
+    ) -> BackupRun<'a> {
+        BackupRun {
+            ran: &self.ran,
+            trace: &self.trace,
+            hosts: &self.estate.hosts,
+            marks,
+            dest: &self.dest,
+            layout: &spec.promises.layout,
+            dates,
+        }
+    }
 }
 
 /// The environment the tool runs with: the estate under the names its TOOL.toml gives.
