@@ -266,6 +266,18 @@ async fn permissions_set_read_and_refused() {
             .flat_map(|u| u.all("privileges").map(|p| p.text.as_str()))
             .collect();
         assert_eq!(privs, ["System.Anonymous", "System.View", "System.Read"]);
+        expect_fault(
+            c.call(
+                &auth(),
+                "FetchUserPrivilegeOnEntities",
+                &format!(
+                    "{}<userName>auditor</userName>",
+                    moref_xml("entities", &MoRef::new("HostSystem", "no-such-host"))
+                ),
+            )
+            .await,
+            "ManagedObjectNotFound",
+        );
 
         // Refused, and nothing changes.
         let before = c.call(&auth(), "RetrieveAllPermissions", "").await.unwrap();
