@@ -115,6 +115,7 @@ const READ_ONLY: &[&str] = &[
     "FetchUserPrivilegeOnEntities",
     "QueryDescriptions",
     "BrowseDiagnosticLog",
+    "QueryNetConfig",
 ];
 
 /// ExecuteSoap is read-only when the esxcli command only reads.
@@ -710,6 +711,8 @@ const OBJECTS: &[(&str, &str)] = &[
     ("DiagnosticManager", "ha-diagnosticmgr"),
     ("DiagnosticManager", "DiagMgr"),
     ("LicenseManager", "ha-license-manager"),
+    ("HostVirtualNicManager", "ha-vnic-mgr"),
+    ("HostVirtualNicManager", "virtualNicManager-13"),
     ("PropertyFilter", "@REF@"),
     ("ContainerView", "@REF@"),
     ("ListView", "@REF@"),
@@ -757,6 +760,7 @@ const TYPES: &[&str] = &[
     "UserDirectory",
     "DiagnosticManager",
     "LicenseManager",
+    "HostVirtualNicManager",
 ];
 
 const PATHS: &[&str] = &[
@@ -1300,6 +1304,16 @@ const METHODS: &[MethodSpec] = &[
         name: "CancelTask",
         on: &["Task"],
         params: |_| vec![],
+    },
+    MethodSpec {
+        name: "QueryNetConfig",
+        on: &["HostVirtualNicManager"],
+        params: |g| {
+            vec![El::text(
+                "nicType",
+                g.word(&["management", "vmotion", "vsan", ""]),
+            )]
+        },
     },
     MethodSpec {
         name: "RetrieveUserGroups",

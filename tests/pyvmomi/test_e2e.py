@@ -1252,7 +1252,8 @@ def control_raw(url, method, path, body=None):
 
 def test_22_host_network_time_and_enums_as_typed_clients_read_them():
     """config.network (vmk0 on vSwitch0's Management Network with the host's address, as Salt
-    and Ansible's host facts walk it), the date-time system, RetrieveHardwareUptime, and enum
+    and Ansible's host facts walk it), the virtual NIC manager's management address, the
+    date-time system, RetrieveHardwareUptime, and enum
     values typed by their enum, all through pyVmomi's typed deserializer; on a host and through
     a vCenter."""
     _, port = start_server("8.0U3", seed=23, hostname="esx23.lab.local")
@@ -1273,6 +1274,13 @@ def test_22_host_network_time_and_enums_as_typed_clients_read_them():
     assert skew < 5, skew
     up = host.RetrieveHardwareUptime()
     assert isinstance(up, int) and up >= 0, up
+    # The management address as vmware.vmware.esxi_hosts reads it (its inventory's ansible_host).
+    nc = host.configManager.virtualNicManager.QueryNetConfig("management")
+    chosen = [n for n in nc.candidateVnic if n.key in nc.selectedVnic]
+    assert [n.spec.ip.ipAddress for n in chosen] == [HOST], nc
+    assert host.configManager.virtualNicManager.QueryNetConfig("vmotion").selectedVnic == []
+    expect_fault(vmodl.fault.InvalidRequest,
+                 host.configManager.virtualNicManager.QueryNetConfig, "teleport")
     # Enum-typed values where the schema says anyType (pyVmomi maps them to enum classes).
     pc = si.RetrieveContent().propertyCollector
     spec = vmodl.query.PropertyCollector.FilterSpec(
@@ -1303,6 +1311,11 @@ def test_22_host_network_time_and_enums_as_typed_clients_read_them():
         assert h.config.network.vnic[0].spec.ip.ipAddress == h.name, h.name
         assert h.configManager.dateTimeSystem._moId == "dateTimeSystem-" + h._moId.split("-")[1]
         assert h.configManager.dateTimeSystem.dateTimeInfo.timeZone.key == "UTC"
+        vnm = h.configManager.virtualNicManager
+        assert vnm._moId == "virtualNicManager-" + h._moId.split("-")[1], vnm
+        nc = vnm.QueryNetConfig("management")
+        assert [n.spec.ip.ipAddress for n in nc.candidateVnic if n.key in nc.selectedVnic] \
+            == [h.name], nc
     Disconnect(si)
 
 

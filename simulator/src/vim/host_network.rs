@@ -9,8 +9,8 @@
 
 use std::net::IpAddr;
 
-use super::Vim;
-use crate::soap::{Data, Value};
+use super::{bad_param, method_not_found, required, Ctx, Vim};
+use crate::soap::{Data, Fault, Request, Value};
 
 const VSWITCH: &str = "vSwitch0";
 const PORTGROUP: &str = "Management Network";
@@ -47,6 +47,94 @@ fn netmask(a: IpAddr) -> &'static str {
         IpAddr::V4(_) => "255.255.255.0",
         IpAddr::V6(_) => "",
     }
+}
+
+/// vmk0, under `key` (HostNetworkInfo's `key-vim.host.VirtualNic-vmk0`; the virtual NIC
+/// manager prefixes its service: `management.key-vim.host.VirtualNic-vmk0`).
+fn vmk0(vim: &Vim, key_: String) -> Data {
+    let addr = address(vim);
+    let mac = vmk0_mac(vim);
+    Data::new("HostVirtualNic")
+        .with("device", VNIC)
+        .with("key", key_)
+        .with("portgroup", PORTGROUP)
+        .with(
+            "spec",
+            Data::new("HostVirtualNicSpec")
+                .with(
+                    "ip",
+                    Data::new("HostIpConfig")
+                        .with("dhcp", false)
+                        .with("ipAddress", addr.to_string())
+                        .with("subnetMask", netmask(addr)),
+                )
+                .with("mac", mac)
+                .with("mtu", 1500)
+                .with("tsoEnabled", true),
+        )
+        .with("port", key("PortGroup.Port", "33554436"))
+}
+
+/// The services a VMkernel NIC can carry (`HostVirtualNicManagerNicType`); vmk0 carries
+/// management only, as after an install.
+const NIC_TYPES: &[&str] = &[
+    "management",
+    "vmotion",
+    "faultToleranceLogging",
+    "vSphereReplication",
+    "vSphereReplicationNFC",
+    "vSphereProvisioning",
+    "vsan",
+];
+
+/// One service's NIC configuration: vmk0 a candidate, selected for management.
+fn net_config(vim: &Vim, nic_type: &str) -> Data {
+    let k = format!("{nic_type}.{}", key("VirtualNic", VNIC));
+    let selected = if nic_type == "management" {
+        vec![k.clone()]
+    } else {
+        Vec::new()
+    };
+    Data::new("VirtualNicManagerNetConfig")
+        .with("nicType", nic_type)
+        .with("multiSelectAllowed", true)
+        .with(
+            "candidateVnic",
+            Value::Array("HostVirtualNic", vec![vmk0(vim, k).into()]),
+        )
+        .with("selectedVnic", Value::strings(selected))
+}
+
+/// HostVirtualNicManager (`ha-vnic-mgr` [inferred: vcsim's capture of a host]): which VMkernel
+/// NIC carries which service. Ansible's `vmware.vmware.esxi_hosts` inventory finds a host's
+/// management address with QueryNetConfig("management").
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+    match req.method.as_str() {
+        "QueryNetConfig" => {
+            let t = required(req, "nicType")?.text.trim().to_string();
+            if !NIC_TYPES.contains(&t.as_str()) {
+                return Err(bad_param(req, format!("unknown nicType {t:?}")));
+            }
+            Ok(Some(net_config(vim, &t).into()))
+        }
+        _ => Err(method_not_found(req)),
+    }
+}
+
+pub fn manager_properties(vim: &Vim) -> Data {
+    Data::new("HostVirtualNicManager").with(
+        "info",
+        Data::new("HostVirtualNicManagerInfo").with(
+            "netConfig",
+            Value::Array(
+                "VirtualNicManagerNetConfig",
+                NIC_TYPES
+                    .iter()
+                    .map(|t| net_config(vim, t).into())
+                    .collect(),
+            ),
+        ),
+    )
 }
 
 pub fn info(vim: &Vim) -> Data {
@@ -118,25 +206,7 @@ pub fn info(vim: &Vim) -> Data {
         )
         .with("wakeOnLanSupported", false)
         .with("mac", mac.clone());
-    let vnic = Data::new("HostVirtualNic")
-        .with("device", VNIC)
-        .with("key", key("VirtualNic", VNIC))
-        .with("portgroup", PORTGROUP)
-        .with(
-            "spec",
-            Data::new("HostVirtualNicSpec")
-                .with(
-                    "ip",
-                    Data::new("HostIpConfig")
-                        .with("dhcp", false)
-                        .with("ipAddress", addr.to_string())
-                        .with("subnetMask", netmask(addr)),
-                )
-                .with("mac", mac)
-                .with("mtu", 1500)
-                .with("tsoEnabled", true),
-        )
-        .with("port", key("PortGroup.Port", "33554436"));
+    let vnic = vmk0(vim, key("VirtualNic", VNIC));
     let fqdn = vim.host.hostname();
     let (short, domain) = fqdn.split_once('.').unwrap_or((fqdn.as_str(), ""));
     let dns = Data::new("HostDnsConfig")

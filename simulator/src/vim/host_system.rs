@@ -186,6 +186,10 @@ pub fn properties_only(vim: &Vim, wanted: Option<&[&str]>) -> Data {
                 "firmwareSystem",
                 moref("HostFirmwareSystem", ids::FIRMWARE_SYSTEM),
             )
+            .with(
+                "virtualNicManager",
+                moref("HostVirtualNicManager", ids::VIRTUAL_NIC_MANAGER),
+            )
             .into()
     });
     add("config", &|| {

@@ -534,6 +534,8 @@ pub mod ids {
     pub const SETTING: &str = "HostAgentSettings";
     /// [inferred]: not captured from a real host.
     pub const DATE_TIME_SYSTEM: &str = "dateTimeSystem";
+    /// [inferred]: vcsim's capture of a host names it so.
+    pub const VIRTUAL_NIC_MANAGER: &str = "ha-vnic-mgr";
     /// Inferred from ESXi's Python twins (`ha-managed-method-executer-python`); clients echo
     /// whatever id RetrieveManagedMethodExecuter returns (docs/esxcli.md).
     pub const MANAGED_METHOD_EXECUTER: &str = "ha-managed-method-executer";

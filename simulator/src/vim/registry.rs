@@ -8,10 +8,10 @@
 
 use super::{
     agent_settings, authorization_manager, diagnostic_manager, dynamic_type_manager, event_manager,
-    firmware_system, host_date_time_system, host_system, ids, inventory, license_manager,
-    local_account_manager, managed_method_executer, method_not_found, option_manager, perf_manager,
-    property_collector, search_index, service_instance, session_manager, task,
-    task_history_collector, user_directory, view_manager, Ctx, Vim,
+    firmware_system, host_date_time_system, host_network, host_system, ids, inventory,
+    license_manager, local_account_manager, managed_method_executer, method_not_found,
+    option_manager, perf_manager, property_collector, search_index, service_instance,
+    session_manager, task, task_history_collector, user_directory, view_manager, Ctx, Vim,
 };
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
@@ -427,6 +427,14 @@ pub static TYPES: &[MoType] = &[
         reads: &[],
     },
     MoType {
+        name: "HostVirtualNicManager",
+        call: host_network::call,
+        properties: |v, _, _, _| Some(host_network::manager_properties(v)),
+        methods: &["QueryNetConfig"],
+        anonymous: &[],
+        reads: &["QueryNetConfig"],
+    },
+    MoType {
         name: "ReflectManagedMethodExecuter",
         call: managed_method_executer::call,
         properties: empty!("ReflectManagedMethodExecuter"),
@@ -500,6 +508,11 @@ pub const HOST_OBJECTS: &[HostObject] = &[
         ty: "HostDateTimeSystem",
         local: ids::DATE_TIME_SYSTEM,
         vcenter_prefix: "dateTimeSystem-",
+    },
+    HostObject {
+        ty: "HostVirtualNicManager",
+        local: ids::VIRTUAL_NIC_MANAGER,
+        vcenter_prefix: "virtualNicManager-",
     },
     // The esxcli objects through a vCenter: the ids a live vCenter 9.1 was reported to use
     // (docs/esxcli.md, [unconfirmed]); ExecuteSoap's moid and method pass through unchanged.
