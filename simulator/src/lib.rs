@@ -55,7 +55,8 @@
 //!   `local_account_manager`, `option_manager`, `search_index`, `event_manager` (the host
 //!   model's event log as vSphere events), `task_history_collector` (both page through
 //!   `history_collector`'s scroll), `perf_manager`,
-//!   `agent_settings` (ServiceContent.setting), `host_network`, `host_date_time_system`,
+//!   `agent_settings` (ServiceContent.setting), `host_network` (and the virtual NIC manager),
+//!   `host_date_time_system`,
 //!   `authorization_manager` (roles, and the host's permissions), `user_directory` (its local
 //!   accounts), `diagnostic_manager` (hostd's log told from the event log), `license_manager`,
 //!   and
