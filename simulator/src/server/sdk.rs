@@ -87,6 +87,7 @@ pub async fn soap(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Resp, HostDown> {
+    let traced = shared.cfg.trace.is_some();
     let token = super::cookie_token(&req);
     let agent = req
         .headers()
@@ -102,33 +103,38 @@ pub async fn soap(
         Ok(c) => c,
         Err(f) => {
             tracing::debug!(%peer, "bad SOAP request: {}", f.message);
-            let note = SoapNote {
+            let note = traced.then(|| SoapNote {
                 method: "(unreadable)".into(),
                 fault: Some((f.ty.to_string(), f.message.clone())),
                 ..SoapNote::default()
-            };
+            });
             return Ok(noted(fault(&f), note, None));
         }
     };
-    let mut note = SoapNote {
+    // Only a traced endpoint pays for the note (an allocation or three per request).
+    let mut note = traced.then(|| SoapNote {
         method: call.method.clone(),
         object: Some(format!("{}:{}", call.this.ty, call.this.id)),
         host: shared
             .index
             .or_else(|| crate::vim::vcenter::host_index_of(&call.this.id)),
         ..SoapNote::default()
-    };
+    });
     let hit = shared.fault_for(&call.method, Some(&call.this));
     let rule = hit.as_ref().map(|h| h.rule);
     if let Some(h) = &hit {
         if let Some(early) = apply_before(shared, h).await? {
-            note.fault = fault_rules::soap_fault(&h.action).map(|f| (f.ty.to_string(), f.message));
+            if let Some(n) = note.as_mut() {
+                n.fault = fault_rules::soap_fault(&h.action).map(|f| (f.ty.to_string(), f.message));
+            }
             return Ok(noted(early, note, rule));
         }
     }
     let (resp, outcome) = answer(shared, peer, token, agent, &call).await?;
-    note.user = outcome.user;
-    note.fault = outcome.fault;
+    if let Some(n) = note.as_mut() {
+        n.user = outcome.user;
+        n.fault = outcome.fault;
+    }
     let resp = noted(resp, note, rule);
     Ok(match hit {
         Some(Hit {
@@ -140,10 +146,12 @@ pub async fn soap(
 }
 
 /// Hands what the trace tells of a call to the recorder ([`super::trace`]) on its response.
-fn noted(mut r: Resp, note: SoapNote, rule: Option<u64>) -> Resp {
-    r.extensions_mut().insert(note);
-    if let Some(id) = rule {
-        r.extensions_mut().insert(RuleNote(id));
+fn noted(mut r: Resp, note: Option<SoapNote>, rule: Option<u64>) -> Resp {
+    if let Some(n) = note {
+        r.extensions_mut().insert(n);
+        if let Some(id) = rule {
+            r.extensions_mut().insert(RuleNote(id));
+        }
     }
     r
 }
@@ -238,7 +246,7 @@ async fn answer(
             outcome.user = match call.method.as_str() {
                 // The name it logged in (or failed to log in) with.
                 "Login" => call.param("userName").map(|u| u.text.clone()),
-                // Looked up after the call: a Logout's session is gone by then, its token not.
+                // Looked up before the call: a Logout's session is gone after it.
                 _ => user_before,
             };
             outcome.fault = result
