@@ -40,6 +40,9 @@ enum Seen {
 async fn probe(addr: SocketAddr, c: &mut Client) -> Seen {
     match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Seen::Refused,
+        // In the backlog of a listener being closed as the host goes down: reset. A moment of
+        // the transition, not a phase; `expect` looks again.
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => return Seen::NoAnswer,
         Err(e) => panic!("connect: {e}"),
         Ok(_) => {}
     }
