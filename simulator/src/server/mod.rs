@@ -665,9 +665,7 @@ async fn handle(
     // per request halves contention under load.
     let routed = match (method.as_str(), path.as_str()) {
         // WSDL clients post to the WSDL's address, or (node-vsphere-soap) to the WSDL's URL.
-        ("POST", "/sdk" | "/sdk/" | "/sdk/vimService" | "/sdk/vimService.wsdl") => {
-            sdk::soap(&shared, peer, req).await
-        }
+        ("POST", p) if sdk::is_soap_path(p) => sdk::soap(&shared, peer, req).await,
         ("GET", "/sdk/vimServiceVersions.xml") => sdk::service_versions(&shared),
         ("GET", p) if wsdl::serves(p) => wsdl::get(&shared, p),
         (_, "/sdk" | "/sdk/" | "/sdk/vimServiceVersions.xml") => {

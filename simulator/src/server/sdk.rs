@@ -43,6 +43,14 @@ fn xml(status: StatusCode, body: String) -> Resp {
     r
 }
 
+/// The paths SOAP is posted to: `/sdk`, and (WSDL clients) the WSDL's address or URL.
+pub fn is_soap_path(p: &str) -> bool {
+    matches!(
+        p,
+        "/sdk" | "/sdk/" | "/sdk/vimService" | "/sdk/vimService.wsdl"
+    )
+}
+
 pub fn fault(f: &Fault) -> Resp {
     xml(StatusCode::INTERNAL_SERVER_ERROR, f.to_xml())
 }

@@ -193,7 +193,7 @@ impl Trace {
 /// `kind` of a request by its path.
 pub fn kind_of(method: &str, path: &str) -> &'static str {
     match (method, path) {
-        ("POST", "/sdk" | "/sdk/" | "/sdk/vimService" | "/sdk/vimService.wsdl") => "soap",
+        ("POST", p) if super::sdk::is_soap_path(p) => "soap",
         (_, p) if p.starts_with("/downloads/") => "download",
         (_, "/tmp/configBundle.tgz") => "upload",
         _ => "http",
