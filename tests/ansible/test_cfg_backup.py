@@ -73,33 +73,31 @@ def host_of(si):
     return c.rootFolder.childEntity[0].hostFolder.childEntity[0].host[0]
 
 
-def playbook(port, state, workdir, password=PASSWORD, **extra):
-    result_file = os.path.join(workdir, "result-%s.json" % state)
-    ev = dict(esxi_port=port, esxi_password=password, cfg_state=state, result_file=result_file,
-              ansible_python_interpreter=sys.executable, **extra)
+def run_playbook(playbook_file, what, workdir, result_file, **extra_vars):
+    """Runs one of this directory's playbooks as users run it; returns the JSON it wrote."""
+    ev = dict(result_file=result_file, ansible_python_interpreter=sys.executable, **extra_vars)
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
-           os.path.join(HERE, "cfg_backup.yml"), "-e", json.dumps(ev)]
+           os.path.join(HERE, playbook_file), "-e", json.dumps(ev)]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir,
                        env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0"))
     if r.returncode != 0:
-        raise AssertionError("ansible-playbook state=%s failed:\n%s\n%s" % (state, r.stdout[-4000:], r.stderr[-2000:]))
+        raise AssertionError("%s %s failed:\n%s\n%s" % (playbook_file, what, r.stdout[-4000:], r.stderr[-2000:]))
     with open(result_file) as f:
         return json.loads(f.read())
 
 
+def playbook(port, state, workdir, password=PASSWORD, **extra):
+    return run_playbook("cfg_backup.yml", "state=" + state, workdir,
+                        os.path.join(workdir, "result-%s.json" % state),
+                        esxi_port=port, esxi_password=password, cfg_state=state, **extra)
+
+
 def users(port, step, workdir, password=PASSWORD):
     """Runs local_users.yml's `step`; returns {user: role} as vmware_local_user_info reports."""
-    result_file = os.path.join(workdir, "users-%s.json" % step)
-    ev = dict(esxi_port=port, esxi_password=password, step=step, result_file=result_file,
-              ansible_python_interpreter=sys.executable)
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
-           os.path.join(HERE, "local_users.yml"), "-e", json.dumps(ev)]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir,
-                       env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0"))
-    if r.returncode != 0:
-        raise AssertionError("local_users.yml step=%s failed:\n%s\n%s" % (step, r.stdout[-4000:], r.stderr[-2000:]))
-    with open(result_file) as f:
-        return {u["user_name"]: u["role"] for u in json.loads(f.read())}
+    got = run_playbook("local_users.yml", "step=" + step, workdir,
+                       os.path.join(workdir, "users-%s.json" % step),
+                       esxi_port=port, esxi_password=password, step=step)
+    return {u["user_name"]: u["role"] for u in got}
 
 
 def main():
