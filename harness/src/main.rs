@@ -212,6 +212,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// The async runtime the embedded simulator runs on; None (said) when it cannot be made.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("esxi-harness: {e}");
+            None
+        }
+    }
+}
+
 fn tool(
     path: &Path,
     seed: u64,
@@ -230,15 +244,8 @@ fn tool(
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("esxi-harness: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
     };
     let mut progress = |what: &str| eprintln!("-- {what}");
     let report = match rt.block_on(tool::run_suite(&spec, path, seed, first, &mut progress)) {
@@ -558,15 +565,8 @@ fn run(a: RunArgs) -> ExitCode {
         jobs
     );
     let started = Instant::now();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("esxi-harness: {e}");
-            return ExitCode::from(2);
-        }
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
     };
     let bar = indicatif::ProgressBar::new(cases.len() as u64);
     bar.set_style(
