@@ -182,6 +182,15 @@ pub async fn run_suite(
         }
     }
 
+    // Every contract is judged or skipped once, in the catalogue's order: a check added to
+    // `checks::ALL` but to no situation (or the reverse) stops here rather than vanish.
+    let ids: Vec<&str> = verdicts.iter().map(|v| v.id).collect();
+    let want: Vec<&str> = checks::ALL.iter().map(|c| c.id).collect();
+    if ids != want {
+        return Err(format!(
+            "internal: the situations judged {ids:?}, the catalogue lists {want:?}"
+        ));
+    }
     Ok(Report {
         tool: spec.name.clone(),
         seed,
