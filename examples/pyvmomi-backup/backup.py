@@ -2,8 +2,10 @@
 """A fleet backup of ESXi host configuration through vCenter, as the seeds' PowerCLI scripts do
 it, done right: every connected embeddedEsx host (optionally only those in a host list file),
 once each, into DEST/YYYY-MM-DD/HOST/configBundle-HOST.tgz, keeping the newest KEEP dated
-folders. Certificates are verified against the CA file. A host that fails does not stop the
-others; the exit status is 1 if any failed.
+folders. Certificates are verified against the CA file. A host in TPM mode (7.0 U2 and later)
+has its recovery key saved beside its bundle, as recovery-key-HOST.txt: a bundle of a TPM host
+cannot be restored onto a new board without it. A host that fails does not stop the others; the
+exit status is 1 if any failed.
 
 Environment: VC_URL (https://vcenter/sdk), VC_USER, VC_PASSWORD, VC_CA_FILE, BACKUP_DIR,
 HOST_LIST (optional), KEEP (default 7).
@@ -20,9 +22,11 @@ suite can be seen to catch each (ci/tool):
   always-succeeds  exits 0 whatever failed
   trusts-short-downloads  keeps a download that broke off (no length or archive check)
   no-redirects     does not follow port 80's 301 to https (real hosts' URLs say http://*/)
+  recovery-id-only saves the Recovery ID column, not the Key (the ID alone unlocks nothing)
 """
 
 import datetime
+import http.client
 import os
 import re
 import shutil
@@ -31,6 +35,7 @@ import sys
 import tarfile
 import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
 
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
@@ -38,7 +43,7 @@ from pyVmomi import vim
 DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MISTAKES = ("duplicate-loop", "vcenter-for-star", "no-state-filter", "leaves-parts", "no-verify",
             "no-retention", "stops-at-first", "always-succeeds", "trusts-short-downloads",
-            "no-redirects")
+            "no-redirects", "recovery-id-only")
 BREAK = sys.argv[sys.argv.index("--break") + 1] if "--break" in sys.argv else None
 assert BREAK is None or BREAK in MISTAKES, "--break takes one of %s" % ", ".join(MISTAKES)
 
@@ -120,6 +125,72 @@ def backup(host, ctx, day_dir):
             os.remove(tmp)
 
 
+# ---- the recovery key: esxcli over the API ------------------------------------------------------
+# `esxcli system settings encryption recovery list` is what prints a TPM host's key. pyVmomi has
+# no types for the calls govc and PowerCLI's Get-EsxCli make for it (RetrieveManagedMethodExecuter,
+# ExecuteSoap), so they are sent raw on pyVmomi's own session, through the vCenter.
+V = "{urn:vim25}"
+
+
+def soap(si, ctx, mtype, moid, method, params=""):
+    url = urllib.parse.urlparse(os.environ["VC_URL"])
+    body = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+            '<%s xmlns="urn:vim25"><_this type="%s">%s</_this>%s</%s></soapenv:Body>'
+            '</soapenv:Envelope>' % (method, mtype, moid, params, method))
+    conn = http.client.HTTPSConnection(url.hostname, url.port or 443, context=ctx, timeout=60)
+    try:
+        conn.request("POST", url.path or "/sdk", body=body.encode(), headers={
+            "Content-Type": "text/xml; charset=utf-8", "Cookie": si._stub.cookie,
+            "SOAPAction": si._stub.versionId})
+        r = conn.getresponse()
+        root = ET.fromstring(r.read())
+    finally:
+        conn.close()
+    if r.status != 200:
+        raise IOError("%s: %s" % (method, root.findtext(".//faultstring")))
+    return root.find(".//%sreturnval" % V)
+
+
+def esxcli(si, ctx, host, namespace, command):
+    mme = soap(si, ctx, "HostSystem", host._moId, "RetrieveManagedMethodExecuter")
+    params = ("<moid>ha-cli-handler-%s</moid><version>urn:vim25/5.0</version>"
+              "<method>vim.EsxCLI.%s.%s</method>" % (namespace.replace(".", "-"), namespace,
+                                                     command))
+    rv = soap(si, ctx, mme.get("type"), mme.text, "ExecuteSoap", params)
+    if rv.find(V + "fault") is not None:
+        raise IOError("esxcli %s %s: %s" % (namespace, command, rv.findtext(V + "fault/" + V +
+                                                                             "faultMsg")))
+    return ET.fromstring(rv.findtext(V + "response"))
+
+
+def fields(obj):
+    return {c.tag.split("}")[-1]: (c.text or "") for c in obj}
+
+
+def save_recovery_key(si, ctx, host, folder):
+    """A TPM-mode host's recovery key beside its bundle (None for any other host)."""
+    version = tuple(int(x) for x in host.summary.config.product.version.split(".")[:3])
+    if version < (7, 0, 2):  # 7.0 U2 and later encrypt their configuration
+        return None
+    if fields(esxcli(si, ctx, host, "system.settings.encryption", "get"))["Mode"] != "TPM":
+        return None
+    rows = [fields(r) for r in esxcli(si, ctx, host, "system.settings.encryption.recovery",
+                                      "list")]
+    if len(rows) != 1:
+        raise IOError("a TPM host with %d recovery keys listed" % len(rows))
+    row = rows[0]
+    text = "Recovery ID: %s\nKey: %s\n" % (row["RecoveryID"], row["Key"])
+    if BREAK == "recovery-id-only":
+        text = "Recovery ID: %s\n" % row["RecoveryID"]
+    path = os.path.join(folder, "recovery-key-%s.txt" % host.name)
+    with open(path + ".part", "w") as f:
+        f.write(text)
+    os.chmod(path + ".part", 0o600)
+    os.replace(path + ".part", path)
+    return path
+
+
 def prune(dest, keep):
     if BREAK == "no-retention":
         return
@@ -139,6 +210,9 @@ def main():
         for h in hosts_to_back_up(si):
             try:
                 print("backed up %s: %s" % (h.name, backup(h, ctx, day_dir)))
+                key = save_recovery_key(si, ctx, h, os.path.join(day_dir, h.name))
+                if key:
+                    print("saved %s's recovery key: %s" % (h.name, key))
             except Exception as e:  # one host's failure must not stop the others
                 failed.append(h.name)
                 print("FAILED %s: %s" % (h.name, e), file=sys.stderr)

@@ -7,7 +7,8 @@ host's (MismatchedBundle), then wait for the reboot, and take the host out of ma
 Environment: VC_URL, VC_USER, VC_PASSWORD, VC_CA_FILE, BACKUP_DIR, RESTORE_HOST (its name in
 vCenter), HOST_USER, HOST_PASSWORD (the host's own account: a vCenter session cannot upload).
 
-`--break MISTAKE` (see backup.py): no-maintenance-mode, always-force, no-wait,
+`--break MISTAKE` (see backup.py): no-maintenance-mode, always-force, never-force (gives up at
+MismatchedBundle: a host whose board was replaced cannot be restored), no-wait,
 stays-in-maintenance-mode.
 """
 
@@ -24,7 +25,8 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-MISTAKES = ("no-maintenance-mode", "always-force", "no-wait", "stays-in-maintenance-mode")
+MISTAKES = ("no-maintenance-mode", "always-force", "never-force", "no-wait",
+            "stays-in-maintenance-mode")
 BREAK = sys.argv[sys.argv.index("--break") + 1] if "--break" in sys.argv else None
 assert BREAK is None or BREAK in MISTAKES, "--break takes one of %s" % ", ".join(MISTAKES)
 DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -77,7 +79,10 @@ def restore(host):
     try:
         fw.RestoreFirmwareConfiguration(force=force)
     except vim.fault.MismatchedBundle:
-        # Another host's bundle (a replaced board, a clone): only now is force right.
+        # The bundle's UUID is not the host's (a replaced board, a clone): only now is force
+        # right. The build must still match; force does not override that.
+        if BREAK == "never-force":
+            raise
         fw.RestoreFirmwareConfiguration(force=True)
     except vim.fault.InvalidState:
         raise

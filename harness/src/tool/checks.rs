@@ -15,6 +15,7 @@
 //! | `bundles-of-the-right-host` | each file is a readable bundle of the host it is named for (its Manifest's UUID) |
 //! | `bundles-fresh` | each bundle holds the change made just before the run (the backup saved first, not a stale copy) |
 //! | `nothing-else-written` | the destination holds the promised files and nothing else |
+//! | `recovery-key-saved` | a host in TPM mode (7.0 U2+) has its recovery key saved where promised, beside its bundle: without it the bundle cannot be restored onto a new board (facts 6.5); skipped for a tool that promises no `recovery_key` |
 //!
 //! Other situations, each on a fresh estate:
 //!
@@ -27,13 +28,16 @@
 //! | `keeps-the-newest-n` | the destination holds older dated folders (a tool that promises retention N) | after the run, the newest N dated folders are there and no others |
 //! | `urls-on-443` | the hosts on port 443 with port 80 redirecting, their URLs `http://*/...` as a real host's (needs privileges to bind 443 and 80) | each bundle is fetched from its own host and lands where promised |
 //!
-//! The restore run (a tool with `[restore]`): one host's bundle in the destination, its
-//! configuration changed and saved since; the tool is told to restore that host.
+//! The restore runs (a tool with `[restore]`): one host's bundle in the destination, its
+//! configuration changed and saved since; the tool is told to restore that host. Twice, each on
+//! a fresh estate: on the board the bundle was taken on, and after the host's motherboard was
+//! replaced (a new SMBIOS UUID: the bundle restores only with `force`). Each contract must hold
+//! in both.
 //!
 //! | id | contract |
 //! |---|---|
 //! | `restore-in-maintenance-mode` | the host is put in maintenance mode first, and the restore is accepted |
-//! | `restore-force-only-when-needed` | `force` stays false for the host's own bundle (force restores a bundle onto the wrong host) |
+//! | `restore-force-only-when-needed` | `force` is false for a bundle of the same board (force restores a bundle onto the wrong host), true only once the board was replaced |
 //! | `restore-waits-for-the-reboot` | the tool exits only once the host is back up |
 //! | `restore-leaves-maintenance-mode` | the host is taken out of maintenance mode after the reboot |
 //! | `restore-brings-the-bundle-back` | the host runs the bundle's configuration, not the later one |
@@ -90,6 +94,10 @@ pub const NOTHING_ELSE_WRITTEN: Check = Check {
     id: "nothing-else-written",
     title: "the destination holds the promised files and nothing else",
 };
+pub const RECOVERY_KEY_SAVED: Check = Check {
+    id: "recovery-key-saved",
+    title: "a TPM-mode host's recovery key is saved beside its bundle",
+};
 
 pub const FAILURE_DOES_NOT_STOP: Check = Check {
     id: "failure-does-not-stop-the-others",
@@ -122,7 +130,7 @@ pub const RESTORE_IN_MM: Check = Check {
 };
 pub const RESTORE_FORCE: Check = Check {
     id: "restore-force-only-when-needed",
-    title: "force is not used for the host's own bundle",
+    title: "force is used only when the bundle's UUID is not the host's",
 };
 pub const RESTORE_WAITS: Check = Check {
     id: "restore-waits-for-the-reboot",
@@ -152,6 +160,7 @@ pub const ALL: &[&Check] = &[
     &BUNDLES_OF_THE_RIGHT_HOST,
     &BUNDLES_FRESH,
     &NOTHING_ELSE_WRITTEN,
+    &RECOVERY_KEY_SAVED,
     &FAILURE_DOES_NOT_STOP,
     &FAILURE_IS_REPORTED,
     &NO_BROKEN_BUNDLE,
@@ -200,6 +209,10 @@ pub struct BackupRun<'a> {
     pub marks: &'a [(usize, String)],
     pub dest: &'a Path,
     pub layout: &'a str,
+    /// Where the tool promises a TPM host's recovery key, if it does.
+    pub recovery_key: Option<&'a str>,
+    /// What opens the estate's bundles (the TPM hosts' recovery keys).
+    pub keys: &'a crate::layers::Keys,
     /// The dates `{date}` may be (the run's day in UTC, and the days either side for a tool
     /// on local time).
     pub dates: &'a [String],
@@ -354,7 +367,7 @@ pub fn judge_failure(run: &BackupRun, failed: usize) -> Vec<Verdict> {
                 .and_then(|h| promised_file(run, h).map(|p| (h, p)));
             let broken = kept.as_ref().and_then(|(h, p)| {
                 let bytes = std::fs::read(p).unwrap_or_default();
-                let uuid = crate::layers::Layers::read(&bytes, &crate::layers::Keys::none())
+                let uuid = crate::layers::Layers::read(&bytes, run.keys)
                     .ok()
                     .and_then(|l| l.manifest.and_then(|m| m.ok()).map(|m| m.uuid));
                 (uuid.as_deref() != Some(h.uuid.as_str())).then(|| {
@@ -393,6 +406,20 @@ pub fn merge(runs: Vec<(&str, Vec<Verdict>)>) -> Vec<Verdict> {
             let all: Vec<(&str, &Verdict)> = runs.iter().map(|(n, vs)| (*n, &vs[i])).collect();
             v.passed = all.iter().all(|(_, x)| x.passed);
             let failed: Vec<&(&str, &Verdict)> = all.iter().filter(|(_, x)| !x.passed).collect();
+            // What the situations asked (the failing ones', if any): the same contract may ask
+            // another thing of another situation.
+            let asked: Vec<(&str, &Verdict)> = match failed.is_empty() {
+                true => all.clone(),
+                false => failed.iter().map(|x| **x).collect(),
+            };
+            v.expected = match asked.iter().all(|(_, x)| x.expected == asked[0].1.expected) {
+                true => asked[0].1.expected.clone(),
+                false => asked
+                    .iter()
+                    .map(|(n, x)| format!("{n}: {}", x.expected))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
             v.seen = match failed.as_slice() {
                 [] => format!("as expected in all {} situations", all.len()),
                 f => f
@@ -535,13 +562,95 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// The promised path of a host's bundle that exists, if any.
 fn promised_file(run: &BackupRun, host: &EstateHost) -> Option<PathBuf> {
+    existing(run, run.layout, host)
+}
+
+/// The path `layout` gives `host` on one of the run's dates, where a file is.
+fn existing(run: &BackupRun, layout: &str, host: &EstateHost) -> Option<PathBuf> {
     run.dates
         .iter()
-        .map(|d| {
-            run.dest
-                .join(super::spec::layout_path(run.layout, d, &host.name))
-        })
+        .map(|d| run.dest.join(super::spec::layout_path(layout, d, &host.name)))
         .find(|p| p.is_file())
+}
+
+/// The 96 digits of a recovery key, as written anywhere in `text` (with or without the
+/// dashes between its groups).
+fn holds_key(text: &str, key: &str) -> bool {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let want = digits(key);
+    // Runs of digits and dashes: a key split over other text is not a key.
+    text.split(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .any(|run| digits(run).contains(&want))
+}
+
+/// `recovery-key-saved`: each TPM-mode target's key in the promised file (which
+/// `nothing-else-written` counts as promised: `found` gets its path).
+fn judge_recovery_key(run: &BackupRun, found: &mut Vec<String>) -> Verdict {
+    let tpm: Vec<&EstateHost> = run
+        .hosts
+        .iter()
+        .filter(|h| h.role == Role::Target && h.recovery_key.is_some())
+        .collect();
+    let Some(promised) = run.recovery_key else {
+        return skipped(
+            &RECOVERY_KEY_SAVED,
+            &format!(
+                "the tool promises no recovery key (promises.recovery_key); a bundle of a TPM-mode \
+                 host ({}) cannot be restored onto a new board without it",
+                names(&tpm)
+            ),
+        );
+    };
+    // Whatever the tool wrote there for any host is a promised file.
+    for h in run.hosts {
+        if let Some(p) = existing(run, promised, h) {
+            let rel = p.strip_prefix(run.dest).unwrap_or(&p).display().to_string();
+            if !found.contains(&rel) {
+                found.push(rel);
+            }
+        }
+    }
+    let mut wrong = Vec::new();
+    let mut evidence: Vec<String> = run
+        .trace
+        .iter()
+        .filter(|r| r.method == "ExecuteSoap")
+        .map(line)
+        .collect();
+    for h in &tpm {
+        let key = h.recovery_key.as_deref().unwrap_or_default();
+        match existing(run, promised, h) {
+            None => wrong.push(format!(
+                "{}: nothing at {}",
+                h.name,
+                super::spec::layout_path(promised, &run.dates[0], &h.name)
+            )),
+            Some(p) => {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let rel = p.strip_prefix(run.dest).unwrap_or(&p).display();
+                if holds_key(&text, key) {
+                    evidence.push(format!("{rel}: holds {}'s key", h.name));
+                } else {
+                    wrong.push(format!(
+                        "{rel}: {} bytes, no 16 groups of 6 digits that are {}'s key",
+                        text.len(),
+                        h.name
+                    ));
+                }
+            }
+        }
+    }
+    verdict(
+        &RECOVERY_KEY_SAVED,
+        wrong.is_empty(),
+        format!("the recovery key of {} at {promised}", names(&tpm)),
+        if wrong.is_empty() {
+            "as expected".into()
+        } else {
+            wrong.join("; ")
+        },
+        evidence.into_iter().chain(tail(run.ran)).collect(),
+    )
 }
 
 pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
@@ -679,7 +788,7 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
             .to_string();
         found.push(rel.clone());
         let bytes = std::fs::read(&path).unwrap_or_default();
-        let saved = match crate::layers::Layers::read(&bytes, &crate::layers::Keys::none())
+        let saved = match crate::layers::Layers::read(&bytes, run.keys)
             .and_then(|l| {
                 let uuid = l
                     .manifest
@@ -756,6 +865,8 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
         stale.clone(),
     ));
 
+    let recovery = judge_recovery_key(run, &mut found);
+
     // nothing-else-written
     let all = files_under(run.dest);
     let extra: Vec<String> = all
@@ -774,6 +885,7 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
         },
         extra,
     ));
+    out.push(recovery);
     out
 }
 
@@ -784,6 +896,8 @@ pub struct RestoreRun<'a> {
     pub host: &'a EstateHost,
     pub prep: &'a super::estate::RestorePrep,
     pub after: &'a super::estate::HostAfter,
+    /// The host's board was replaced since the bundle was taken: the restore needs `force`.
+    pub needs_force: bool,
 }
 
 pub fn judge_restore(run: &RestoreRun) -> Vec<Verdict> {
@@ -842,8 +956,13 @@ pub fn judge_restore(run: &RestoreRun) -> Vec<Verdict> {
         ),
         verdict(
             &RESTORE_FORCE,
-            !a.restores.is_empty() && a.restores.iter().all(|f| !f),
-            "one restore, force=false (the bundle is this host's)".into(),
+            a.restores.as_slice() == [run.needs_force],
+            match run.needs_force {
+                false => "one restore, force=false (the bundle is of this board)".into(),
+                true => "one restore, force=true (the board was replaced: the bundle's UUID is \
+                         not the host's now)"
+                    .into(),
+            },
             match a.restores.as_slice() {
                 [] => "no restore happened".into(),
                 fs => fs
@@ -906,4 +1025,54 @@ pub fn judge_restore(run: &RestoreRun) -> Vec<Verdict> {
             others.iter().map(|r| line(r)).collect(),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{holds_key, merge, verdict, RESTORE_FORCE};
+
+    /// One verdict of several situations: passed only if passed in all; what was expected and
+    /// seen is the failing situation's, named.
+    #[test]
+    fn merged_verdicts_tell_the_failing_situation() {
+        let v = |passed, expected: &str, seen: &str| {
+            verdict(&RESTORE_FORCE, passed, expected.into(), seen.into(), vec![seen.into()])
+        };
+        let both = merge(vec![
+            ("same board", vec![v(true, "force=false", "force=false")]),
+            ("replaced board", vec![v(false, "force=true", "no restore")]),
+        ]);
+        assert!(!both[0].passed);
+        assert_eq!(both[0].expected, "force=true");
+        assert_eq!(both[0].seen, "replaced board: no restore");
+        assert_eq!(both[0].evidence, ["[replaced board] no restore"]);
+        let fine = merge(vec![
+            ("same board", vec![v(true, "force=false", "force=false")]),
+            ("replaced board", vec![v(true, "force=true", "force=true")]),
+        ]);
+        assert!(fine[0].passed);
+        assert_eq!(
+            fine[0].expected,
+            "same board: force=false; replaced board: force=true"
+        );
+        assert_eq!(fine[0].seen, "as expected in all 2 situations");
+    }
+
+    /// A key is found as users and esxcli write it, with or without dashes; its Recovery ID,
+    /// another key or a key broken up by other text is not it.
+    #[test]
+    fn a_recovery_key_is_found_as_written() {
+        let groups: Vec<String> = (0..16).map(|i| format!("{:06}", 100_000 + i * 7)).collect();
+        let key = groups.join("-");
+        let id = "{5A1B2C3D-0000-4000-8000-00000000002A}";
+        assert!(holds_key(&format!("Recovery ID: {id}\nKey: {key}\n"), &key));
+        assert!(holds_key(&groups.concat(), &key));
+        assert!(holds_key(&format!("{id}   {key}"), &key));
+        assert!(!holds_key(&format!("Recovery ID: {id}\n"), &key));
+        let other = key.replacen("100000", "100001", 1);
+        assert!(!holds_key(&other, &key));
+        let split = format!("{} and {}", groups[..8].join("-"), groups[8..].join("-"));
+        assert!(!holds_key(&split, &key));
+        assert!(!holds_key("", &key));
+    }
 }

@@ -7,9 +7,9 @@
 //!
 //! | host | build | role |
 //! |---|---|---|
-//! | 0 | 6.7U3 | backed up |
-//! | 1 | 7.0U3 | backed up |
-//! | 2 | 8.0U3 | backed up |
+//! | 0 | 6.7U3 | backed up (plain state.tgz) |
+//! | 1 | 7.0U3 | backed up (encrypted state, NONE mode) |
+//! | 2 | 8.0U3, TPM mode | backed up; its recovery key belongs beside its bundle (facts 6.5) |
 //! | 3 | 8.0U3 | not responding (its link is down): a tool must skip it, not stop |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -59,6 +59,9 @@ pub struct EstateHost {
     pub role: Role,
     /// The hardware UUID its bundles carry.
     pub uuid: String,
+    /// A TPM-mode host's recovery key (`esxcli system settings encryption recovery list`'s
+    /// 16 groups of 6 digits): what opens its bundles anywhere but on its own board.
+    pub recovery_key: Option<String>,
 }
 
 pub struct Estate {
@@ -73,7 +76,7 @@ pub struct Estate {
 const MIX: &[(&str, Role)] = &[
     ("6.7U3", Role::Target),
     ("7.0U3", Role::Target),
-    ("8.0U3", Role::Target),
+    ("8.0U3+tpm", Role::Target),
     ("8.0U3", Role::NotResponding),
 ];
 
@@ -120,13 +123,16 @@ impl Estate {
             .await?;
         let mut hosts = Vec::new();
         for (h, (profile, role)) in fleet.hosts().iter().zip(MIX) {
-            let uuid = fleet.with_host(h.index, |v| {
+            let (uuid, recovery_key) = fleet.with_host(h.index, |v| {
                 if *role == Role::NotResponding {
                     // Down for longer than any run: vCenter shows it notResponding.
                     let until = v.now().plus(Duration::from_secs(365 * 86_400));
                     v.set_link_down_until(Some(until));
                 }
-                v.host.smbios_uuid().to_string()
+                (
+                    v.host.smbios_uuid().to_string(),
+                    v.host.recovery_key().map(|k| k.key_text()),
+                )
             });
             hosts.push(EstateHost {
                 index: h.index,
@@ -134,6 +140,7 @@ impl Estate {
                 profile: profile.to_string(),
                 role: *role,
                 uuid,
+                recovery_key,
             });
         }
         let work = tempfile::tempdir().map_err(|e| format!("a work directory: {e}"))?;
@@ -166,6 +173,17 @@ impl Estate {
     }
     pub fn targets(&self) -> impl Iterator<Item = &EstateHost> {
         self.hosts.iter().filter(|h| h.role == Role::Target)
+    }
+
+    /// What opens every bundle of the estate: the TPM hosts' recovery keys (the harness may
+    /// read them; a tool must ask the host).
+    pub fn keys(&self) -> Result<crate::layers::Keys, String> {
+        let keys: Vec<&str> = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.recovery_key.as_deref())
+            .collect();
+        crate::layers::Keys::recovery(&keys)
     }
 
     /// The trace from `after` on.
@@ -299,6 +317,27 @@ impl Estate {
             later_mark,
             events_before,
         })
+    }
+
+    /// Host `index`'s motherboard is replaced after `prep` (a new SMBIOS UUID: its own bundle
+    /// is now "another host's" to RestoreFirmwareConfiguration, which needs `force`), and the
+    /// host is powered on and waited for; what the tool does is counted from then on.
+    pub async fn replace_board(&self, prep: &mut RestorePrep) -> Result<String, String> {
+        let index = prep.index;
+        let uuid = self.fleet.with_host(index, |v| {
+            v.host.replace_board(true).map_err(|e| e.to_string())?;
+            v.host.power_on().map_err(|e| e.to_string())?;
+            Ok::<_, String>(v.host.smbios_uuid().to_string())
+        })?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !self.fleet.with_host(index, |v| v.host.is_running()) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("host {index} did not boot on its new board"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        prep.events_before = self.fleet.with_host(index, |v| v.host.events().total());
+        Ok(uuid)
     }
 
     /// Host `index` as it is now, and what it went through since `events_before`.

@@ -139,41 +139,21 @@ pub async fn run_suite(
         ));
     }
 
-    // 6. A restore: the host's own bundle in the destination, a later change to undo.
+    // 6. A restore: the host's own bundle in the destination, a later change to undo; then
+    //    the same after the host's board was replaced (the bundle now needs force). Each on a
+    //    fresh estate; a restore check passes when it passes in both.
     match &spec.restore {
         Some(cmd) => {
-            progress("restore: a host's own bundle over a later change");
-            let estate = Estate::start(seed, first).await?;
-            let host = estate
-                .targets()
-                .last()
-                .cloned()
-                .ok_or("no host to restore")?;
-            let prep = estate.prepare_restore(host.index, &spec.promises.layout, &dates[0])?;
-            let mut env = environment(spec, &estate);
-            let e = &spec.estate;
-            for (k, v) in [
-                (&e.restore_host, host.name.clone()),
-                (&e.host_user, "root".to_string()),
-                (&e.host_password, estate::ROOT_PASSWORD.to_string()),
-            ] {
-                if let Some(k) = k {
-                    env.push((k.clone(), v));
-                }
+            let mut per_situation = Vec::new();
+            for (name, replaced) in [("same board", false), ("replaced board", true)] {
+                progress(&format!(
+                    "restore: a host's own bundle over a later change ({name})"
+                ));
+                let (vs, out) = restore(spec, cmd, seed, first, &dates[0], replaced).await?;
+                per_situation.push((name, vs));
+                output.push_str(&out);
             }
-            let before = estate.trace.last_seq();
-            let ran = run::run(cmd, &spec.dir, &env).await?;
-            // The host as the tool left it, before anything else moves the clock on.
-            let after = estate.host_after(host.index, prep.events_before);
-            let trace = estate.trace_since(before);
-            verdicts.extend(checks::judge_restore(&checks::RestoreRun {
-                ran: &ran,
-                trace: &trace,
-                host: &host,
-                prep: &prep,
-                after: &after,
-            }));
-            output.push_str(&ran.output);
+            verdicts.extend(checks::merge(per_situation));
         }
         None => {
             for c in checks::RESTORE {
@@ -200,12 +180,64 @@ pub async fn run_suite(
     })
 }
 
+/// One restore run on a fresh estate: a target host's bundle is put in the destination for
+/// `date`, the host changed and saved since, and (`replaced`) its board replaced; the tool is
+/// told to restore it. The TPM host on its own board; on a new board a host in NONE mode, whose
+/// configuration moves with its disk (a TPM host's would need its recovery key to boot).
+async fn restore(
+    spec: &ToolSpec,
+    cmd: &spec::Command,
+    seed: u64,
+    first: Ipv4Addr,
+    date: &str,
+    replaced: bool,
+) -> Result<(Vec<Verdict>, String), String> {
+    let estate = Estate::start(seed, first).await?;
+    let targets: Vec<_> = estate.targets().cloned().collect();
+    let host = match replaced {
+        false => targets.last(),
+        true => targets.iter().find(|h| h.profile == "7.0U3"),
+    }
+    .cloned()
+    .ok_or("no host to restore")?;
+    let mut prep = estate.prepare_restore(host.index, &spec.promises.layout, date)?;
+    if replaced {
+        estate.replace_board(&mut prep).await?;
+    }
+    let mut env = environment(spec, &estate);
+    let e = &spec.estate;
+    for (k, v) in [
+        (&e.restore_host, host.name.clone()),
+        (&e.host_user, "root".to_string()),
+        (&e.host_password, estate::ROOT_PASSWORD.to_string()),
+    ] {
+        if let Some(k) = k {
+            env.push((k.clone(), v));
+        }
+    }
+    let before = estate.trace.last_seq();
+    let ran = run::run(cmd, &spec.dir, &env).await?;
+    // The host as the tool left it, before anything else moves the clock on.
+    let after = estate.host_after(host.index, prep.events_before);
+    let trace = estate.trace_since(before);
+    let verdicts = checks::judge_restore(&checks::RestoreRun {
+        ran: &ran,
+        trace: &trace,
+        host: &host,
+        prep: &prep,
+        after: &after,
+        needs_force: replaced,
+    });
+    Ok((verdicts, ran.output))
+}
+
 /// One backup run on an estate: how the tool ended and what it did there.
 struct Backup {
     estate: Estate,
     ran: run::Ran,
     trace: Vec<esxi_sim::server::trace::Record>,
     dest: std::path::PathBuf,
+    keys: crate::layers::Keys,
 }
 
 impl Backup {
@@ -215,11 +247,13 @@ impl Backup {
         let ran = run::run(&spec.backup, &spec.dir, &environment(spec, &estate)).await?;
         let trace = estate.trace_since(before);
         let dest = estate.dest();
+        let keys = estate.keys()?;
         Ok(Backup {
             estate,
             ran,
             trace,
             dest,
+            keys,
         })
     }
 
@@ -237,6 +271,8 @@ impl Backup {
             marks,
             dest: &self.dest,
             layout: &spec.promises.layout,
+            recovery_key: spec.promises.recovery_key.as_deref(),
+            keys: &self.keys,
             dates,
         }
     }

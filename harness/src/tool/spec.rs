@@ -27,6 +27,7 @@
 //! layout = "{date}/{host}/configBundle-{host}.tgz"
 //! retention = 7                            # keeps the newest N dated folders (0: no promise)
 //! verifies_certificates = true
+//! recovery_key = "{date}/{host}/recovery-key-{host}.txt"  # optional: a TPM host's key beside it
 //! ```
 //!
 //! A malformed file gets an error naming the file and line.
@@ -83,6 +84,11 @@ pub struct Promises {
     pub retention: usize,
     #[serde(default)]
     pub verifies_certificates: bool,
+    /// Where the recovery key of a host in TPM mode (7.0 U2+, facts 6.5) is saved beside its
+    /// bundle, if the tool saves it: a path like `layout`. Without the key a backup of a TPM
+    /// host cannot be restored onto a new board.
+    #[serde(default)]
+    pub recovery_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,24 +182,38 @@ impl ToolSpec {
                 timeout,
             })
         };
+        // A promised path: one per host, inside the destination, of known placeholders.
+        let promised_path = |key: &str, path: &str| -> Result<(), SpecError> {
+            if !path.contains("{host}") {
+                return Err(err(
+                    key_line(key),
+                    format!("{key} must contain {{host}}: each host needs its own path"),
+                ));
+            }
+            if let Some(bad) = placeholders(path).find(|p| !matches!(*p, "date" | "host")) {
+                return Err(err(
+                    key_line(key),
+                    format!("{key}: unknown placeholder {{{bad}}} (known: {{date}}, {{host}})"),
+                ));
+            }
+            if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+                return Err(err(
+                    key_line(key),
+                    format!("{key} is a path inside the destination: no leading / or .."),
+                ));
+            }
+            Ok(())
+        };
         let layout = &raw.promises.layout;
-        if !layout.contains("{host}") {
-            return Err(err(
-                key_line("layout"),
-                "layout must contain {host}: each host's bundle needs its own path".into(),
-            ));
-        }
-        if let Some(bad) = placeholders(layout).find(|p| !matches!(*p, "date" | "host")) {
-            return Err(err(
-                key_line("layout"),
-                format!("layout: unknown placeholder {{{bad}}} (known: {{date}}, {{host}})"),
-            ));
-        }
-        if layout.starts_with('/') || layout.split('/').any(|c| c == "..") {
-            return Err(err(
-                key_line("layout"),
-                "layout is a path inside the destination: no leading / or ..".into(),
-            ));
+        promised_path("layout", layout)?;
+        if let Some(k) = &raw.promises.recovery_key {
+            promised_path("recovery_key", k)?;
+            if k == layout {
+                return Err(err(
+                    key_line("recovery_key"),
+                    "recovery_key is the bundle's own path: give the key a file of its own".into(),
+                ));
+            }
         }
         if raw.promises.retention > 0 && !layout.contains("{date}") {
             return Err(err(
@@ -352,6 +372,18 @@ verifies_certificates = true
                 "layout = \"{date}/{host}/configBundle-{host}.tgz\"",
                 "layout = \"../{date}/{host}\"",
                 15,
+                "no leading",
+            ),
+            (
+                "retention = 7",
+                "retention = 7\nrecovery_key = \"{date}/key.txt\"",
+                17,
+                "recovery_key must contain {host}",
+            ),
+            (
+                "retention = 7",
+                "retention = 7\nrecovery_key = \"/keys/{host}.txt\"",
+                17,
                 "no leading",
             ),
             (
