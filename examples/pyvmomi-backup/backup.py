@@ -8,7 +8,8 @@ cannot be restored onto a new board without it. A host that fails does not stop 
 exit status is 1 if any failed.
 
 Environment: VC_URL (https://vcenter/sdk), VC_USER, VC_PASSWORD, VC_CA_FILE, BACKUP_DIR,
-HOST_LIST (optional), KEEP (default 7).
+HOST_LIST (optional), KEEP (default 7), CALL_TIMEOUT (seconds a call or a download may stall
+before that host is given up, default 10; its TOOL.toml promises the same).
 
 `--break MISTAKE` makes it one of the tools real users have written, so that esxi-harness's
 suite can be seen to catch each (ci/tool):
@@ -23,6 +24,7 @@ suite can be seen to catch each (ci/tool):
   trusts-short-downloads  keeps a download that broke off (no length or archive check)
   no-redirects     does not follow port 80's 301 to https (real hosts' URLs say http://*/)
   recovery-id-only saves the Recovery ID column, not the Key (the ID alone unlocks nothing)
+  no-timeouts      no timeouts of its own: a host that stops answering holds the whole run
 """
 
 import datetime
@@ -43,9 +45,12 @@ from pyVmomi import vim
 DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MISTAKES = ("duplicate-loop", "vcenter-for-star", "no-state-filter", "leaves-parts", "no-verify",
             "no-retention", "stops-at-first", "always-succeeds", "trusts-short-downloads",
-            "no-redirects", "recovery-id-only")
+            "no-redirects", "recovery-id-only", "no-timeouts")
 BREAK = sys.argv[sys.argv.index("--break") + 1] if "--break" in sys.argv else None
 assert BREAK is None or BREAK in MISTAKES, "--break takes one of %s" % ", ".join(MISTAKES)
+# Seconds without progress before a call or download is given up (urllib's and pyVmomi's
+# timeouts are per socket operation: a slow but moving download is not cut off).
+CALL_TIMEOUT = None if BREAK == "no-timeouts" else float(os.environ.get("CALL_TIMEOUT", "10"))
 
 
 def connect():
@@ -54,7 +59,8 @@ def connect():
     if BREAK == "no-verify":
         ctx = ssl._create_unverified_context()
     si = SmartConnect(host=url.hostname, port=url.port or 443, user=os.environ["VC_USER"],
-                      pwd=os.environ["VC_PASSWORD"], sslContext=ctx)
+                      pwd=os.environ["VC_PASSWORD"], sslContext=ctx,
+                      httpConnectionTimeout=CALL_TIMEOUT)
     return si, ctx
 
 
@@ -104,7 +110,7 @@ def backup(host, ctx, day_dir):
                 return None
         opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), NoRedirect)
     try:
-        with opener.open(url, timeout=60) as r, open(tmp, "wb") as f:
+        with opener.open(url, timeout=CALL_TIMEOUT) as r, open(tmp, "wb") as f:
             shutil.copyfileobj(r, f)
             want = r.headers.get("Content-Length")
         # A connection that breaks off mid-body can look like a short, successful read: a
@@ -138,7 +144,8 @@ def soap(si, ctx, mtype, moid, method, params=""):
             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
             '<%s xmlns="urn:vim25"><_this type="%s">%s</_this>%s</%s></soapenv:Body>'
             '</soapenv:Envelope>' % (method, mtype, moid, params, method))
-    conn = http.client.HTTPSConnection(url.hostname, url.port or 443, context=ctx, timeout=60)
+    conn = http.client.HTTPSConnection(url.hostname, url.port or 443, context=ctx,
+                                       timeout=CALL_TIMEOUT)
     try:
         conn.request("POST", url.path or "/sdk", body=body.encode(), headers={
             "Content-Type": "text/xml; charset=utf-8", "Cookie": si._stub.cookie,

@@ -21,7 +21,7 @@
 //!
 //! | id | situation | contract |
 //! |---|---|---|
-//! | `failure-does-not-stop-the-others` | one host fails: its backup call faults (HostCommunication), its download is 404, or its download breaks off (each in turn) | the other hosts are backed up all the same |
+//! | `failure-does-not-stop-the-others` | one host fails: its backup call faults (HostCommunication), its download is 404, its download breaks off, or (a tool with a `call_timeout`) its download hangs (each in turn) | the other hosts are backed up all the same |
 //! | `failure-is-reported` | the same | the exit status says so (non-zero; not "success", not a hang) |
 //! | `no-broken-bundle-kept` | the same | what the failed host's path holds, if anything, is a whole bundle of it (a download that broke off is not kept as a backup) |
 //! | `verifies-certificates` | the CA file given is another CA's (a tool that promises to verify) | the tool does not log in, and fails |
@@ -569,7 +569,10 @@ fn promised_file(run: &BackupRun, host: &EstateHost) -> Option<PathBuf> {
 fn existing(run: &BackupRun, layout: &str, host: &EstateHost) -> Option<PathBuf> {
     run.dates
         .iter()
-        .map(|d| run.dest.join(super::spec::layout_path(layout, d, &host.name)))
+        .map(|d| {
+            run.dest
+                .join(super::spec::layout_path(layout, d, &host.name))
+        })
         .find(|p| p.is_file())
 }
 
@@ -581,6 +584,14 @@ fn holds_key(text: &str, key: &str) -> bool {
     // Runs of digits and dashes: a key split over other text is not a key.
     text.split(|c: char| !(c.is_ascii_digit() || c == '-'))
         .any(|run| digits(run).contains(&want))
+}
+
+/// What a check that needs every bundle says when some are missing or unreadable.
+fn missing_too(absent: &[String]) -> String {
+    match absent.len() {
+        0 => "some bundles are not readable (see bundles-of-the-right-host)".into(),
+        n => format!("{n} bundle(s) missing, so not judged (see bundles-where-promised)"),
+    }
 }
 
 /// `recovery-key-saved`: each TPM-mode target's key in the promised file (which
@@ -788,15 +799,14 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
             .to_string();
         found.push(rel.clone());
         let bytes = std::fs::read(&path).unwrap_or_default();
-        let saved = match crate::layers::Layers::read(&bytes, run.keys)
-            .and_then(|l| {
-                let uuid = l
-                    .manifest
-                    .as_ref()
-                    .and_then(|m| m.as_ref().ok())
-                    .map(|m| m.uuid.clone());
-                l.saved().map(|s| (uuid, s)).map_err(|e| e.to_string())
-            }) {
+        let saved = match crate::layers::Layers::read(&bytes, run.keys).and_then(|l| {
+            let uuid = l
+                .manifest
+                .as_ref()
+                .and_then(|m| m.as_ref().ok())
+                .map(|m| m.uuid.clone());
+            l.saved().map(|s| (uuid, s)).map_err(|e| e.to_string())
+        }) {
             Ok(x) => x,
             Err(e) => {
                 wrong.push(format!("{rel}: not a readable bundle ({e})"));
@@ -846,10 +856,10 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
         &BUNDLES_OF_THE_RIGHT_HOST,
         absent.is_empty() && wrong.is_empty(),
         "each a bundle whose Manifest UUID is its host's".into(),
-        if wrong.is_empty() {
-            "as expected".into()
-        } else {
-            wrong.join("; ")
+        match (wrong.is_empty(), absent.is_empty()) {
+            (true, true) => "as expected".into(),
+            (true, false) => missing_too(&absent),
+            (false, _) => wrong.join("; "),
         },
         wrong.clone(),
     ));
@@ -857,10 +867,10 @@ pub fn judge_backup(run: &BackupRun) -> Vec<Verdict> {
         &BUNDLES_FRESH,
         absent.is_empty() && wrong.is_empty() && stale.is_empty(),
         format!("{MARK_KEY} as set just before the run, in each bundle"),
-        if stale.is_empty() {
-            "as expected".into()
-        } else {
-            stale.join("; ")
+        match (stale.is_empty(), absent.is_empty() && wrong.is_empty()) {
+            (true, true) => "as expected".into(),
+            (true, false) => missing_too(&absent),
+            (false, _) => stale.join("; "),
         },
         stale.clone(),
     ));
@@ -1036,7 +1046,13 @@ mod tests {
     #[test]
     fn merged_verdicts_tell_the_failing_situation() {
         let v = |passed, expected: &str, seen: &str| {
-            verdict(&RESTORE_FORCE, passed, expected.into(), seen.into(), vec![seen.into()])
+            verdict(
+                &RESTORE_FORCE,
+                passed,
+                expected.into(),
+                seen.into(),
+                vec![seen.into()],
+            )
         };
         let both = merge(vec![
             ("same board", vec![v(true, "force=false", "force=false")]),

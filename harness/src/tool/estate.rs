@@ -375,28 +375,41 @@ pub struct Failure {
     pub method: &'static str,
     /// The fault rule's action (docs/control-api.md).
     pub action: &'static str,
+    /// It hangs: tried only on a tool that promises to time out.
+    pub hangs: bool,
 }
 
 /// The failures a tool must survive, host by host: the backup call faults (the host
 /// disconnected in vCenter), the download is gone (404: the bundle expired, a proxy), the
-/// connection breaks mid-download. [Not here: a call that hangs; a tool without its own
-/// timeouts would hang the suite until its own.]
+/// connection breaks mid-download, the download never answers (a host whose flash or agent
+/// hangs). The last only for a tool that promises a `call_timeout`: without one, a hang holds
+/// the run until the tool's own timeout, which `completes` and the others already show.
 pub const FAILURES: &[Failure] = &[
     Failure {
         name: "backup-fault",
         method: "BackupFirmwareConfiguration",
         action: r#"{"type": "fault", "fault": "HostCommunication",
                     "message": "Unable to communicate with the remote host, since it is disconnected."}"#,
+        hangs: false,
     },
     Failure {
         name: "download-404",
         method: "Download",
         action: r#"{"type": "status", "status": 404}"#,
+        hangs: false,
     },
     Failure {
         name: "download-reset",
         method: "Download",
         action: r#"{"type": "reset"}"#,
+        hangs: false,
+    },
+    Failure {
+        name: "download-hangs",
+        method: "Download",
+        // Held until the client gives up (docs/control-api.md: `timeout`).
+        action: r#"{"type": "timeout"}"#,
+        hangs: true,
     },
 ];
 

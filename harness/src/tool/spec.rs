@@ -28,6 +28,7 @@
 //! retention = 7                            # keeps the newest N dated folders (0: no promise)
 //! verifies_certificates = true
 //! recovery_key = "{date}/{host}/recovery-key-{host}.txt"  # optional: a TPM host's key beside it
+//! call_timeout = "10s"                     # optional: gives up on a call that hangs this long
 //! ```
 //!
 //! A malformed file gets an error naming the file and line.
@@ -89,6 +90,20 @@ pub struct Promises {
     /// host cannot be restored onto a new board.
     #[serde(default)]
     pub recovery_key: Option<String>,
+    /// How long the tool waits for a call or a download that does not answer before it gives
+    /// that host up and goes on with the others: the harness then makes one hang.
+    #[serde(default, deserialize_with = "duration")]
+    pub call_timeout: Option<Duration>,
+}
+
+/// `"10s"`, `"2m"`: a duration as the simulator's flags take them; errors carry the span.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    match esxi_sim::clock::parse_duration(&text) {
+        Ok(t) if t.is_zero() => Err(serde::de::Error::custom("call_timeout is zero")),
+        Ok(t) => Ok(Some(t)),
+        Err(e) => Err(serde::de::Error::custom(format!("call_timeout: {e}"))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -265,6 +280,19 @@ impl ToolSpec {
             }
         }
         let backup = command(raw.backup, "backup")?;
+        if let Some(t) = raw.promises.call_timeout {
+            // The hang must cost less than the whole run, or no tool could keep the promise.
+            if t * 2 > backup.timeout {
+                return Err(err(
+                    key_line("call_timeout"),
+                    format!(
+                        "call_timeout ({t:?}) must be under half the [backup] timeout ({:?}): \
+                         a hung host must leave time for the others",
+                        backup.timeout
+                    ),
+                ));
+            }
+        }
         let restore = raw.restore.map(|r| command(r, "restore")).transpose()?;
         Ok(ToolSpec {
             name: raw.name,
@@ -385,6 +413,18 @@ verifies_certificates = true
                 "retention = 7\nrecovery_key = \"/keys/{host}.txt\"",
                 17,
                 "no leading",
+            ),
+            (
+                "retention = 7",
+                "retention = 7\ncall_timeout = \"soon\"",
+                17,
+                "call_timeout",
+            ),
+            (
+                "retention = 7",
+                "retention = 7\ncall_timeout = \"60s\"",
+                17,
+                "under half the [backup] timeout",
             ),
             (
                 "dest = \"BACKUP_DIR\"",
