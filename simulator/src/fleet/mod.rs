@@ -444,11 +444,7 @@ impl FleetState {
         if let Ok(i) = id.parse::<usize>() {
             return self.hosts.get(i);
         }
-        if let Some(i) = id
-            .strip_prefix("host-")
-            .and_then(|n| n.parse::<usize>().ok())
-            .and_then(|n| n.checked_sub(vcenter::ids::HOST_BASE))
-        {
+        if let Some(i) = vcenter::ids::host_index(id, "host-") {
             return self.hosts.get(i);
         }
         if let Some(h) = self.hosts.iter().find(|h| h.name == id) {

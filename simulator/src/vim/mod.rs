@@ -62,6 +62,7 @@ pub mod task;
 pub mod task_history_collector;
 pub mod user_directory;
 pub mod vcenter;
+pub mod vcenter_ids;
 pub mod view_manager;
 
 use std::cell::Cell;

@@ -26,59 +26,8 @@ use super::{host_system, inventory, moref, registry, Ctx, Vim};
 use crate::profile::Profile;
 use crate::soap::{Data, Fault, MoRef, Request, Value};
 
-/// The fixed ids of the vCenter's own objects.
-pub mod ids {
-    pub const ROOT_FOLDER: &str = "group-d1";
-    pub const DATACENTER: &str = "datacenter-3";
-    pub const VM_FOLDER: &str = "group-v4";
-    pub const HOST_FOLDER: &str = "group-h5";
-    pub const DATASTORE_FOLDER: &str = "group-s6";
-    pub const NETWORK_FOLDER: &str = "group-n7";
-    pub const PROPERTY_COLLECTOR: &str = "propertyCollector";
-    pub const SESSION_MANAGER: &str = "SessionManager";
-    pub const TASK_MANAGER: &str = "TaskManager";
-    pub const VIEW_MANAGER: &str = "ViewManager";
-    pub const SEARCH_INDEX: &str = "SearchIndex";
-    pub const EVENT_MANAGER: &str = "EventManager";
-    pub const PERF_MANAGER: &str = "PerfMgr";
-    pub const SETTING: &str = "VpxSettings";
-    pub const CUSTOM_FIELDS_MANAGER: &str = "CustomFieldsManager";
-    pub const AUTHORIZATION_MANAGER: &str = "AuthorizationManager";
-    pub const USER_DIRECTORY: &str = "UserDirectory";
-    pub const DIAGNOSTIC_MANAGER: &str = "DiagMgr";
-    pub const LICENSE_MANAGER: &str = "LicenseManager";
-
-    /// The datacenter's folders (vm, host, datastore, network).
-    pub const FOLDERS: crate::vim::inventory::Folders =
-        [VM_FOLDER, HOST_FOLDER, DATASTORE_FOLDER, NETWORK_FOLDER];
-
-    pub const STATIC: &[(&str, &str)] = &[
-        ("ServiceInstance", "ServiceInstance"),
-        ("Folder", ROOT_FOLDER),
-        ("PropertyCollector", PROPERTY_COLLECTOR),
-        ("ViewManager", VIEW_MANAGER),
-        ("SessionManager", SESSION_MANAGER),
-        ("TaskManager", TASK_MANAGER),
-        ("Datacenter", DATACENTER),
-        ("Folder", VM_FOLDER),
-        ("Folder", HOST_FOLDER),
-        ("Folder", DATASTORE_FOLDER),
-        ("Folder", NETWORK_FOLDER),
-        ("SearchIndex", SEARCH_INDEX),
-        ("EventManager", EVENT_MANAGER),
-        ("PerformanceManager", PERF_MANAGER),
-        ("OptionManager", SETTING),
-        ("CustomFieldsManager", CUSTOM_FIELDS_MANAGER),
-        ("AuthorizationManager", AUTHORIZATION_MANAGER),
-        ("UserDirectory", USER_DIRECTORY),
-        ("DiagnosticManager", DIAGNOSTIC_MANAGER),
-        ("LicenseManager", LICENSE_MANAGER),
-    ];
-    /// `host-<HOST_BASE + i>` for the i-th host.
-    pub const HOST_BASE: usize = 12;
-    /// `domain-c<CLUSTER_BASE + k>` for the k-th cluster.
-    pub const CLUSTER_BASE: usize = 8;
-}
+/// The ids of a vCenter's objects, fixed and per host: one grammar ([`super::vcenter_ids`]).
+pub use super::vcenter_ids as ids;
 
 /// Hosts per cluster (vSphere 7.0's maximum was 64; 96 from 7.0U1 on).
 pub const CLUSTER_SIZE: usize = 64;
@@ -224,41 +173,22 @@ pub fn content(est: &Estate) -> Data {
         .with("searchIndex", moref("SearchIndex", ids::SEARCH_INDEX))
 }
 
-// ---- ids ---------------------------------------------------------------------------------
-
-fn number(id: &str, prefix: &str) -> Option<usize> {
-    let n = id.strip_prefix(prefix)?;
-    if n.is_empty() || n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
-        return None;
-    }
-    n.parse().ok()
-}
+// ---- ids (their grammar is ids::, here what this estate has) ------------------------------
 
 fn host_index(est: &Estate, id: &str, prefix: &str) -> Option<usize> {
-    let i = number(id, prefix)?.checked_sub(ids::HOST_BASE)?;
+    let i = ids::host_index(id, prefix)?;
     (i < est.hosts.len()).then_some(i)
 }
 
 fn cluster_index(est: &Estate, id: &str) -> Option<usize> {
-    let k = number(id, "domain-c")?.checked_sub(ids::CLUSTER_BASE)?;
+    let k = ids::cluster_index(id)?;
     (k < est.clusters()).then_some(k)
 }
 
-/// The host index an object id of a vCenter names (`host-12`, `firmwareSystem-12`,
-/// `EsxHostAdvSettings-12`, `task-12-101` → 0), whether or not that host exists.
-pub fn host_index_of(id: &str) -> Option<usize> {
-    let n = registry::HOST_OBJECTS
-        .iter()
-        .find_map(|o| number(id, o.vcenter_prefix))
-        .or_else(|| {
-            let (h, _) = id.strip_prefix("task-")?.split_once('-')?;
-            number(h, "")
-        })?;
-    n.checked_sub(ids::HOST_BASE)
-}
+pub use ids::host_index_of;
 
 pub fn host_ref(i: usize) -> MoRef {
-    moref("HostSystem", &format!("host-{}", ids::HOST_BASE + i))
+    moref("HostSystem", &ids::host_object_id("host-", i))
 }
 
 /// The cluster host `i` is in (its parent, and its events' compute resource).
@@ -272,19 +202,16 @@ pub fn cluster_name(i: usize) -> String {
 }
 
 fn cluster_ref(k: usize) -> MoRef {
-    moref(
-        "ClusterComputeResource",
-        &format!("domain-c{}", ids::CLUSTER_BASE + k),
-    )
+    moref("ClusterComputeResource", &ids::cluster_id(k))
 }
 
 /// A vCenter reference to a host's object: which host, and the object's id on that host.
 fn to_host(est: &Estate, r: &MoRef) -> Option<(usize, MoRef)> {
     if r.ty == "Task" {
-        let rest = r.id.strip_prefix("task-")?;
-        let (h, n) = rest.split_once('-')?;
-        let i = host_index(est, &format!("host-{h}"), "host-")?;
-        let n = number(n, "")?;
+        let (i, n) = ids::task(&r.id)?;
+        if i >= est.hosts.len() {
+            return None;
+        }
         // The host's task with that number (hostd ids end in `-<number>`).
         let v = est.hosts[i].vim.lock().unwrap_or_else(|e| e.into_inner());
         let t = v
@@ -341,16 +268,16 @@ pub fn all_tasks(
 
 /// A host's own reference as vCenter names it.
 fn from_host(i: usize, r: &MoRef) -> MoRef {
-    let n = ids::HOST_BASE + i;
     if let Some(o) = registry::host_object(r) {
-        return moref(o.ty, &format!("{}{n}", o.vcenter_prefix));
+        return moref(o.ty, &ids::host_object_id(o.vcenter_prefix, i));
     }
     match (r.ty.as_str(), r.id.as_str()) {
         ("ComputeResource", _) => cluster_ref(i / CLUSTER_SIZE),
         ("Datacenter", _) => moref("Datacenter", ids::DATACENTER),
         ("Task", id) => {
+            // hostd's task ids end in `-<number>` (`haTask-ha-host-vim...-101`).
             let num = id.rsplit('-').next().unwrap_or("0");
-            moref("Task", &format!("task-{n}-{num}"))
+            moref("Task", &ids::task_id(i, num))
         }
         _ => r.clone(),
     }
