@@ -24,7 +24,7 @@ use super::faults::{self as fault_rules, Action, Hit};
 use super::trace::{RuleNote, SoapNote};
 use super::{text, Body, HostDown, Resp, Shared};
 use crate::soap::{self, Fault};
-use crate::vim::{Ctx, Horizon};
+use crate::vim::{Answer, Ctx, Horizon};
 
 /// A legacy WaitForUpdates never answers "nothing"; we still end it after this.
 const WAIT_CAP: Duration = Duration::from_secs(15 * 60);
@@ -216,7 +216,6 @@ async fn answer(
             peer: peer.ip().to_string(),
             user_agent: agent.clone(),
             retry,
-            defer_forward: true,
             offload_hashing: true,
             verified: verified.take(),
             ..Ctx::default()
@@ -372,26 +371,20 @@ fn heavy(method: &str) -> bool {
 
 type Attempt = (Result<Option<crate::soap::Value>, Fault>, Ctx);
 
-/// One call under the host's (or vCenter's) lock, then, on a vCenter, its forwarding.
+/// One call under the host's (or vCenter's) lock; on a vCenter, a call for a host is
+/// forwarded after that lock is released, so calls for different hosts run side by side.
 fn attempt(shared: &Shared, call: &soap::Request, mut ctx: Ctx) -> Result<Attempt, HostDown> {
-    let result = {
+    let answer = {
         let mut vim = shared.lock();
         if !vim.reachable() {
             return Err(HostDown);
         }
-        // Whether the call changed anything is the call's rule (`Vim::call`), not the lock's.
-        vim.quiet().call(call, &mut ctx)
+        // Whether the call changed anything is the call's rule (`Vim::answer`), not the lock's.
+        vim.quiet().answer(call, &mut ctx)
     };
-    if ctx.verify.is_some() {
-        return Ok((result, ctx));
-    }
-    // A vCenter call for a host: authorized above, forwarded now without the vCenter lock. Its
-    // object may have gone in between (a host task of a reinstalled host): not found, never the
-    // empty success the deferral left in `result`.
-    let result = match &ctx.forward {
-        Some((est, now)) => crate::vim::vcenter::forward(est, *now, call)
-            .unwrap_or_else(|| Err(crate::vim::not_found(&call.this))),
-        None => result,
+    let result = match answer {
+        Answer::Done(r) => r,
+        Answer::Forward(f) => f.call(call),
     };
     Ok((result, ctx))
 }

@@ -55,6 +55,7 @@ pub mod password_quality;
 pub mod perf_manager;
 pub mod property_collector;
 pub mod registry;
+pub mod route;
 pub mod search_index;
 pub mod service_instance;
 pub mod session_manager;
@@ -74,6 +75,7 @@ use crate::clock::SimTime;
 use crate::host::etc::Bytes;
 use crate::host::{Host, HostError};
 use crate::soap::{Data, Fault, MoRef, Request, Value};
+pub use route::{Answer, Route};
 
 pub use changes::{Changes, Horizon};
 pub use session_manager::{token_from_cookie, PasswordCheck, Session};
@@ -128,11 +130,6 @@ pub struct Ctx {
     /// A trusted in-process caller (vCenter forwarding to a host as `vpxuser`): no cookie, a
     /// session of this user is made or reused.
     pub system: Option<String>,
-    /// Set by the server on a vCenter: a call for a host is not forwarded under the vCenter's
-    /// lock but handed back in `forward`, for the server to forward once the lock is released
-    /// (so calls for different hosts run side by side, as in vpxd).
-    pub defer_forward: bool,
-    pub forward: Option<(Arc<vcenter::Estate>, SimTime)>,
     /// Set by the server: a password hash is not checked under the host's lock but handed back
     /// in `verify`, for the server to check on its bounded pool and call again with the outcome
     /// in `verified` (a slow hash then delays that login only: issue 12).
@@ -386,29 +383,46 @@ impl Vim {
         }
     }
 
-    /// Answers one call. The session cookie's token is in `ctx.token`. A call that may change
-    /// something (any but its type's `reads`) bumps the change signal once it is let in; one
-    /// handed back to be forwarded bumps the host it changes instead.
+    /// Answers one call, forwarding it at once if it is for one of a vCenter's hosts (an
+    /// in-process caller's way; the server forwards [`Answer::Forward`] itself, off this
+    /// lock). The session cookie's token is in `ctx.token`.
     pub fn call(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
-        // Refused at the door (no session, no such object): nothing changed, nobody wakes,
-        // however many such calls a client sends.
-        self.admit(req, ctx)?;
-        let r = self.dispatch(req, ctx);
-        if ctx.forward.is_none() && !registry::reads(&req.this.ty, &req.method) {
-            self.changes.bump();
+        match self.answer(req, ctx) {
+            Answer::Done(r) => r,
+            Answer::Forward(f) => f.call(req),
         }
-        r
     }
 
-    /// The caller's session, and whether it may call this object at all.
-    fn admit(&mut self, req: &Request, ctx: &mut Ctx) -> Result<(), Fault> {
+    /// Answers one call here, or says where it goes. A call that may change something (any
+    /// but its type's `reads`) bumps the change signal once it is let in; one forwarded bumps
+    /// the host it changes instead.
+    pub fn answer(&mut self, req: &Request, ctx: &mut Ctx) -> Answer {
+        // Refused at the door (no session, no such object): nothing changed, nobody wakes,
+        // however many such calls a client sends.
+        let route = match self.admit(req, ctx) {
+            Ok(r) => r,
+            Err(f) => return Answer::Done(Err(f)),
+        };
+        if let Route::Forward(f) = route {
+            return Answer::Forward(f);
+        }
+        let r = self.dispatch(req, ctx);
+        if !registry::reads(&req.this.ty, &req.method) {
+            self.changes.bump();
+        }
+        Answer::Done(r)
+    }
+
+    /// The caller's session, whether it may call this object at all, and where the call goes:
+    /// the one place a call is routed.
+    fn admit(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Route, Fault> {
         ctx.session = match (&ctx.system, ctx.token.as_deref()) {
             (Some(user), _) => Some(session_manager::system_session(self, &user.clone())),
             // In-process sessions cannot be borrowed by a client that guesses their token.
             (None, Some(t)) if !t.starts_with("system:") => session_manager::touch(self, t),
             (None, _) => None,
         };
-        // Routed once: the type's row says who answers, and what needs no session.
+        // The type's row says who answers, and what needs no session.
         let anonymous = registry::lookup(&req.this.ty)
             .is_some_and(|t| t.anonymous.contains(&req.method.as_str()));
         if ctx.session.is_none() && !anonymous {
@@ -416,24 +430,28 @@ impl Vim {
                 .with("object", req.this.clone())
                 .with("privilegeId", "System.View"));
         }
+        // A vCenter's call on a host's object goes to that host, but for Fetch, a property
+        // read the vCenter answers from what it shows of its hosts.
+        if let Some(est) = self.estate.as_ref().filter(|_| req.method != "Fetch") {
+            if let Some((host, local)) = vcenter::route(est, &req.this) {
+                return Ok(Route::Forward(route::Forward {
+                    estate: est.clone(),
+                    now: self.now(),
+                    host,
+                    local,
+                }));
+            }
+        }
         if !self.exists(&req.this, ctx.session.as_deref()) {
             return Err(not_found(&req.this));
         }
-        Ok(())
+        Ok(Route::Local)
     }
 
+    /// A call let in for this endpoint's own object, to its type's handler.
     fn dispatch(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
         if req.method == "Fetch" {
             return property_collector::fetch(self, ctx, req);
-        }
-        if let Some(est) = self.estate.clone() {
-            if ctx.defer_forward && vcenter::is_forwarded(&est, req) {
-                ctx.forward = Some((est, self.now()));
-                return Ok(None);
-            }
-            if let Some(r) = vcenter::forward(&est, self.now(), req) {
-                return r;
-            }
         }
         match registry::lookup(&req.this.ty) {
             Some(t) => (t.call)(self, ctx, req),

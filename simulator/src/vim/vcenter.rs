@@ -22,9 +22,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{host_system, inventory, moref, registry, Ctx, Vim};
+use super::{host_system, inventory, moref, registry, Vim};
 use crate::profile::Profile;
-use crate::soap::{Data, Fault, MoRef, Request, Value};
+use crate::soap::{Data, Fault, MoRef, Value};
 
 /// The ids of a vCenter's objects, fixed and per host: one grammar ([`super::vcenter_ids`]).
 pub use super::vcenter_ids as ids;
@@ -444,43 +444,28 @@ fn host_properties(vim: &Vim, est: &Estate, i: usize, wanted: Option<&[&str]>) -
     d
 }
 
-/// Whether a call goes to a host (its object is a host's).
-pub fn is_forwarded(est: &Estate, req: &Request) -> bool {
-    to_host(est, &req.this).is_some()
+/// Where a call on `obj` goes: host `i`, to its object `local` (None: the vCenter's own, or
+/// nothing). The routing step ([`super::route`]) asks once per call.
+pub fn route(est: &Estate, obj: &MoRef) -> Option<(usize, MoRef)> {
+    to_host(est, obj)
 }
 
-/// Forwards a call on a host object to that host at `now`, as vpxd forwards to hostd.
-pub fn forward(
-    est: &Estate,
-    now: crate::clock::SimTime,
-    req: &Request,
-) -> Option<Result<Option<Value>, Fault>> {
-    let (i, local) = to_host(est, &req.this)?;
-    let mut h = est.host(i, now);
-    if !h.reachable() {
-        // What vpxd says of a host that stopped answering (a HostCommunication subtype).
-        return Some(Err(Fault::new(
-            "HostNotReachable",
-            format!(
-                "Cannot contact the specified host ({}). The host may not be available on the \
-                 network, a network configuration problem may exist, or the management services \
-                 on this host may not be responding.",
-                est.hosts[i].name
-            ),
-        )));
-    }
-    let mut forwarded = req.clone();
-    forwarded.this = local;
-    let mut ctx = Ctx {
-        system: Some("vpxuser".into()),
-        ..Ctx::default()
-    };
-    let mut result = h.call(&forwarded, &mut ctx);
-    drop(h);
-    if let Ok(Some(v)) = &mut result {
-        rewrite(v, &|r| from_host(i, r));
-    }
-    Some(result)
+/// What vpxd says of a call for a host that stopped answering (a HostCommunication subtype).
+pub fn not_reachable(est: &Estate, i: usize) -> Fault {
+    Fault::new(
+        "HostNotReachable",
+        format!(
+            "Cannot contact the specified host ({}). The host may not be available on the \
+             network, a network configuration problem may exist, or the management services \
+             on this host may not be responding.",
+            est.hosts[i].name
+        ),
+    )
+}
+
+/// Host `i`'s answer in the vCenter's ids.
+pub fn to_vcenter_ids(i: usize, v: &mut Value) {
+    rewrite(v, &|r| from_host(i, r));
 }
 
 impl std::fmt::Debug for EstateHost {
