@@ -82,7 +82,9 @@
 //!   goes through a real host's phases ([`server::phases`]: 503 while hostd stops, closed while
 //!   down, 503 while hostd starts).
 //! - [`vim::vcenter`]: a vCenter endpoint over many hosts (vCenter ids, calls forwarded to the
-//!   host as vpxd does).
+//!   host as vpxd does). Its ids have one grammar, [`vim::vcenter_ids`]; a call is routed once,
+//!   where its session and object are checked ([`vim::route`]: answered here, or `Forward` to
+//!   host i's object), and the server forwards after releasing the vCenter's lock.
 //! - [`fleet`]: many hosts and a vCenter in one process, one clock, the event log, and the JSON
 //!   control API tests drive them with (`docs/control-api.md`).
 //!
