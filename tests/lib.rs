@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esxi_harness::client::{Client, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::server::{Server, ServerConfig, Shared};
-use esxi_sim::soap::MoRef;
 use esxi_sim::{Host, HostConfig, Profile};
 use tokio::sync::watch;
 

@@ -30,11 +30,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use esxi_sim::api::{Fault, Value};
 use esxi_sim::host::etc::EtcFs;
 use esxi_sim::host::{BootBank, PowerState, DEFAULT_ROOT_PASSWORD};
 use esxi_sim::keystore::Mode;
 use esxi_sim::rng::Rng;
-use esxi_sim::soap::{self, xml, Element, Fault, Request, Value};
+use esxi_sim::soap::{self, xml, Element, Request};
 use esxi_sim::vim::vcenter::{Estate, EstateHost};
 use esxi_sim::vim::{token_from_cookie, Ctx, PasswordCheck, Vim, VimConfig};
 use esxi_sim::{Host, HostConfig, Profile};

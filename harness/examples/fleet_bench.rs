@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use common::{median, mib, rss_kib, start, vc_login, VC_PASSWORD, VC_USER};
 use esxi_harness::client::{as_moref, returnval, Client, ClientError, Trust};
-use esxi_sim::soap::MoRef;
+use esxi_sim::api::MoRef;
 
 const CLIENTS: usize = 32;
 const BACKUP_HOSTS: usize = 2500;

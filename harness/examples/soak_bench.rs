@@ -39,9 +39,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use common::{mib, rss_kib};
 use esxi_harness::client::{as_moref, returnval, Client, ClientError, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::rng::Rng;
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 
 /// Bundles a host keeps (`vim::limits::Limits::downloads`' default).
 const DOWNLOADS_KEPT: usize = 16;

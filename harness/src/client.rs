@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use base64ct::{Base64, Encoding};
 use bytes::Bytes;
+use esxi_sim::api::MoRef;
 use esxi_sim::soap::xml::{self, escape, Element};
-use esxi_sim::soap::MoRef;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::HeaderMap;

@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use esxi_sim::api::MoRef;
 use esxi_sim::bundle::{read_tgz, ConfigBundle, Limits};
 use esxi_sim::configstore::{Column, Key};
 use esxi_sim::host::RebootKind;
 use esxi_sim::keystore::{KeyStore, Mode, RecoveryKey};
-use esxi_sim::soap::MoRef;
 use esxi_sim::state::{KeyContext, StateError};
 
 use crate::sim::Mark;

@@ -47,8 +47,11 @@
 //!
 //! On the wire (the vSphere API, what pyVmomi, govc, Ansible and PowerCLI talk to):
 //!
-//! - [`soap`]: the envelope reader (quick-xml, bounded), the value tree with `xsi:type` where the
-//!   schema says anyType, response and fault writers.
+//! - [`api`]: what a call is made of whatever the wire: managed-object references, the value
+//!   tree (data objects, arrays, anyType positions marked), faults. Managed objects answer in
+//!   these.
+//! - [`soap`]: the envelope reader (quick-xml, bounded); the writers of responses and faults,
+//!   values with `xsi:type` where the schema says anyType.
 //! - [`vim`]: the managed objects of a standalone host, one file per type: `service_instance`,
 //!   `session_manager`, `property_collector` (Fetch, RetrievePropertiesEx, filters,
 //!   WaitForUpdates), `view_manager`, `inventory`, `host_system`, `task`, `firmware_system`,
@@ -112,6 +115,7 @@
 //! assert!(host.read_text("/etc/hosts").unwrap().unwrap().contains("nas"));
 //! ```
 
+pub mod api;
 pub mod archive;
 pub mod bundle;
 pub mod clock;

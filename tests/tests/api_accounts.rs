@@ -11,8 +11,8 @@ use std::net::Ipv4Addr;
 
 use common::*;
 use esxi_harness::client::{as_moref, Client, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{account_manager, host_ref, start};
 
 fn auth() -> MoRef {

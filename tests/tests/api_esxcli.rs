@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 
 use common::*;
 use esxi_harness::client::{as_moref, esc, returnval, Client, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::soap::xml::{self, Element};
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host_ref, start};
 
 const V50: &str = "urn:vim25/5.0";

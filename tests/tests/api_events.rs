@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 
 use common::*;
 use esxi_harness::client::{as_moref, returnval, Client, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host_ref, property_collector, start, PASSWORD};
 
 fn event_manager() -> MoRef {

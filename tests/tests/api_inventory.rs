@@ -8,9 +8,9 @@ use std::net::Ipv4Addr;
 
 use common::*;
 use esxi_harness::client::{as_moref, moref_xml, returnval, Client, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::fleet::Fleet;
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host_ref, property_collector, start};
 
 /// govmomi's `mo.Ancestors` request: the object and its parents (name, parent).

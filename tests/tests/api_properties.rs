@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use esxi_harness::client::{as_moref, moref_xml, returnval, Client};
+use esxi_sim::api::MoRef;
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host_ref, property_collector, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use esxi_harness::client::{as_moref, returnval, ClientError};
+use esxi_sim::api::MoRef;
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host, host_ref, start, start_with, PASSWORD};
 use hyper::{Method, StatusCode};
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use esxi_harness::client::{Client, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{host_ref, start};
 
 /// (key, state, entityName) of each TaskInfo in an answer, in order.

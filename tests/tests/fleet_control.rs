@@ -14,9 +14,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use esxi_harness::client::{returnval, Client, ClientError, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::fleet::{Fleet, FleetBuilder, Layout, Mode};
 use esxi_sim::server::faults::{Action, RuleSpec};
-use esxi_sim::soap::MoRef;
 
 // ---- JSON answers, read with serde_json; the accessors panic with the value on a wrong type --
 

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use common::{call_ref, host_task, long_option};
 use esxi_harness::client::{moref_xml, returnval, Client, ClientError, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::fleet::{Fleet, FleetBuilder, Layout, Mode};
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::{
     firmware, host, host_ref, options, property_collector, start, start_with, PASSWORD,
 };

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use esxi_harness::client::{as_moref, moref_xml, returnval, Client, Trust};
+use esxi_sim::api::MoRef;
 use esxi_sim::fleet::{Fleet, Layout, Mode};
-use esxi_sim::soap::MoRef;
 use esxi_sim::vim::limits::Limits;
 use esxi_sim_tests::{firmware, property_collector, start_with};
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use esxi_harness::client::{Client, ClientError, Trust};
-use esxi_sim::soap::MoRef;
+use esxi_sim::api::MoRef;
 
 pub const VC_USER: &str = "administrator@vsphere.local";
 pub const VC_PASSWORD: &str = "Bench!pw1";

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::{Fault, Value};
 use crate::rng::Rng;
-use crate::soap::{Fault, Value};
 
 /// What a rule does when it fires.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

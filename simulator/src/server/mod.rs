@@ -236,7 +236,7 @@ impl Shared {
         phases::phase(&self.lock(), &self.cfg.reboot)
     }
     /// The fault rule that fires for this request, if any.
-    pub fn fault_for(&self, method: &str, this: Option<&crate::soap::MoRef>) -> Option<Hit> {
+    pub fn fault_for(&self, method: &str, this: Option<&crate::api::MoRef>) -> Option<Hit> {
         // On a vCenter, a call about a host's objects counts as that host's too.
         let index = self
             .index

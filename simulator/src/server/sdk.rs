@@ -23,7 +23,8 @@ use hyper::{Request, Response, StatusCode};
 use super::faults::{self as fault_rules, Action, Hit};
 use super::trace::{RuleNote, SoapNote};
 use super::{text, Body, HostDown, Resp, Shared};
-use crate::soap::{self, Fault};
+use crate::api::Fault;
+use crate::soap::{self};
 use crate::vim::{Answer, Ctx, Horizon};
 
 /// A legacy WaitForUpdates never answers "nothing"; we still end it after this.
@@ -369,7 +370,7 @@ fn heavy(method: &str) -> bool {
     )
 }
 
-type Attempt = (Result<Option<crate::soap::Value>, Fault>, Ctx);
+type Attempt = (Result<Option<crate::api::Value>, Fault>, Ctx);
 
 /// One call under the host's (or vCenter's) lock; on a vCenter, a call for a host is
 /// forwarded after that lock is released, so calls for different hosts run side by side.

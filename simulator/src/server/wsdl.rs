@@ -334,7 +334,8 @@ mod tests {
     /// with no parameters gets an answer (a non-empty array, or a single value).
     #[test]
     fn array_answers_are_the_listed_ones() {
-        use crate::soap::{envelope, Request, Value};
+        use crate::api::Value;
+        use crate::soap::{envelope, Request};
         use crate::vim::{registry::HOST_OBJECTS, session_manager, Ctx, Vim};
         for m in RETURNS_ARRAY {
             assert!(methods().contains(m), "{m}");

@@ -1,7 +1,7 @@
 //! SOAP 1.1 as vSphere speaks it: the request envelope in, a response or fault envelope out.
 //!
 //! - [`xml`]: a bounded tree reader (quick-xml) and escaping;
-//! - [`value`]: the typed values handlers return, and how each is written;
+//! - [`value`]: how the API's values ([`crate::api`]) are written;
 //! - here: [`Request::parse`] (envelope → method, `_this`, parameters) and the writers
 //!   [`response`] and [`Fault::to_xml`] (facts section 3: HTTP 500, `ServerFaultCode`, an unqualified
 //!   `detail` holding `<XFault xmlns="urn:vim25" xsi:type="X">`).
@@ -9,9 +9,9 @@
 pub mod value;
 pub mod xml;
 
-pub use value::{Data, MoRef, Value};
 pub use xml::Element;
 
+use crate::api::{Fault, MoRef, Value};
 use crate::vim::registry;
 use xml::{escape, NS_SOAPENV, NS_VIM25};
 
@@ -147,56 +147,8 @@ pub fn response(method: &str, ret: Option<&Value>, typed: bool) -> String {
     out
 }
 
-/// A vSphere fault: its type (`InvalidLogin`, `MismatchedBundle`, ...), message and fields in
-/// schema order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Fault {
-    pub ty: &'static str,
-    pub message: String,
-    pub fields: Vec<(&'static str, Value)>,
-}
-
+/// How SOAP writes a fault ([`crate::api::Fault`]), beside the envelope it goes in.
 impl Fault {
-    pub fn new(ty: &'static str, message: impl Into<String>) -> Fault {
-        Fault {
-            ty,
-            message: message.into(),
-            fields: Vec::new(),
-        }
-    }
-    pub fn with(mut self, name: &'static str, v: impl Into<Value>) -> Fault {
-        self.fields.push((name, v.into()));
-        self
-    }
-    pub fn invalid_request(msg: impl Into<String>) -> Fault {
-        Fault::new("InvalidRequest", msg)
-    }
-    pub fn invalid_argument(msg: impl Into<String>, property: Option<&str>) -> Fault {
-        let f = Fault::new("InvalidArgument", msg);
-        match property {
-            Some(p) => f.with("invalidProperty", p),
-            None => f,
-        }
-    }
-    pub fn not_authenticated() -> Fault {
-        Fault::new("NotAuthenticated", "The session is not authenticated.")
-    }
-
-    /// The fault as a data object (`TaskInfo.error.fault`, `MissingProperty.fault`).
-    pub fn as_data(&self) -> Data {
-        Data {
-            ty: self.ty,
-            fields: self.fields.clone(),
-        }
-    }
-
-    /// `LocalizedMethodFault` for task errors.
-    pub fn localized(&self) -> Data {
-        Data::new("LocalizedMethodFault")
-            .with("fault", self.as_data())
-            .with("localizedMessage", self.message.as_str())
-    }
-
     /// The whole fault envelope (sent with HTTP 500).
     pub fn to_xml(&self) -> String {
         let mut out = String::with_capacity(512);
@@ -216,12 +168,6 @@ impl Fault {
         out.push_str("Fault></detail></soapenv:Fault>");
         out.push_str(ENVELOPE_CLOSE);
         out
-    }
-}
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.ty, self.message)
     }
 }
 

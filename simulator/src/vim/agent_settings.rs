@@ -5,7 +5,8 @@
 //! capture of a vCenter shows; the task pair [inferred]). Read-only here.
 
 use super::{method_not_found, Ctx, Vim};
-use crate::soap::{Data, Fault, Request, Value};
+use crate::api::{Data, Fault, Value};
+use crate::soap::Request;
 
 fn options(vim: &Vim) -> Vec<(&'static str, Value)> {
     if vim.estate.is_none() {

@@ -16,8 +16,9 @@
 //! call every method.
 
 use super::{bad_param, method_not_found, not_found, required, required_bool, Ctx, Vim};
+use crate::api::{Data, Fault, MoRef, Value};
 use crate::host::permissions::{self as perms, Permission, ROLES};
-use crate::soap::{parse_int, parse_moref, Data, Fault, MoRef, Request, Value};
+use crate::soap::{parse_int, parse_moref, Request};
 
 /// The privileges: id, and the description a client shows (`AuthorizationDescription`).
 const PRIVILEGES: &[(&str, &str)] = &[

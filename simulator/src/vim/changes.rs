@@ -110,7 +110,8 @@ impl Horizon {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soap::{envelope, Request, Value};
+    use crate::api::Value;
+    use crate::soap::{envelope, Request};
     use crate::vim::{Ctx, Vim};
     use std::time::Duration;
 

@@ -17,8 +17,9 @@
 
 use super::event_manager::{self, ApiEvent};
 use super::{bad_param, method_not_found, not_found, required, vcenter, Ctx, Vim};
+use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
-use crate::soap::{parse_int, parse_moref, Data, Fault, MoRef, Request, Value};
+use crate::soap::{parse_int, parse_moref, Request};
 
 /// The most lines one call returns: a host's, a vCenter's.
 const MAX_LINES: (i64, i64) = (1000, 500);

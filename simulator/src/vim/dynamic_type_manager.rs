@@ -11,7 +11,8 @@
 
 use super::esxcli::{self, Command, Namespace, Ret};
 use super::{method_not_found, Ctx, Vim};
-use crate::soap::{Data, Fault, Request, Value};
+use crate::api::{Data, Fault, Value};
+use crate::soap::Request;
 
 const VERSION: &str = "vim.version.version5";
 

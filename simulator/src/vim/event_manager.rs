@@ -31,9 +31,10 @@ use super::history_collector::{
     self, time_bound, EntityFilter, Scroll, Step, MAX_COLLECTORS, MAX_PAGE,
 };
 use super::{bad_param, method_not_found, moref, not_found, vcenter, Ctx, Vim};
+use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 use crate::host::EventKind;
-use crate::soap::{parse_int, Data, Element, Fault, MoRef, Request, Value};
+use crate::soap::{parse_int, Element, Request};
 
 /// A session's event collector.
 #[derive(Clone, Debug)]

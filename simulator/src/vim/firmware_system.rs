@@ -6,11 +6,12 @@
 use super::{
     host_fault, method_not_found, required_bool, Ctx, Download, UploadAuth, UploadError, Vim,
 };
+use crate::api::{Fault, Value};
 use crate::bundle::BundleError;
 use crate::host::etc::Bytes;
 use crate::host::HostError;
 use crate::secret;
-use crate::soap::{Fault, Request, Value};
+use crate::soap::Request;
 
 /// The newest bundles within the per-host count and byte caps ([`super::limits`]); the newest
 /// one always stays, whatever its size.

@@ -10,8 +10,9 @@
 //! not an index.
 
 use super::{bad_param, moref, not_found, vcenter, Vim};
+use crate::api::{Fault, MoRef};
 use crate::clock::SimTime;
-use crate::soap::{parse_int, parse_moref, Element, Fault, MoRef, Request};
+use crate::soap::{parse_int, parse_moref, Element, Request};
 
 /// EventManager.maxCollector and TaskManager.maxCollector: collectors per session (vSphere's
 /// documented limit).

@@ -4,7 +4,8 @@
 //! Its id on a standalone host is `dateTimeSystem` [inferred: not captured from a real host].
 
 use super::{method_not_found, Ctx, Vim};
-use crate::soap::{Data, Fault, Request, Value};
+use crate::api::{Data, Fault, Value};
+use crate::soap::Request;
 
 fn utc() -> Data {
     Data::new("HostDateTimeSystemTimeZone")

@@ -10,7 +10,8 @@
 use std::net::IpAddr;
 
 use super::{bad_param, method_not_found, required, Ctx, Vim};
-use crate::soap::{Data, Fault, Request, Value};
+use crate::api::{Data, Fault, Value};
+use crate::soap::Request;
 
 const VSWITCH: &str = "vSwitch0";
 const PORTGROUP: &str = "Management Network";

@@ -11,8 +11,9 @@ use std::time::Duration;
 use super::service_instance::about;
 use super::task::{self, Action};
 use super::{ids, method_not_found, moref, required, required_bool, Ctx, Vim};
+use crate::api::{Data, Fault, Value};
 use crate::host::PowerState;
-use crate::soap::{Data, Fault, Request, Value};
+use crate::soap::Request;
 
 pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     let action = match req.method.as_str() {

@@ -4,7 +4,7 @@
 //! compute resource only have properties.
 
 use super::{ids, moref, Vim};
-use crate::soap::{Data, MoRef, Value};
+use crate::api::{Data, MoRef, Value};
 
 fn no_refs() -> Value {
     Value::refs([])

@@ -6,7 +6,8 @@
 //! the layout of a licensed host's file is not in the facts]. Read-only here.
 
 use super::{method_not_found, Ctx, Vim};
-use crate::soap::{xml, Data, Fault, Request, Value};
+use crate::api::{Data, Fault, Value};
+use crate::soap::{xml, Request};
 
 pub const EVAL_KEY: &str = "00000-00000-00000-00000-00000";
 

@@ -16,7 +16,7 @@
 //! - download bundles: kept until tmpwatch's 3 days (facts section 1), but at most so many and
 //!   so many bytes per host, the oldest removed first (a real host's ramdisk is finite too).
 
-use crate::soap::Fault;
+use crate::api::Fault;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -5,7 +5,8 @@
 //! ([`super::password_quality`], facts section 7); a refused call changes nothing.
 
 use super::{bad_param, host_fault, method_not_found, required, Ctx, Vim};
-use crate::soap::{Fault, Request, Value};
+use crate::api::{Fault, Value};
+use crate::soap::Request;
 
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {

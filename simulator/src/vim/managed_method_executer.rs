@@ -19,8 +19,9 @@
 
 use super::esxcli::{self, wire, ArgValue, Args, CliError, Scalar};
 use super::{method_not_found, required, Ctx, Vim};
+use crate::api::{Data, Fault, Value};
 use crate::soap::xml::{self, Element};
-use crate::soap::{Data, Fault, Request, Value};
+use crate::soap::Request;
 
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     if !esxcli::over_api(vim.host.profile()) {

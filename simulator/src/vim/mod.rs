@@ -71,10 +71,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 use crate::host::etc::Bytes;
 use crate::host::{Host, HostError};
-use crate::soap::{Data, Fault, MoRef, Request, Value};
+use crate::soap::Request;
 pub use route::{Answer, Route};
 
 pub use changes::{Changes, Horizon};

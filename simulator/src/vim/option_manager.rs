@@ -8,8 +8,9 @@ use std::time::Duration;
 use super::lockout::Policy;
 use super::password_quality::Policy as PasswordPolicy;
 use super::{host_fault, method_not_found, Ctx, Vim};
+use crate::api::{Data, Fault, Value};
 use crate::profile::Profile;
-use crate::soap::{Data, Element, Fault, Request, Value};
+use crate::soap::{Element, Request};
 
 /// Options whose type is integer (`xsd:long`); every other option is a string.
 const INTEGER_OPTIONS: &[&str] = &[

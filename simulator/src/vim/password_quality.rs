@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::soap::{Data, Fault, Value};
+use crate::api::{Data, Fault, Value};
 
 /// passwdqc's `disabled`: no password of that kind is long enough.
 const DISABLED: usize = usize::MAX;

@@ -5,7 +5,8 @@
 //! refresh every 20 s (a host's real-time interval) with none available.
 
 use super::{bad_param, method_not_found, Ctx, Vim};
-use crate::soap::{parse_moref, Data, Fault, Request, Value};
+use crate::api::{Data, Fault, Value};
+use crate::soap::{parse_moref, Request};
 
 /// The real-time sampling interval of a host, in seconds (vSphere's documented 20 s).
 const REFRESH_RATE: i32 = 20;

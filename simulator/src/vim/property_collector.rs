@@ -15,10 +15,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::{bad_param, is_a, method_not_found, moref, not_found, required, Ctx, Vim};
+use crate::api::{Data, Fault, MoRef, Value};
 use crate::secret;
-use crate::soap::{
-    parse_bool, parse_int, parse_moref, Data, Element, Fault, MoRef, Request, Value,
-};
+use crate::soap::{parse_bool, parse_int, parse_moref, Element, Request};
 
 /// Deepest traversal followed (the inventory is shallow; this stops hostile specs).
 const MAX_TRAVERSAL_DEPTH: usize = 32;

@@ -13,7 +13,8 @@ use super::{
     option_manager, perf_manager, property_collector, search_index, service_instance,
     session_manager, task, task_history_collector, user_directory, view_manager, Ctx, Vim,
 };
-use crate::soap::{Data, Fault, MoRef, Request, Value};
+use crate::api::{Data, Fault, MoRef, Value};
+use crate::soap::Request;
 
 /// Answers one call on an object of the type.
 pub type CallFn = fn(&mut Vim, &mut Ctx, &Request) -> Result<Option<Value>, Fault>;

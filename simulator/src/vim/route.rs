@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use super::vcenter::Estate;
 use super::Ctx;
+use crate::api::{Fault, MoRef, Value};
 use crate::clock::SimTime;
-use crate::soap::{Fault, MoRef, Request, Value};
+use crate::soap::Request;
 
 /// Where a call goes.
 #[derive(Debug)]

@@ -7,7 +7,8 @@
 //! There are no virtual machines, so every `vmSearch=true` search finds nothing.
 
 use super::{bad_param, method_not_found, not_found, required, required_bool, Ctx, Vim};
-use crate::soap::{parse_bool, parse_moref, Fault, MoRef, Request, Value};
+use crate::api::{Fault, MoRef, Value};
+use crate::soap::{parse_bool, parse_moref, Request};
 
 pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     let session = ctx.session.as_deref();

@@ -2,8 +2,9 @@
 //! before Login); its ids and `about` are a standalone host's (facts section 3).
 
 use super::{ids, method_not_found, moref, Ctx, Vim};
+use crate::api::{Data, Fault, Value};
 use crate::profile::Profile;
-use crate::soap::{Data, Fault, Request, Value};
+use crate::soap::Request;
 
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
@@ -84,7 +85,7 @@ pub fn content(vim: &Vim) -> Data {
 }
 
 /// The root of the inventory (`ha-folder-root`, or a vCenter's `group-d1`).
-pub fn root_folder(vim: &Vim) -> crate::soap::MoRef {
+pub fn root_folder(vim: &Vim) -> crate::api::MoRef {
     match vim.estate {
         Some(_) => moref("Folder", super::vcenter::ids::ROOT_FOLDER),
         None => moref("Folder", ids::ROOT_FOLDER),

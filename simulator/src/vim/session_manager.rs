@@ -6,10 +6,11 @@
 
 use super::lockout::Outcome;
 use super::{method_not_found, required, Ctx, Vim};
+use crate::api::{Data, Fault, Value};
 use crate::clock::SimTime;
 use crate::host::{accounts, EventKind};
 use crate::secret;
-use crate::soap::{Data, Fault, Request, Value};
+use crate::soap::Request;
 
 pub const COOKIE_NAME: &str = "vmware_soap_session";
 pub const INVALID_LOGIN: &str = "Cannot complete login due to an incorrect user name or password.";

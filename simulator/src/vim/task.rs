@@ -6,9 +6,10 @@
 use std::time::Duration;
 
 use super::{host_fault, ids, method_not_found, moref, Ctx, Vim};
+use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 use crate::host::RebootKind;
-use crate::soap::{Data, Fault, MoRef, Request, Value};
+use crate::soap::Request;
 
 /// A task waits this long in `queued` before it starts.
 const QUEUE_TIME: Duration = Duration::from_millis(10);

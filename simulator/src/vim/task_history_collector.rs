@@ -11,8 +11,9 @@
 
 use super::history_collector::{lineage, time_bound, EntityFilter, Scroll, Step, MAX_COLLECTORS};
 use super::{method_not_found, moref, not_found, vcenter, Ctx, Vim};
+use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
-use crate::soap::{Data, Element, Fault, MoRef, Request, Value};
+use crate::soap::{Element, Request};
 
 #[derive(Clone, Debug)]
 pub struct Collector {

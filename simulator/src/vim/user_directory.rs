@@ -5,7 +5,8 @@
 //! and the Administrators group of the `vsphere.local` domain [inferred: a fresh vCenter].
 
 use super::{bad_param, method_not_found, required_bool, Ctx, Vim};
-use crate::soap::{Data, Fault, Request, Value};
+use crate::api::{Data, Fault, Value};
+use crate::soap::Request;
 
 /// One user or group.
 struct Principal {

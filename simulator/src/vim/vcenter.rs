@@ -23,8 +23,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{host_system, inventory, moref, registry, Vim};
+use crate::api::{Data, Fault, MoRef, Value};
 use crate::profile::Profile;
-use crate::soap::{Data, Fault, MoRef, Value};
 
 /// The ids of a vCenter's objects, fixed and per host: one grammar ([`super::vcenter_ids`]).
 pub use super::vcenter_ids as ids;

@@ -8,7 +8,8 @@
 use super::{
     bad_param, is_a, method_not_found, moref, not_found, required, required_bool, Ctx, Vim,
 };
-use crate::soap::{parse_moref, Data, Fault, MoRef, Request, Value};
+use crate::api::{Data, Fault, MoRef, Value};
+use crate::soap::{parse_moref, Request};
 
 #[derive(Clone, Debug)]
 pub struct View {

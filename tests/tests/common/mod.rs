@@ -7,9 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use esxi_harness::client::{as_moref, returnval, Client, ClientError};
+use esxi_sim::api::MoRef;
 use esxi_sim::fleet::{Fleet, Layout, Mode};
 use esxi_sim::soap::xml::Element;
-use esxi_sim::soap::MoRef;
 use esxi_sim_tests::TestServer;
 
 /// A vCenter-mode fleet of `hosts` (the last on 6.7U3, the others 8.0U3) on loopback addresses
