@@ -37,7 +37,7 @@ use esxi_sim::keystore::Mode;
 use esxi_sim::rng::Rng;
 use esxi_sim::soap::{self, xml, Element, Request};
 use esxi_sim::vim::vcenter::{Estate, EstateHost};
-use esxi_sim::vim::{token_from_cookie, Ctx, PasswordCheck, Vim, VimConfig};
+use esxi_sim::vim::{Ctx, PasswordCheck, Vim, VimConfig};
 use esxi_sim::{Host, HostConfig, Profile};
 
 use crate::driver::Target;
@@ -318,7 +318,7 @@ impl Soap {
                 verified = Some((check, ok));
                 continue;
             }
-            return (r, ctx.set_cookie, ctx.session);
+            return (r, ctx.new_session, ctx.session);
         }
         (
             Err(Fault::new(
@@ -338,12 +338,12 @@ impl Soap {
             ep.password
         );
         let req = Request::parse(soap::envelope(&body).as_bytes()).map_err(|f| f.to_string())?;
-        let (r, cookie, session) = self.call(&mut ep.vim, &req, None);
+        let (r, token, session) = self.call(&mut ep.vim, &req, None);
         r.map_err(|f| format!("{}: the fixture's own login failed: {f}", ep.label))?;
-        ep.token = cookie.as_deref().and_then(token_from_cookie);
+        ep.token = token;
         ep.session = session;
         if ep.token.is_none() {
-            return Err(format!("{}: Login set no cookie", ep.label));
+            return Err(format!("{}: Login gave no session token", ep.label));
         }
         Ok(())
     }

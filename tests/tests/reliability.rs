@@ -72,7 +72,7 @@ async fn a_seed_predicts_neither_session_cookies_nor_download_urls() {
     let real_path = Client::path_of(&returnval(&r).unwrap().text);
     assert_ne!(victim.cookie(), Some(predicted_cookie.as_str()));
     assert_ne!(real_path, predicted_path);
-    let token_of = |c: &str| esxi_sim::vim::token_from_cookie(c).unwrap();
+    let token_of = |c: &str| esxi_sim::server::cookie::token_from_cookie(c).unwrap();
     assert_eq!(
         token_of(victim.cookie().unwrap()).len(),
         40,

@@ -15,6 +15,7 @@
 //! the signal for whoever used the state mutably outside a SOAP call.
 
 mod accept;
+pub mod cookie;
 pub mod faults;
 pub mod offload;
 pub mod phases;
@@ -345,11 +346,9 @@ impl Server {
             "http://*".to_string()
         };
         cfg.vim.url_prefix = prefix.clone();
-        cfg.vim.secure_cookie = tls.is_some();
         {
             let mut v = ep.vim.lock().unwrap_or_else(|e| e.into_inner());
             v.cfg.url_prefix = prefix;
-            v.cfg.secure_cookie = tls.is_some();
             v.cfg.address = Some(addr.ip());
         }
         let label = ep.label.unwrap_or_else(|| addr.to_string());
@@ -630,16 +629,6 @@ pub fn cut_short(r: Resp) -> Resp {
         r.headers_mut().insert(hyper::header::CONTENT_LENGTH, v);
     }
     r
-}
-
-/// The session token of a request's `Cookie` headers, read leniently (pyVmomi echoes the whole
-/// Set-Cookie value back).
-pub fn cookie_token(req: &Request<Incoming>) -> Option<String> {
-    req.headers()
-        .get_all(hyper::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(crate::vim::token_from_cookie)
 }
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {

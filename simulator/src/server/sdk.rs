@@ -97,7 +97,7 @@ pub async fn soap(
     req: Request<Incoming>,
 ) -> Result<Resp, HostDown> {
     let traced = shared.cfg.trace.is_some();
-    let token = super::cookie_token(&req);
+    let token = super::cookie::token(&req);
     let agent = req
         .headers()
         .get(USER_AGENT)
@@ -269,7 +269,10 @@ async fn answer(
                     StatusCode::OK,
                     soap::response(&call.method, v.as_ref(), typed),
                 );
-                if let Some(c) = ctx.set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                let cookie = ctx
+                    .new_session
+                    .map(|t| super::cookie::set_cookie(&t, shared.scheme == "https"));
+                if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
                     r.headers_mut().insert(SET_COOKIE, c);
                 }
                 r

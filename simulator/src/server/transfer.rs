@@ -9,7 +9,6 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::cookie_token;
 use super::faults::{Action, Hit};
 use super::sdk::apply_before;
 use super::sdk::read_body;
@@ -124,7 +123,7 @@ fn unauthorized() -> Resp {
 
 async fn upload(shared: &Shared, req: Request<Incoming>) -> Result<Resp, HostDown> {
     let creds = basic(&req);
-    let token = cookie_token(&req);
+    let token = super::cookie::token(&req);
     let auth = match (&creds, &token) {
         (Some((u, p)), _) => UploadAuth::Basic {
             user: u,

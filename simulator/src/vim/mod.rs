@@ -79,7 +79,7 @@ use crate::soap::Request;
 pub use route::{Answer, Route};
 
 pub use changes::{Changes, Horizon};
-pub use session_manager::{token_from_cookie, PasswordCheck, Session};
+pub use session_manager::{PasswordCheck, Session};
 
 /// Settings of the API layer (the host model has its own).
 #[derive(Clone, Debug)]
@@ -91,8 +91,6 @@ pub struct VimConfig {
     pub session_timeout: Duration,
     /// Download bundles live this long (tmpwatch's ~3 days, facts section 1).
     pub download_ttl: Duration,
-    /// Whether the session cookie carries `Secure` (not over plain HTTP).
-    pub secure_cookie: bool,
     /// The address clients reach this host at (its management address, vmk0's): what
     /// SearchIndex.FindByIp finds it by. Set by the server once it has bound.
     pub address: Option<std::net::IpAddr>,
@@ -106,7 +104,6 @@ impl Default for VimConfig {
             url_prefix: "http://*".into(),
             session_timeout: Duration::from_secs(30 * 60),
             download_ttl: Duration::from_secs(3 * 24 * 3600),
-            secure_cookie: true,
             address: None,
             limits: limits::Limits::default(),
         }
@@ -122,8 +119,9 @@ pub struct Ctx {
     pub token: Option<String>,
     pub peer: String,
     pub user_agent: String,
-    /// Set by Login: the `Set-Cookie` value to send.
-    pub set_cookie: Option<String>,
+    /// Set by Login: the new session's token, for the transport to hand to the client (SOAP:
+    /// a `Set-Cookie`, `server::cookie`).
+    pub new_session: Option<String>,
     /// Set by WaitForUpdates: nothing yet, ask again later (see [`Pending`]).
     pub pending: Option<Pending>,
     /// Set by the server when it asks again after a pending answer (the same wait goes on).

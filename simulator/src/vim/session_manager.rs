@@ -12,7 +12,6 @@ use crate::host::{accounts, EventKind};
 use crate::secret;
 use crate::soap::Request;
 
-pub const COOKIE_NAME: &str = "vmware_soap_session";
 pub const INVALID_LOGIN: &str = "Cannot complete login due to an incorrect user name or password.";
 
 #[derive(Clone, Debug)]
@@ -96,15 +95,6 @@ impl Vim {
         }
         Some(ok)
     }
-}
-
-/// The session token from a `Cookie` header: `vmware_soap_session="abc"; Path=/; ...` or
-/// `a=b; vmware_soap_session=abc`.
-pub fn token_from_cookie(header: &str) -> Option<String> {
-    header.split(';').find_map(|part| {
-        let (k, v) = part.trim().split_once('=')?;
-        (k.trim() == COOKIE_NAME).then(|| v.trim().trim_matches('"').to_string())
-    })
 }
 
 /// The session key for a token if the session is live; refreshes its idle timer.
@@ -281,14 +271,8 @@ fn login(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, F
     let answer = user_session(&session);
     ctx.session = Some(session.key.clone());
     vim.sessions.insert(token.clone(), session);
-    let secure = if vim.cfg.secure_cookie {
-        " Secure;"
-    } else {
-        ""
-    };
-    ctx.set_cookie = Some(format!(
-        "{COOKIE_NAME}=\"{token}\"; Path=/; HttpOnly;{secure}"
-    ));
+    // The transport hands it to the client its own way (SOAP: a cookie).
+    ctx.new_session = Some(token);
     Ok(Some(answer.into()))
 }
 
@@ -307,21 +291,4 @@ pub fn properties(vim: &Vim, session: Option<&str>) -> Data {
         .opt("currentSession", current.map(user_session))
         .with("defaultLocale", "en")
         .with("supportedLocaleList", Value::strings(["en".to_string()]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cookie_is_read_leniently() {
-        for h in [
-            "vmware_soap_session=\"abc\"; Path=/; HttpOnly; Secure;",
-            "vmware_soap_session=abc",
-            "x=1; vmware_soap_session=\"abc\"",
-        ] {
-            assert_eq!(token_from_cookie(h).as_deref(), Some("abc"), "{h}");
-        }
-        assert_eq!(token_from_cookie("x=1; Path=/"), None);
-    }
 }
