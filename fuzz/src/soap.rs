@@ -470,7 +470,7 @@ impl Target for Soap {
         let mut calls = Vec::new();
         let mut class = None;
         for b in &bodies {
-            match Request::parse(b) {
+            match Request::parse_with(b, esxi_sim::vim::registry::declaring_type) {
                 Ok(r) => calls.push(r),
                 Err(f) => {
                     if f.ty != "InvalidRequest" {
@@ -2191,7 +2191,11 @@ mod tests {
         assert_eq!(a, b);
         let decoded = a
             .iter()
-            .filter(|x| split(x).iter().all(|b| Request::parse(b).is_ok()))
+            .filter(|x| {
+                split(x).iter().all(|b| {
+                    Request::parse_with(b, esxi_sim::vim::registry::declaring_type).is_ok()
+                })
+            })
             .count();
         assert!(decoded > 60, "only {decoded} of 200 decode");
     }

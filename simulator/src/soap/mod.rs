@@ -12,7 +12,6 @@ pub mod xml;
 pub use xml::Element;
 
 use crate::api::{Fault, MoRef, Value};
-use crate::vim::registry;
 use xml::{escape, NS_SOAPENV, NS_VIM25};
 
 /// The envelope around every message, both directions (the harness's client uses it too).
@@ -34,9 +33,20 @@ pub struct Request {
     pub body: Element,
 }
 
+/// Which type a method belongs to, when only one type has it (the server's: the managed-object
+/// registry's `declaring_type`): what a `_this` without a type is taken to be.
+pub type DeclaringType = fn(&str) -> Option<&'static str>;
+
 impl Request {
-    /// Decodes an envelope. Every rejection is an `InvalidRequest` fault naming what was wrong.
+    /// Decodes an envelope whose `_this` says its type. Every rejection is an `InvalidRequest`
+    /// fault naming what was wrong.
     pub fn parse(bytes: &[u8]) -> Result<Request, Fault> {
+        Request::parse_with(bytes, |_| None)
+    }
+
+    /// Decodes an envelope, taking a typeless `_this`'s type from `types` (node-vsphere-soap
+    /// sends `{_this: 'ServiceInstance'}`; vmomi takes the type from the method).
+    pub fn parse_with(bytes: &[u8], types: DeclaringType) -> Result<Request, Fault> {
         let root = xml::parse(bytes).map_err(|e| Fault::invalid_request(e.to_string()))?;
         if root.name != "Envelope" || root.ns.as_deref() != Some(NS_SOAPENV) {
             return Err(Fault::invalid_request(format!(
@@ -68,7 +78,7 @@ impl Request {
         let this = call
             .child("_this")
             .ok_or_else(|| Fault::invalid_request(format!("{} has no _this", call.name)))?;
-        let this = match (this.attr("type"), registry::declaring_type(&call.name)) {
+        let this = match (this.attr("type"), types(&call.name)) {
             // A typeless `_this` (node-vsphere-soap's `{_this: 'ServiceInstance'}`): vmomi takes
             // the type from the method; we can where one type has the method.
             (None, Some(ty)) => parse_moref(&Element {
@@ -190,14 +200,19 @@ mod tests {
     }
 
     #[test]
-    fn a_typeless_this_takes_the_type_of_the_only_type_with_the_method() {
+    fn a_typeless_this_takes_the_type_the_caller_says_the_method_has() {
+        fn types(method: &str) -> Option<&'static str> {
+            (method == "RetrieveServiceContent").then_some("ServiceInstance")
+        }
         let body = "<RetrieveServiceContent xmlns=\"urn:vim25\"><_this>ServiceInstance</_this>\
                     </RetrieveServiceContent>";
-        let r = Request::parse(env(body).as_bytes()).unwrap();
+        let r = Request::parse_with(env(body).as_bytes(), types).unwrap();
         assert_eq!(r.this, MoRef::new("ServiceInstance", "ServiceInstance"));
-        // Two types have DestroyView: which one is not guessed.
-        let body = "<DestroyView xmlns=\"urn:vim25\"><_this>v</_this></DestroyView>";
+        // Without a resolver, or for a method it does not place, the type is not guessed.
         let f = Request::parse(env(body).as_bytes()).unwrap_err();
+        assert!(f.message.contains("without a type"), "{}", f.message);
+        let body = "<DestroyView xmlns=\"urn:vim25\"><_this>v</_this></DestroyView>";
+        let f = Request::parse_with(env(body).as_bytes(), types).unwrap_err();
         assert!(f.message.contains("without a type"), "{}", f.message);
     }
 
