@@ -358,7 +358,7 @@ fn known_method(m: &str) -> bool {
 /// An answer written as the server writes it must read back with our own reader.
 fn check_written(method: &str, r: &Result<Option<Value>, Fault>) -> Result<(), String> {
     let doc = match r {
-        Ok(v) => soap::response(method, v.as_ref(), method == "Fetch"),
+        Ok(v) => soap::response(method, v.as_ref()),
         Err(f) => {
             if f.ty.is_empty() || !f.ty.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 return Err(format!("fault type {:?} is not a type name", f.ty));

@@ -264,11 +264,7 @@ async fn answer(
         }
         let resp = match result {
             Ok(v) => {
-                let typed = call.method == "Fetch";
-                let mut r = xml(
-                    StatusCode::OK,
-                    soap::response(&call.method, v.as_ref(), typed),
-                );
+                let mut r = xml(StatusCode::OK, soap::response(&call.method, v.as_ref()));
                 let cookie = ctx
                     .new_session
                     .map(|t| super::cookie::set_cookie(&t, shared.scheme == "https"));

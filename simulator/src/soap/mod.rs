@@ -141,14 +141,15 @@ pub fn envelope(body: &str) -> String {
 }
 
 /// A successful response: `<MethodResponse xmlns="urn:vim25">[<returnval>]</MethodResponse>`.
-pub fn response(method: &str, ret: Option<&Value>, typed: bool) -> String {
+/// Where the method returns anyType (Fetch) the value says so ([`Value::Any`]).
+pub fn response(method: &str, ret: Option<&Value>) -> String {
     let mut out = String::with_capacity(1024);
     out.push_str(ENVELOPE_OPEN);
     out.push('<');
     out.push_str(method);
     out.push_str("Response xmlns=\"urn:vim25\">");
     if let Some(v) = ret {
-        v.write("returnval", typed, &mut out);
+        v.write("returnval", false, &mut out);
     }
     out.push_str("</");
     out.push_str(method);
