@@ -74,7 +74,9 @@
 //!   each API state's change signal (bumped by any call but the reads, by time running
 //!   something, by the control API) and the horizon at which what it read changes by time
 //!   alone.
-//! - [`server`]: hyper + tokio + rustls: `/sdk`, `/sdk/vimServiceVersions.xml`, the WSDL
+//! - [`server`]: hyper + tokio + rustls: `/sdk` ([`server::sdk`] reads and writes SOAP;
+//!   [`server::call`] answers the decoded call, the same loop for any wire; the session
+//!   cookie is [`server::cookie`]'s), `/sdk/vimServiceVersions.xml`, the WSDL
 //!   generated from the registry's methods ([`server::wsdl`]), `/downloads`,
 //!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time,
 //!   and applies the fault rules of [`server::faults`] before a request reaches the host.

@@ -1,7 +1,9 @@
 //! The HTTPS front of one simulated host: hyper + tokio + rustls.
 //!
 //! Routes (as hostd's reverse proxy serves them):
-//! - `POST /sdk`: SOAP ([`sdk`]); `GET /sdk/vimServiceVersions.xml`; the WSDL ([`wsdl`]);
+//! - `POST /sdk`: SOAP ([`sdk`]: the envelope in, the answer out; the call itself is answered
+//!   by [`call`], the same for any wire, and the session cookie is [`cookie`]'s);
+//!   `GET /sdk/vimServiceVersions.xml`; the WSDL ([`wsdl`]);
 //! - `GET`/`HEAD /downloads/<uuid>/<file>`, `PUT /tmp/configBundle.tgz` ([`transfer`]);
 //! - an optional plain listener answering `301 Moved Permanently` to https, as port 80 does.
 //!
@@ -10,11 +12,12 @@
 //! through the phases of [`phases`]: the proxy's `503` while hostd stops, the port closed while
 //! the machine restarts (and while it is off), `503` again while hostd starts.
 //!
-//! Waits: a WaitForUpdates with nothing to report sleeps on the API state's change signal
-//! ([`crate::vim::changes`]) and its horizon, never polling; [`Shared::lock`]'s guard bumps
+//! Waits: a WaitForUpdates with nothing to report sleeps ([`call`]) on the API state's change
+//! signal ([`crate::vim::changes`]) and its horizon, never polling; [`Shared::lock`]'s guard bumps
 //! the signal for whoever used the state mutably outside a SOAP call.
 
 mod accept;
+pub mod call;
 pub mod cookie;
 pub mod faults;
 pub mod offload;

@@ -1,5 +1,5 @@
 //! CPU-heavy work off the async workers, on a bounded pool: password hashes, and the calls that
-//! seal or pack (see `sdk::heavy`).
+//! seal or pack (see `call::heavy`).
 //!
 //! A login costs one SHA-512 crypt of the account's shadow field: ~1 ms at glibc's default
 //! 5,000 rounds, but a field may name up to glibc's maximum of 999,999,999 rounds (minutes of

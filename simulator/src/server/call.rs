@@ -1,0 +1,220 @@
+//! One call, whatever the wire it came by: the loop between a decoded call and its answer.
+//! Each wire ([`super::sdk`] for SOAP) decodes its request into a call, hands it here, and
+//! writes the [`Answered`] its own way; none repeats this loop.
+//!
+//! The call runs under the endpoint's lock ([`attempt`]); CPU-heavy methods run on
+//! [`super::offload`]'s bounded pool ([`heavy`]); a login's password hash is checked off the
+//! lock and the call made again with the outcome; a vCenter's call for a host is forwarded
+//! once the vCenter's lock is released ([`crate::vim::route`]). A WaitForUpdates(Ex) with
+//! nothing to report parks ([`Waiter`]) until the API state's change signal, the horizon of
+//! what it read, its maxWaitSeconds, a move of the clock or the server stopping, and only then
+//! asks the model again (`vim::changes`): an idle wait costs a timer and a place on a watch
+//! list, no CPU.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{HostDown, Shared};
+use crate::api::{Fault, Value};
+use crate::soap::Request;
+use crate::vim::{Answer, Ctx, Horizon};
+
+/// A legacy WaitForUpdates never answers "nothing"; we still end it after this.
+const WAIT_CAP: Duration = Duration::from_secs(15 * 60);
+/// A value that drifts with time alone (a task's progress, an uptime) wakes a wait at most
+/// this often: at a high clock speed it drifts every few microseconds. Events (a task's work)
+/// are not held back.
+const DRIFT_NAP: Duration = Duration::from_millis(100);
+
+/// What a call came to: its value or fault, a Login's new session token (the wire hands it to
+/// the client its own way), and, on a traced endpoint, who called.
+pub struct Answered {
+    pub result: Result<Option<Value>, Fault>,
+    pub new_session: Option<String>,
+    pub user: Option<String>,
+}
+
+/// Answers a decoded call: under the endpoint's lock (CPU-heavy methods on the bounded pool),
+/// a login's password hash checked off the lock, a wait with nothing to report parked, a
+/// vCenter's call for a host forwarded after the vCenter's lock is released.
+pub async fn answer(
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+    token: Option<String>,
+    agent: String,
+    call: &Request,
+) -> Result<Answered, HostDown> {
+    let started = Instant::now();
+    let mut retry = false;
+    let mut verified = None;
+    // Who is calling, for the trace: looked up before the call (a Logout ends the session).
+    let user_before = match (&shared.cfg.trace, token.as_deref()) {
+        (Some(_), Some(t)) => shared.lock().token_user(t),
+        _ => None,
+    };
+    // Watching before the first look: a change after it is never missed.
+    let mut waiter = Waiter::new(shared);
+    loop {
+        let ctx = Ctx {
+            token: token.clone(),
+            peer: peer.ip().to_string(),
+            user_agent: agent.clone(),
+            retry,
+            offload_hashing: true,
+            verified: verified.take(),
+            ..Ctx::default()
+        };
+        let (result, ctx) = if heavy(&call.method) {
+            let (s, c) = (shared.clone(), call.clone());
+            super::offload::run(&shared.cpu_slots, move || attempt(&s, &c, ctx))
+                .await
+                .ok_or(HostDown)??
+        } else {
+            attempt(shared, call, ctx)?
+        };
+        // A login's password hash: checked off the lock and the async workers, then the call
+        // is made again with the outcome.
+        if let Some(check) = ctx.verify {
+            let ok = super::offload::verify(&shared.cpu_slots, check.clone()).await;
+            verified = Some((check, ok));
+            continue;
+        }
+        if let (Ok(_), Some(pending)) = (&result, ctx.pending) {
+            let limit = pending.max_wait.unwrap_or(WAIT_CAP).min(WAIT_CAP);
+            let waited = started.elapsed();
+            if waited < limit {
+                if !waiter.park(limit - waited, pending.horizon).await {
+                    // The server is stopping: the connection closes, as a restarting hostd's.
+                    return Err(HostDown);
+                }
+                retry = true;
+                continue;
+            }
+        }
+        tracing::debug!(%peer, method = %call.method, this = %call.this, ok = result.is_ok(), "call");
+        let user = match (&shared.cfg.trace, call.method.as_str()) {
+            (None, _) => None,
+            // The name it logged in (or failed to log in) with.
+            (Some(_), "Login") => call.param("userName").map(|u| u.text.clone()),
+            // Looked up before the call: a Logout's session is gone after it.
+            (Some(_), _) => user_before,
+        };
+        return Ok(Answered {
+            result,
+            new_session: ctx.new_session,
+            user,
+        });
+    }
+}
+
+/// A WaitForUpdates call between two looks at the model.
+struct Waiter<'a> {
+    shared: &'a Shared,
+    changes: tokio::sync::watch::Receiver<u64>,
+    clock: tokio::sync::watch::Receiver<u64>,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(shared: &'a Shared) -> Waiter<'a> {
+        let mut clock = shared.rebased.clone();
+        clock.borrow_and_update();
+        Waiter {
+            shared,
+            changes: shared.changes.subscribe(),
+            clock,
+        }
+    }
+
+    /// Sleeps until the state changes, the clock is moved, the horizon comes (in wall time at
+    /// the clock's speed) or `left` is up. False when the server is stopping.
+    async fn park(&mut self, left: Duration, horizon: Horizon) -> bool {
+        let nap = {
+            let clock = self.shared.clock.lock().unwrap_or_else(|e| e.into_inner());
+            let event = horizon.event.and_then(|t| clock.wall_until(t));
+            let drift = horizon.drift.and_then(|t| clock.wall_until(t));
+            let mut nap = left;
+            if let Some(d) = event {
+                nap = nap.min(d);
+            }
+            if let Some(d) = drift {
+                nap = nap.min(d.max(DRIFT_NAP));
+            }
+            nap
+        };
+        if self.shared.closing() {
+            return false;
+        }
+        let _parked = Parked::new(self.shared);
+        // A closed channel cannot happen while `shared` lives; it would end the wait too.
+        let woke = tokio::select! {
+            r = self.changes.changed() => r.is_ok(),
+            r = self.clock.changed() => r.is_ok(),
+            _ = tokio::time::sleep(nap) => true,
+        };
+        woke && !self.shared.closing()
+    }
+}
+
+/// Counts a parked wait ([`Shared::waiters`]) for as long as it lives, even if the client
+/// goes away mid-wait.
+struct Parked<'a>(&'a Shared);
+
+impl<'a> Parked<'a> {
+    fn new(shared: &'a Shared) -> Parked<'a> {
+        shared.waiting.fetch_add(1, Ordering::SeqCst);
+        Parked(shared)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Methods that pack, encrypt or derive keys on the way (a bundle is packed and the fresh state
+/// sealed; a restore reads a sealed bundle; a reset or shutdown saves): they run on the bounded
+/// pool of [`super::offload`], so a slow one holds no async worker (issue 12). So do the event
+/// and task history reads, which on a vCenter go through every host's log. The rest are a lock
+/// and a lookup.
+fn heavy(method: &str) -> bool {
+    matches!(
+        method,
+        "BackupFirmwareConfiguration"
+            | "RestoreFirmwareConfiguration"
+            | "ResetFirmwareToFactoryDefaults"
+            | "SyncFirmwareConfiguration"
+            | "RebootHost_Task"
+            | "ShutdownHost_Task"
+            | "QueryEvents"
+            | "CreateCollectorForEvents"
+            | "CreateCollectorForTasks"
+            | "ReadNextEvents"
+            | "ReadPreviousEvents"
+            | "ReadNextTasks"
+            | "ReadPreviousTasks"
+            | "ResetCollector"
+    )
+}
+
+type Attempt = (Result<Option<crate::api::Value>, Fault>, Ctx);
+
+/// One call under the host's (or vCenter's) lock; on a vCenter, a call for a host is
+/// forwarded after that lock is released, so calls for different hosts run side by side.
+fn attempt(shared: &Shared, call: &Request, mut ctx: Ctx) -> Result<Attempt, HostDown> {
+    let answer = {
+        let mut vim = shared.lock();
+        if !vim.reachable() {
+            return Err(HostDown);
+        }
+        // Whether the call changed anything is the call's rule (`Vim::answer`), not the lock's.
+        vim.quiet().answer(call, &mut ctx)
+    };
+    let result = match answer {
+        Answer::Done(r) => r,
+        Answer::Forward(f) => f.call(call),
+    };
+    Ok((result, ctx))
+}
