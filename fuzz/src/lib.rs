@@ -8,7 +8,7 @@
 //! (fault types, bundle error kinds, HTTP statuses) stand in for it when the regression corpus
 //! is chosen.
 //!
-//! - [`soap`]: `soap::Request::parse` (what `POST /sdk` decodes) and the real dispatch of a
+//! - [`soap`]: `soap::parse_with` (what `POST /sdk` decodes) and the real dispatch of a
 //!   standalone host's and a vCenter's `Vim`, with hostile parameters.
 //! - [`bundle`]: `ConfigBundle::parse`, `state::decode` and `Host::restore` on mutated real
 //!   bundles of four persistence eras, and the harness's `inspect`.

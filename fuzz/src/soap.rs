@@ -1,7 +1,7 @@
 //! The SOAP reader and the dispatch behind it.
 //!
 //! An input is one to four request bodies as `POST /sdk` receives them, separated by
-//! [`NEXT`]. Each body goes through [`soap::Request::parse`] (what the server decodes with),
+//! [`NEXT`]. Each body goes through [`soap::parse_with`] (what the server decodes with),
 //! and each decoded call through [`Vim::call`] on three fresh endpoints: a standalone 6.7U3
 //! host, a standalone 8.0U3 host (TPM mode: esxcli's encryption namespaces exist) and a vCenter
 //! over one host of each, which forwards host calls as the server does. Every call is made
@@ -30,12 +30,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use esxi_sim::api::{Call, Param};
 use esxi_sim::api::{Fault, Value};
 use esxi_sim::host::etc::EtcFs;
 use esxi_sim::host::{BootBank, PowerState, DEFAULT_ROOT_PASSWORD};
 use esxi_sim::keystore::Mode;
 use esxi_sim::rng::Rng;
-use esxi_sim::soap::{self, xml, Element, Request};
+use esxi_sim::soap::{self, xml};
 use esxi_sim::vim::vcenter::{Estate, EstateHost};
 use esxi_sim::vim::{Ctx, PasswordCheck, Vim, VimConfig};
 use esxi_sim::{Host, HostConfig, Profile};
@@ -120,7 +121,7 @@ const READ_ONLY: &[&str] = &[
 ];
 
 /// ExecuteSoap is read-only when the esxcli command only reads.
-fn read_only(req: &Request) -> bool {
+fn read_only(req: &Call) -> bool {
     if READ_ONLY.contains(&req.method.as_str()) {
         return true;
     }
@@ -299,7 +300,7 @@ impl Soap {
     fn call(
         &mut self,
         vim: &mut Vim,
-        req: &Request,
+        req: &Call,
         token: Option<&str>,
     ) -> (Result<Option<Value>, Fault>, Option<String>, Option<String>) {
         let mut verified = None;
@@ -337,7 +338,7 @@ impl Soap {
             ep.user,
             ep.password
         );
-        let req = Request::parse(soap::envelope(&body).as_bytes()).map_err(|f| f.to_string())?;
+        let req = soap::parse(soap::envelope(&body).as_bytes()).map_err(|f| f.to_string())?;
         let (r, token, session) = self.call(&mut ep.vim, &req, None);
         r.map_err(|f| format!("{}: the fixture's own login failed: {f}", ep.label))?;
         ep.token = token;
@@ -414,12 +415,15 @@ fn shape(msg: &str) -> String {
     out.chars().take(70).collect()
 }
 
-fn replace_all(el: &mut Element, subs: &[(&str, &str)]) {
+fn replace_all(el: &mut Param, subs: &[(&str, &str)]) {
     for (from, to) in subs {
         if el.text.contains(from) {
             el.text = el.text.replace(from, to);
         }
-        for (_, v) in el.attrs.iter_mut() {
+        for v in [&mut el.ref_type, &mut el.declared_type]
+            .into_iter()
+            .flatten()
+        {
             if v.contains(from) {
                 *v = v.replace(from, to);
             }
@@ -470,7 +474,7 @@ impl Target for Soap {
         let mut calls = Vec::new();
         let mut class = None;
         for b in &bodies {
-            match Request::parse_with(b, esxi_sim::vim::registry::declaring_type) {
+            match soap::parse_with(b, esxi_sim::vim::registry::declaring_type) {
                 Ok(r) => calls.push(r),
                 Err(f) => {
                     if f.ty != "InvalidRequest" {
@@ -493,7 +497,7 @@ impl Target for Soap {
                     ("@TOKEN@", last_token.as_deref().unwrap_or("none")),
                     ("@SESSION@", ep.session.as_deref().unwrap_or("none")),
                 ];
-                replace_all(&mut req.body, &subs);
+                replace_all(&mut req.params, &subs);
                 for (from, to) in subs {
                     if req.this.id.contains(from) {
                         req.this.id = req.this.id.replace(from, to);
@@ -534,7 +538,7 @@ impl Target for Soap {
                 h.lock().unwrap_or_else(|e| e.into_inner()).sync_to(later);
             }
             if ep.vim.reachable() {
-                let probe = Request::parse(
+                let probe = soap::parse(
                     soap::envelope("<RetrieveServiceContent xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>").as_bytes(),
                 )
                 .map_err(|f| f.to_string())?;
@@ -2192,9 +2196,9 @@ mod tests {
         let decoded = a
             .iter()
             .filter(|x| {
-                split(x).iter().all(|b| {
-                    Request::parse_with(b, esxi_sim::vim::registry::declaring_type).is_ok()
-                })
+                split(x)
+                    .iter()
+                    .all(|b| soap::parse_with(b, esxi_sim::vim::registry::declaring_type).is_ok())
             })
             .count();
         assert!(decoded > 60, "only {decoded} of 200 decode");

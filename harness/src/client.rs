@@ -471,7 +471,7 @@ pub fn moref_xml(name: &str, r: &MoRef) -> String {
 
 /// An element's managed object reference.
 pub fn as_moref(el: &Element) -> Result<MoRef, ClientError> {
-    esxi_sim::soap::parse_moref(el).map_err(ClientError::Protocol)
+    esxi_sim::soap::parse_moref_element(el).map_err(ClientError::Protocol)
 }
 
 pub fn esc(s: &str) -> String {

@@ -47,11 +47,11 @@
 //!
 //! On the wire (the vSphere API, what pyVmomi, govc, Ansible and PowerCLI talk to):
 //!
-//! - [`api`]: what a call is made of whatever the wire: managed-object references, the value
-//!   tree (data objects, arrays, anyType positions marked), faults. Managed objects answer in
-//!   these.
-//! - [`soap`]: the envelope reader (quick-xml, bounded); the writers of responses and faults,
-//!   values with `xsi:type` where the schema says anyType.
+//! - [`api`]: what a call is made of whatever the wire: the decoded call and its parameters
+//!   (`api::Call`, `api::Param`), managed-object references, the value tree (data objects,
+//!   arrays, anyType positions marked), faults. Managed objects read and answer in these.
+//! - [`soap`]: the envelope reader (quick-xml, bounded) into an `api::Call`; the writers of
+//!   responses and faults, values with `xsi:type` where the schema says anyType.
 //! - [`vim`]: the managed objects of a standalone host, one file per type: `service_instance`,
 //!   `session_manager`, `property_collector` (Fetch, RetrievePropertiesEx, filters,
 //!   WaitForUpdates), `view_manager`, `inventory`, `host_system`, `task`, `firmware_system`,

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{HostDown, Shared};
+use crate::api::Call;
 use crate::api::{Fault, Value};
-use crate::soap::Request;
 use crate::vim::{Answer, Ctx, Horizon};
 
 /// A legacy WaitForUpdates never answers "nothing"; we still end it after this.
@@ -44,7 +44,7 @@ pub async fn answer(
     peer: SocketAddr,
     token: Option<String>,
     agent: String,
-    call: &Request,
+    call: &Call,
 ) -> Result<Answered, HostDown> {
     let started = Instant::now();
     let mut retry = false;
@@ -203,7 +203,7 @@ type Attempt = (Result<Option<crate::api::Value>, Fault>, Ctx);
 
 /// One call under the host's (or vCenter's) lock; on a vCenter, a call for a host is
 /// forwarded after that lock is released, so calls for different hosts run side by side.
-fn attempt(shared: &Shared, call: &Request, mut ctx: Ctx) -> Result<Attempt, HostDown> {
+fn attempt(shared: &Shared, call: &Call, mut ctx: Ctx) -> Result<Attempt, HostDown> {
     let answer = {
         let mut vim = shared.lock();
         if !vim.reachable() {

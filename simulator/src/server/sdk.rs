@@ -96,7 +96,7 @@ pub async fn soap(
         Ok(b) => b,
         Err(resp) => return Ok(resp),
     };
-    let call = match soap::Request::parse_with(&body, crate::vim::registry::declaring_type) {
+    let call = match soap::parse_with(&body, crate::vim::registry::declaring_type) {
         Ok(c) => c,
         Err(f) => {
             tracing::debug!(%peer, "bad SOAP request: {}", f.message);

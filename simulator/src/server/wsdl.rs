@@ -335,7 +335,7 @@ mod tests {
     #[test]
     fn array_answers_are_the_listed_ones() {
         use crate::api::Value;
-        use crate::soap::{envelope, Request};
+        use crate::soap::{envelope, parse};
         use crate::vim::{registry::HOST_OBJECTS, session_manager, Ctx, Vim};
         for m in RETURNS_ARRAY {
             assert!(methods().contains(m), "{m}");
@@ -376,7 +376,7 @@ mod tests {
                     "<{m} xmlns=\"urn:vim25\"><_this type=\"{}\">{id}</_this></{m}>",
                     t.name
                 );
-                let req = Request::parse(envelope(&xml).as_bytes()).unwrap();
+                let req = parse(envelope(&xml).as_bytes()).unwrap();
                 let mut ctx = Ctx {
                     session: Some(session.clone()),
                     system: Some("root".into()),

@@ -2,7 +2,7 @@
 //!
 //! - [`xml`]: a bounded tree reader (quick-xml) and escaping;
 //! - [`value`]: how the API's values ([`crate::api`]) are written;
-//! - here: [`Request::parse`] (envelope → method, `_this`, parameters) and the writers
+//! - here: [`parse`] (envelope → [`Call`]: method, `_this`, parameters) and the writers
 //!   [`response`] and [`Fault::to_xml`] (facts section 3: HTTP 500, `ServerFaultCode`, an unqualified
 //!   `detail` holding `<XFault xmlns="urn:vim25" xsi:type="X">`).
 
@@ -11,7 +11,8 @@ pub mod xml;
 
 pub use xml::Element;
 
-use crate::api::{Fault, MoRef, Value};
+use crate::api::call::parse_moref;
+use crate::api::{Call, Fault, MoRef, Param, Value};
 use xml::{escape, NS_SOAPENV, NS_VIM25};
 
 /// The envelope around every message, both directions (the harness's client uses it too).
@@ -24,111 +25,83 @@ pub const ENVELOPE_OPEN: &str = concat!(
 );
 pub const ENVELOPE_CLOSE: &str = "</soapenv:Body>\n</soapenv:Envelope>";
 
-/// A decoded call: `<Method xmlns="urn:vim25"><_this type="T">id</_this>params...</Method>`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Request {
-    pub method: String,
-    pub this: MoRef,
-    /// The method element; parameters are its children other than `_this`.
-    pub body: Element,
-}
-
 /// Which type a method belongs to, when only one type has it (the server's: the managed-object
 /// registry's `declaring_type`): what a `_this` without a type is taken to be.
 pub type DeclaringType = fn(&str) -> Option<&'static str>;
 
-impl Request {
-    /// Decodes an envelope whose `_this` says its type. Every rejection is an `InvalidRequest`
-    /// fault naming what was wrong.
-    pub fn parse(bytes: &[u8]) -> Result<Request, Fault> {
-        Request::parse_with(bytes, |_| None)
-    }
+/// Reads `<Method xmlns="urn:vim25"><_this type="T">id</_this>params...</Method>` into a call
+/// whose `_this` says its type. Every rejection is an `InvalidRequest` fault naming what was
+/// wrong.
+pub fn parse(bytes: &[u8]) -> Result<Call, Fault> {
+    parse_with(bytes, |_| None)
+}
 
-    /// Decodes an envelope, taking a typeless `_this`'s type from `types` (node-vsphere-soap
-    /// sends `{_this: 'ServiceInstance'}`; vmomi takes the type from the method).
-    pub fn parse_with(bytes: &[u8], types: DeclaringType) -> Result<Request, Fault> {
-        let root = xml::parse(bytes).map_err(|e| Fault::invalid_request(e.to_string()))?;
-        if root.name != "Envelope" || root.ns.as_deref() != Some(NS_SOAPENV) {
-            return Err(Fault::invalid_request(format!(
-                "expected a SOAP 1.1 Envelope ({NS_SOAPENV}), found <{}>",
-                root.name
-            )));
-        }
-        let body = root
-            .children
-            .iter()
-            .find(|c| c.name == "Body" && c.ns.as_deref() == Some(NS_SOAPENV))
-            .ok_or_else(|| Fault::invalid_request("the Envelope has no Body"))?;
-        let call = match body.children.as_slice() {
-            [one] => one,
-            [] => return Err(Fault::invalid_request("the Body is empty")),
-            _ => {
-                return Err(Fault::invalid_request(
-                    "the Body holds more than one element",
-                ))
-            }
-        };
-        if call.ns.as_deref() != Some(NS_VIM25) {
-            return Err(Fault::invalid_request(format!(
-                "<{}> is not in namespace {NS_VIM25} (found {})",
-                call.name,
-                call.ns.as_deref().unwrap_or("no namespace")
-            )));
-        }
-        let this = call
-            .child("_this")
-            .ok_or_else(|| Fault::invalid_request(format!("{} has no _this", call.name)))?;
-        let this = match (this.attr("type"), types(&call.name)) {
-            // A typeless `_this` (node-vsphere-soap's `{_this: 'ServiceInstance'}`): vmomi takes
-            // the type from the method; we can where one type has the method.
-            (None, Some(ty)) => parse_moref(&Element {
-                attrs: vec![("type".into(), ty.into())],
-                ..this.clone()
-            }),
-            _ => parse_moref(this),
-        }
-        .map_err(Fault::invalid_request)?;
-        Ok(Request {
-            method: call.name.clone(),
-            this,
-            body: call.clone(),
-        })
+/// Reads an envelope into a call, taking a typeless `_this`'s type from `types`
+/// (node-vsphere-soap sends `{_this: 'ServiceInstance'}`; vmomi takes the type from the
+/// method).
+pub fn parse_with(bytes: &[u8], types: DeclaringType) -> Result<Call, Fault> {
+    let root = xml::parse(bytes).map_err(|e| Fault::invalid_request(e.to_string()))?;
+    if root.name != "Envelope" || root.ns.as_deref() != Some(NS_SOAPENV) {
+        return Err(Fault::invalid_request(format!(
+            "expected a SOAP 1.1 Envelope ({NS_SOAPENV}), found <{}>",
+            root.name
+        )));
     }
+    let body = root
+        .children
+        .iter()
+        .find(|c| c.name == "Body" && c.ns.as_deref() == Some(NS_SOAPENV))
+        .ok_or_else(|| Fault::invalid_request("the Envelope has no Body"))?;
+    let call = match body.children.as_slice() {
+        [one] => one,
+        [] => return Err(Fault::invalid_request("the Body is empty")),
+        _ => {
+            return Err(Fault::invalid_request(
+                "the Body holds more than one element",
+            ))
+        }
+    };
+    if call.ns.as_deref() != Some(NS_VIM25) {
+        return Err(Fault::invalid_request(format!(
+            "<{}> is not in namespace {NS_VIM25} (found {})",
+            call.name,
+            call.ns.as_deref().unwrap_or("no namespace")
+        )));
+    }
+    let params = param(call);
+    let this = params
+        .child("_this")
+        .ok_or_else(|| Fault::invalid_request(format!("{} has no _this", call.name)))?;
+    let this = match (&this.ref_type, types(&call.name)) {
+        (None, Some(ty)) => parse_moref(&Param {
+            ref_type: Some(ty.into()),
+            ..this.clone()
+        }),
+        _ => parse_moref(this),
+    }
+    .map_err(Fault::invalid_request)?;
+    Ok(Call {
+        method: call.name.clone(),
+        this,
+        params,
+    })
+}
 
-    pub fn param(&self, name: &str) -> Option<&Element> {
-        self.body.child(name)
+/// An element as a call's parameter: its `xsi:type` is the declared type, its `type`
+/// attribute a reference's type; namespaces and other attributes say nothing to a handler.
+pub fn param(el: &Element) -> Param {
+    Param {
+        name: el.name.clone(),
+        declared_type: el.xsi_type.clone(),
+        ref_type: el.attr("type").map(str::to_string),
+        text: el.text.clone(),
+        children: el.children.iter().map(param).collect(),
     }
 }
 
-/// `<x type="T">id</x>` → MoRef.
-pub fn parse_moref(el: &Element) -> Result<MoRef, String> {
-    let ty = el
-        .attr("type")
-        .ok_or_else(|| format!("<{}> is a managed object reference without a type", el.name))?;
-    let id = el.text.trim();
-    if id.is_empty() {
-        return Err(format!(
-            "<{}> is a managed object reference without an id",
-            el.name
-        ));
-    }
-    Ok(MoRef::new(ty, id))
-}
-
-/// `xsd:boolean`: `true`/`false`/`1`/`0`.
-pub fn parse_bool(el: &Element) -> Result<bool, String> {
-    match el.text.trim() {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        other => Err(format!("<{}>: '{other}' is not a boolean", el.name)),
-    }
-}
-
-pub fn parse_int(el: &Element) -> Result<i64, String> {
-    el.text
-        .trim()
-        .parse()
-        .map_err(|_| format!("<{}>: '{}' is not an integer", el.name, el.text.trim()))
+/// `<x type="T">id</x>` → MoRef (a client reading an answer).
+pub fn parse_moref_element(el: &Element) -> Result<MoRef, String> {
+    parse_moref(&param(el))
 }
 
 /// A whole envelope around one body element.
@@ -194,7 +167,7 @@ mod tests {
 
     #[test]
     fn parses_a_call() {
-        let r = Request::parse(env("<Fetch xmlns=\"urn:vim25\"><_this type=\"HostSystem\">ha-host</_this><prop>name</prop></Fetch>").as_bytes()).unwrap();
+        let r = parse(env("<Fetch xmlns=\"urn:vim25\"><_this type=\"HostSystem\">ha-host</_this><prop>name</prop></Fetch>").as_bytes()).unwrap();
         assert_eq!(r.method, "Fetch");
         assert_eq!(r.this, MoRef::new("HostSystem", "ha-host"));
         assert_eq!(r.param("prop").unwrap().text, "name");
@@ -207,13 +180,13 @@ mod tests {
         }
         let body = "<RetrieveServiceContent xmlns=\"urn:vim25\"><_this>ServiceInstance</_this>\
                     </RetrieveServiceContent>";
-        let r = Request::parse_with(env(body).as_bytes(), types).unwrap();
+        let r = parse_with(env(body).as_bytes(), types).unwrap();
         assert_eq!(r.this, MoRef::new("ServiceInstance", "ServiceInstance"));
         // Without a resolver, or for a method it does not place, the type is not guessed.
-        let f = Request::parse(env(body).as_bytes()).unwrap_err();
+        let f = parse(env(body).as_bytes()).unwrap_err();
         assert!(f.message.contains("without a type"), "{}", f.message);
         let body = "<DestroyView xmlns=\"urn:vim25\"><_this>v</_this></DestroyView>";
-        let f = Request::parse_with(env(body).as_bytes(), types).unwrap_err();
+        let f = parse_with(env(body).as_bytes(), types).unwrap_err();
         assert!(f.message.contains("without a type"), "{}", f.message);
     }
 
@@ -231,15 +204,12 @@ mod tests {
             ),
             ("", "empty"),
         ] {
-            let f = Request::parse(env(body).as_bytes()).unwrap_err();
+            let f = parse(env(body).as_bytes()).unwrap_err();
             assert_eq!(f.ty, "InvalidRequest");
             assert!(f.message.contains(want), "{}: {}", body, f.message);
         }
-        assert_eq!(Request::parse(b"<x").unwrap_err().ty, "InvalidRequest");
-        assert_eq!(
-            Request::parse(b"<Envelope/>").unwrap_err().ty,
-            "InvalidRequest"
-        );
+        assert_eq!(parse(b"<x").unwrap_err().ty, "InvalidRequest");
+        assert_eq!(parse(b"<Envelope/>").unwrap_err().ty, "InvalidRequest");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! capture of a vCenter shows; the task pair [inferred]). Read-only here.
 
 use super::{method_not_found, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
-use crate::soap::Request;
 
 fn options(vim: &Vim) -> Vec<(&'static str, Value)> {
     if vim.estate.is_none() {
@@ -27,11 +27,11 @@ fn option_value(k: &str, v: Value) -> Value {
         .into()
 }
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "QueryOptions" => {
             // A name ending in '.' is a prefix (OptionManager.QueryOptions); none: all.
-            let name = req.body.child_text("name").unwrap_or("");
+            let name = req.params.child_text("name").unwrap_or("");
             let found: Vec<Value> = options(vim)
                 .into_iter()
                 .filter(|(k, _)| match name {

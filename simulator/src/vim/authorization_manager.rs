@@ -16,9 +16,10 @@
 //! call every method.
 
 use super::{bad_param, method_not_found, not_found, required, required_bool, Ctx, Vim};
+use crate::api::call::{parse_int, parse_moref};
+use crate::api::Call;
 use crate::api::{Data, Fault, MoRef, Value};
 use crate::host::permissions::{self as perms, Permission, ROLES};
-use crate::soap::{parse_int, parse_moref, Request};
 
 /// The privileges: id, and the description a client shows (`AuthorizationDescription`).
 const PRIVILEGES: &[(&str, &str)] = &[
@@ -175,12 +176,7 @@ const ENTITY_TYPES: &[&str] = &[
     "HostSystem",
 ];
 
-fn entity_param(
-    vim: &Vim,
-    req: &Request,
-    name: &str,
-    session: Option<&str>,
-) -> Result<MoRef, Fault> {
+fn entity_param(vim: &Vim, req: &Call, name: &str, session: Option<&str>) -> Result<MoRef, Fault> {
     let e = parse_moref(required(req, name)?).map_err(|e| bad_param(req, e))?;
     if !vim.exists(&e, session) {
         return Err(not_found(&e));
@@ -200,12 +196,12 @@ fn entity_param(
 /// The objects a repeated parameter names (`entity`, `entities`), each one that exists.
 fn entities_param(
     vim: &Vim,
-    req: &Request,
+    req: &Call,
     name: &str,
     session: Option<&str>,
 ) -> Result<Vec<MoRef>, Fault> {
     let mut out = Vec::new();
-    for el in req.body.all(name) {
+    for el in req.params.all(name) {
         let e = parse_moref(el).map_err(|e| bad_param(req, e))?;
         if !vim.exists(&e, session) {
             return Err(not_found(&e));
@@ -215,8 +211,8 @@ fn entities_param(
     Ok(out)
 }
 
-fn priv_ids(req: &Request) -> Vec<String> {
-    req.body
+fn priv_ids(req: &Call) -> Vec<String> {
+    req.params
         .all("privId")
         .map(|e| e.text.trim().to_string())
         .collect()
@@ -256,7 +252,7 @@ fn session_user(vim: &Vim, key: &str) -> Option<String> {
     super::session_manager::session_by_key(vim, key).map(|s| s.user.clone())
 }
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let session = ctx.session.clone();
     let session = session.as_deref();
     match req.method.as_str() {
@@ -362,7 +358,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 ));
             }
             let mut new = Vec::new();
-            for el in req.body.all("permission") {
+            for el in req.params.all("permission") {
                 let text = |n: &str| el.child_text(n).map(str::trim);
                 let principal = text("principal")
                     .filter(|s| !s.is_empty())

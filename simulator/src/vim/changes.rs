@@ -111,7 +111,7 @@ impl Horizon {
 mod tests {
     use super::*;
     use crate::api::Value;
-    use crate::soap::{envelope, Request};
+    use crate::soap::envelope;
     use crate::vim::{Ctx, Vim};
     use std::time::Duration;
 
@@ -128,7 +128,7 @@ mod tests {
         let xml = format!(
             "<{method} xmlns=\"urn:vim25\"><_this type=\"{ty}\">{id}</_this>{params}</{method}>"
         );
-        let req = Request::parse(envelope(&xml).as_bytes()).unwrap();
+        let req = crate::soap::parse(envelope(&xml).as_bytes()).unwrap();
         let mut ctx = Ctx {
             system: Some("root".into()),
             ..Ctx::default()
@@ -175,7 +175,7 @@ mod tests {
         // A call refused at the door changes nothing and wakes nobody.
         let xml = "<UpdateOptions xmlns=\"urn:vim25\"><_this type=\"OptionManager\">\
                    ha-adv-options</_this></UpdateOptions>";
-        let req = Request::parse(envelope(xml).as_bytes()).unwrap();
+        let req = crate::soap::parse(envelope(xml).as_bytes()).unwrap();
         assert!(v.call(&req, &mut Ctx::default()).is_err(), "no session");
         assert_eq!(v.changes().generation(), g + 1);
     }

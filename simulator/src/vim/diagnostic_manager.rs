@@ -17,9 +17,10 @@
 
 use super::event_manager::{self, ApiEvent};
 use super::{bad_param, method_not_found, not_found, required, vcenter, Ctx, Vim};
+use crate::api::call::{parse_int, parse_moref};
+use crate::api::Call;
 use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
-use crate::soap::{parse_int, parse_moref, Request};
 
 /// The most lines one call returns: a host's, a vCenter's.
 const MAX_LINES: (i64, i64) = (1000, 500);
@@ -121,7 +122,7 @@ fn vpxd_log(vim: &Vim) -> Vec<String> {
 }
 
 /// The host a `host` parameter names: None for the endpoint itself (a host names itself too).
-fn host_param(vim: &Vim, req: &Request, session: Option<&str>) -> Result<Option<MoRef>, Fault> {
+fn host_param(vim: &Vim, req: &Call, session: Option<&str>) -> Result<Option<MoRef>, Fault> {
     let Some(el) = req.param("host") else {
         return Ok(None);
     };
@@ -143,7 +144,7 @@ fn on_host<R>(vim: &Vim, host: Option<&MoRef>, f: impl FnOnce(&Vim) -> R) -> R {
     }
 }
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let session = ctx.session.clone();
     let session = session.as_deref();
     match req.method.as_str() {

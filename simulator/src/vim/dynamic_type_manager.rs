@@ -11,12 +11,12 @@
 
 use super::esxcli::{self, Command, Namespace, Ret};
 use super::{method_not_found, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
-use crate::soap::Request;
 
 const VERSION: &str = "vim.version.version5";
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let profile = vim.host.profile().clone();
     if !esxcli::over_api(&profile) {
         return Err(method_not_found(req));

@@ -31,10 +31,11 @@ use super::history_collector::{
     self, time_bound, EntityFilter, Scroll, Step, MAX_COLLECTORS, MAX_PAGE,
 };
 use super::{bad_param, method_not_found, moref, not_found, vcenter, Ctx, Vim};
+use crate::api::call::parse_int;
+use crate::api::{Call, Param};
 use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 use crate::host::EventKind;
-use crate::soap::{parse_int, Element, Request};
 
 /// A session's event collector.
 #[derive(Clone, Debug)]
@@ -323,12 +324,7 @@ impl Filter {
     }
 
     /// Reads an EventFilterSpec; references must exist, values must parse.
-    fn parse(
-        vim: &Vim,
-        req: &Request,
-        el: Option<&Element>,
-        session: &str,
-    ) -> Result<Filter, Fault> {
+    fn parse(vim: &Vim, req: &Call, el: Option<&Param>, session: &str) -> Result<Filter, Fault> {
         let mut f = Filter {
             max_count: MAX_PAGE as usize,
             ..Filter::default()
@@ -385,7 +381,7 @@ impl Filter {
 
 // ---- calls ---------------------------------------------------------------------------------
 
-fn collector<'a>(vim: &'a mut Vim, req: &Request) -> Result<&'a mut Collector, Fault> {
+fn collector<'a>(vim: &'a mut Vim, req: &Call) -> Result<&'a mut Collector, Fault> {
     vim.event_collectors
         .get_mut(&req.this.id)
         .ok_or_else(|| not_found(&req.this))
@@ -399,7 +395,7 @@ fn events_value(evs: impl IntoIterator<Item = ApiEvent>) -> Value {
     Value::Array("Event", evs.into_iter().map(|e| e.data.into()).collect())
 }
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let session = ctx.session.clone().unwrap_or_default();
     match (req.this.ty.as_str(), req.method.as_str()) {
         ("EventManager", "QueryEvents") => {

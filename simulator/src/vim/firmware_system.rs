@@ -6,12 +6,12 @@
 use super::{
     host_fault, method_not_found, required_bool, Ctx, Download, UploadAuth, UploadError, Vim,
 };
+use crate::api::Call;
 use crate::api::{Fault, Value};
 use crate::bundle::BundleError;
 use crate::host::etc::Bytes;
 use crate::host::HostError;
 use crate::secret;
-use crate::soap::Request;
 
 /// The newest bundles within the per-host count and byte caps ([`super::limits`]); the newest
 /// one always stays, whatever its size.
@@ -34,7 +34,7 @@ fn trim_downloads(vim: &mut Vim) {
     }
 }
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "BackupFirmwareConfiguration" => {
             let bundle = vim.host.backup_bundle().map_err(host_fault)?;

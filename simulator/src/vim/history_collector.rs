@@ -10,9 +10,10 @@
 //! not an index.
 
 use super::{bad_param, moref, not_found, vcenter, Vim};
+use crate::api::call::{parse_int, parse_moref};
+use crate::api::{Call, Param};
 use crate::api::{Fault, MoRef};
 use crate::clock::SimTime;
-use crate::soap::{parse_int, parse_moref, Element, Request};
 
 /// EventManager.maxCollector and TaskManager.maxCollector: collectors per session (vSphere's
 /// documented limit).
@@ -70,7 +71,7 @@ impl Scroll {
     /// the caller's `noun`) over `items`, oldest first, keyed by `key`. None: not one of them.
     pub fn call<T>(
         &mut self,
-        req: &Request,
+        req: &Call,
         noun: &str,
         items: impl FnOnce() -> Vec<T>,
         key: impl Fn(&T) -> i64,
@@ -118,7 +119,7 @@ impl Scroll {
 }
 
 /// `maxCount`: 0 to [`MAX_PAGE`], else InvalidArgument.
-fn count(req: &Request) -> Result<i64, Fault> {
+fn count(req: &Call) -> Result<i64, Fault> {
     let el = super::required(req, "maxCount")?;
     let n = parse_int(el).map_err(|m| bad_param(req, m))?;
     if !(0..=MAX_PAGE).contains(&n) {
@@ -145,8 +146,8 @@ impl EntityFilter {
     /// `EventFilterSpecRecursionOption` or `TaskFilterSpecRecursionOption`).
     pub fn parse(
         vim: &Vim,
-        req: &Request,
-        ent: &Element,
+        req: &Call,
+        ent: &Param,
         session: &str,
         kind: &str,
     ) -> Result<EntityFilter, Fault> {
@@ -184,7 +185,7 @@ impl EntityFilter {
 }
 
 /// A filter spec's time bound `name` (`beginTime`, `endTime`) inside `time`, if given.
-pub fn time_bound(time: &Element, name: &str) -> Result<Option<SimTime>, Fault> {
+pub fn time_bound(time: &Param, name: &str) -> Result<Option<SimTime>, Fault> {
     match time.child_text(name) {
         None => Ok(None),
         Some(s) => crate::clock::parse_xsd_datetime(s)

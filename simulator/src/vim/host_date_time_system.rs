@@ -4,8 +4,8 @@
 //! Its id on a standalone host is `dateTimeSystem` [inferred: not captured from a real host].
 
 use super::{method_not_found, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
-use crate::soap::Request;
 
 fn utc() -> Data {
     Data::new("HostDateTimeSystemTimeZone")
@@ -22,7 +22,7 @@ pub fn info() -> Data {
     )
 }
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "QueryDateTime" => Ok(Some(Value::Time(vim.now()))),
         "QueryAvailableTimeZones" => Ok(Some(Value::Array(

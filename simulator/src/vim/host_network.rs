@@ -10,8 +10,8 @@
 use std::net::IpAddr;
 
 use super::{bad_param, method_not_found, required, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
-use crate::soap::Request;
 
 const VSWITCH: &str = "vSwitch0";
 const PORTGROUP: &str = "Management Network";
@@ -109,7 +109,7 @@ fn net_config(vim: &Vim, nic_type: &str) -> Data {
 /// HostVirtualNicManager (`ha-vnic-mgr` [inferred: vcsim's capture of a host]): which VMkernel
 /// NIC carries which service. Ansible's `vmware.vmware.esxi_hosts` inventory finds a host's
 /// management address with QueryNetConfig("management").
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "QueryNetConfig" => {
             let t = required(req, "nicType")?.text.trim().to_string();

@@ -11,11 +11,11 @@ use std::time::Duration;
 use super::service_instance::about;
 use super::task::{self, Action};
 use super::{ids, method_not_found, moref, required, required_bool, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
 use crate::host::PowerState;
-use crate::soap::Request;
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let action = match req.method.as_str() {
         // Not in configManager (on a vCenter they are not even there): only these return them.
         // ESXi has them from 5.0, with the reflective executer.

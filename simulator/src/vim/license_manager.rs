@@ -6,8 +6,9 @@
 //! the layout of a licensed host's file is not in the facts]. Read-only here.
 
 use super::{method_not_found, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
-use crate::soap::{xml, Request};
+use crate::soap::xml;
 
 pub const EVAL_KEY: &str = "00000-00000-00000-00000-00000";
 
@@ -30,7 +31,7 @@ fn host_license(vim: &Vim) -> (String, &'static str, &'static str) {
     }
 }
 
-pub fn call(_vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(_vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     Err(method_not_found(req))
 }
 

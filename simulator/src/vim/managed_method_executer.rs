@@ -19,11 +19,11 @@
 
 use super::esxcli::{self, wire, ArgValue, Args, CliError, Scalar};
 use super::{method_not_found, required, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
 use crate::soap::xml::{self, Element};
-use crate::soap::Request;
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     if !esxcli::over_api(vim.host.profile()) {
         return Err(method_not_found(req));
     }
@@ -56,12 +56,12 @@ const FETCH_CLI_INFO: &[Slot] = &[Slot {
     required: true,
 }];
 
-fn execute_soap(vim: &mut Vim, req: &Request) -> Result<Value, Fault> {
+fn execute_soap(vim: &mut Vim, req: &Call) -> Result<Value, Fault> {
     let moid = required(req, "moid")?.text.trim();
     let version = required(req, "version")?.text.trim();
     let method = required(req, "method")?.text.trim();
     let mut arguments = Vec::new();
-    for a in req.body.all("argument") {
+    for a in req.params.all("argument") {
         let name = a.child_text("name").ok_or_else(|| invalid("argument"))?;
         let val = a.child("val").map(|v| v.text.as_str()).unwrap_or("");
         arguments.push((name, val));

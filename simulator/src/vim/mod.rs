@@ -1,7 +1,7 @@
 //! The vSphere API objects of one standalone ESXi host, one file per managed object type (as
 //! govmomi's vcsim does), over the host model.
 //!
-//! A call arrives as a decoded [`Request`]; [`Vim::call`] looks its type up once in the
+//! A call arrives as a decoded [`Call`]; [`Vim::call`] looks its type up once in the
 //! [`registry`], checks the session, finds the object and hands the call to the file named after
 //! the object's type:
 //!
@@ -71,11 +71,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::api::Call;
 use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 use crate::host::etc::Bytes;
 use crate::host::{Host, HostError};
-use crate::soap::Request;
 pub use route::{Answer, Route};
 
 pub use changes::{Changes, Horizon};
@@ -385,7 +385,7 @@ impl Vim {
     /// Answers one call, forwarding it at once if it is for one of a vCenter's hosts (an
     /// in-process caller's way; the server forwards [`Answer::Forward`] itself, off this
     /// lock). The session cookie's token is in `ctx.token`.
-    pub fn call(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
+    pub fn call(&mut self, req: &Call, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
         match self.answer(req, ctx) {
             Answer::Done(r) => r,
             Answer::Forward(f) => f.call(req),
@@ -395,7 +395,7 @@ impl Vim {
     /// Answers one call here, or says where it goes. A call that may change something (any
     /// but its type's `reads`) bumps the change signal once it is let in; one forwarded bumps
     /// the host it changes instead.
-    pub fn answer(&mut self, req: &Request, ctx: &mut Ctx) -> Answer {
+    pub fn answer(&mut self, req: &Call, ctx: &mut Ctx) -> Answer {
         // Refused at the door (no session, no such object): nothing changed, nobody wakes,
         // however many such calls a client sends.
         let route = match self.admit(req, ctx) {
@@ -414,7 +414,7 @@ impl Vim {
 
     /// The caller's session, whether it may call this object at all, and where the call goes:
     /// the one place a call is routed.
-    fn admit(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Route, Fault> {
+    fn admit(&mut self, req: &Call, ctx: &mut Ctx) -> Result<Route, Fault> {
         ctx.session = match (&ctx.system, ctx.token.as_deref()) {
             (Some(user), _) => Some(session_manager::system_session(self, &user.clone())),
             // In-process sessions cannot be borrowed by a client that guesses their token.
@@ -448,7 +448,7 @@ impl Vim {
     }
 
     /// A call let in for this endpoint's own object, to its type's handler.
-    fn dispatch(&mut self, req: &Request, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
+    fn dispatch(&mut self, req: &Call, ctx: &mut Ctx) -> Result<Option<Value>, Fault> {
         if req.method == "Fetch" {
             return property_collector::fetch(self, ctx, req);
         }
@@ -621,7 +621,7 @@ pub fn not_found(obj: &MoRef) -> Fault {
     .with("obj", obj.clone())
 }
 
-pub fn method_not_found(req: &Request) -> Fault {
+pub fn method_not_found(req: &Call) -> Fault {
     Fault::new(
         "MethodNotFound",
         format!("Method {} not found on {}", req.method, req.this.ty),
@@ -631,10 +631,7 @@ pub fn method_not_found(req: &Request) -> Fault {
 }
 
 /// A required parameter, or InvalidRequest naming it.
-pub(crate) fn required<'a>(
-    req: &'a Request,
-    name: &str,
-) -> Result<&'a crate::soap::Element, Fault> {
+pub(crate) fn required<'a>(req: &'a Call, name: &str) -> Result<&'a crate::api::Param, Fault> {
     req.param(name).ok_or_else(|| {
         Fault::invalid_request(format!(
             "{}: missing required parameter '{name}'",
@@ -644,11 +641,11 @@ pub(crate) fn required<'a>(
 }
 
 /// A required `xsd:boolean` parameter (`force`, `recursive`).
-pub(crate) fn required_bool(req: &Request, name: &str) -> Result<bool, Fault> {
-    crate::soap::parse_bool(required(req, name)?).map_err(|e| bad_param(req, e))
+pub(crate) fn required_bool(req: &Call, name: &str) -> Result<bool, Fault> {
+    crate::api::call::parse_bool(required(req, name)?).map_err(|e| bad_param(req, e))
 }
 
-pub(crate) fn bad_param(req: &Request, msg: String) -> Fault {
+pub(crate) fn bad_param(req: &Call, msg: String) -> Fault {
     Fault::invalid_request(format!("{}: {msg}", req.method))
 }
 

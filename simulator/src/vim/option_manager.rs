@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::lockout::Policy;
 use super::password_quality::Policy as PasswordPolicy;
 use super::{host_fault, method_not_found, Ctx, Vim};
+use crate::api::{Call, Param};
 use crate::api::{Data, Fault, Value};
 use crate::profile::Profile;
-use crate::soap::{Element, Request};
 
 /// Options whose type is integer (`xsd:long`); every other option is a string.
 const INTEGER_OPTIONS: &[&str] = &[
@@ -138,9 +138,9 @@ fn invalid_name(name: &str) -> Fault {
     .with("name", name)
 }
 
-fn value_text(el: &Element) -> Result<String, String> {
+fn value_text(el: &Param) -> Result<String, String> {
     let t = el.text.trim().to_string();
-    match el.xsi_type.as_deref() {
+    match el.declared_type.as_deref() {
         Some("long" | "int" | "short" | "byte") => t
             .parse::<i64>()
             .map(|i| i.to_string())
@@ -154,7 +154,7 @@ fn value_text(el: &Element) -> Result<String, String> {
     }
 }
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     // ServiceContent.setting is an OptionManager too, with other options.
     if super::agent_settings::is_settings(&req.this.id) {
         return super::agent_settings::call(vim, ctx, req);
@@ -184,7 +184,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
         "UpdateOptions" => {
             let known = all_options(vim);
             let mut changes = Vec::new();
-            for ov in req.body.all("changedValue") {
+            for ov in req.params.all("changedValue") {
                 let key = ov.child_text("key").unwrap_or_default().to_string();
                 if !known.iter().any(|(k, _)| *k == key) {
                     return Err(invalid_name(&key));

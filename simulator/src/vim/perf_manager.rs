@@ -5,13 +5,14 @@
 //! refresh every 20 s (a host's real-time interval) with none available.
 
 use super::{bad_param, method_not_found, Ctx, Vim};
+use crate::api::call::parse_moref;
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
-use crate::soap::{parse_moref, Request};
 
 /// The real-time sampling interval of a host, in seconds (vSphere's documented 20 s).
 const REFRESH_RATE: i32 = 20;
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "QueryPerfCounter" | "QueryPerfCounterByLevel" | "QueryPerf" | "QueryPerfComposite" => {
             Ok(Some(Value::Array("PerfCounterInfo", Vec::new())))

@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::{bad_param, is_a, method_not_found, moref, not_found, required, Ctx, Vim};
+use crate::api::call::{parse_bool, parse_int, parse_moref};
+use crate::api::{Call, Param};
 use crate::api::{Data, Fault, MoRef, Value};
 use crate::secret;
-use crate::soap::{parse_bool, parse_int, parse_moref, Element, Request};
 
 /// Deepest traversal followed (the inventory is shallow; this stops hostile specs).
 const MAX_TRAVERSAL_DEPTH: usize = 32;
@@ -81,9 +82,9 @@ pub struct Page {
 
 // ---- parsing -------------------------------------------------------------------------------
 
-fn parse_selection(el: &Element) -> Result<Selection, String> {
+fn parse_selection(el: &Param) -> Result<Selection, String> {
     let name = el.child_text("name").map(str::to_string);
-    let is_traversal = el.xsi_type.as_deref() == Some("TraversalSpec")
+    let is_traversal = el.declared_type.as_deref() == Some("TraversalSpec")
         || (el.child("type").is_some() && el.child("path").is_some());
     if is_traversal {
         Ok(Selection::Traversal {
@@ -113,7 +114,7 @@ fn parse_selection(el: &Element) -> Result<Selection, String> {
     }
 }
 
-pub fn parse_filter_spec(el: &Element) -> Result<FilterSpec, String> {
+pub fn parse_filter_spec(el: &Param) -> Result<FilterSpec, String> {
     let props = el
         .all("propSet")
         .map(|p| {
@@ -359,11 +360,11 @@ fn object_content(obj: &MoRef, props: &BTreeMap<String, Value>) -> Data {
 /// One ObjectContent per object, however many specSets reach it (their properties merged, in
 /// the order the objects were first reached): as a real PropertyCollector answers, and so that
 /// repeating a specSet does not multiply the answer (issue 12).
-fn retrieve(vim: &Vim, session: Option<&str>, req: &Request) -> Result<Vec<Data>, Fault> {
+fn retrieve(vim: &Vim, session: Option<&str>, req: &Call) -> Result<Vec<Data>, Fault> {
     let mut found: Vec<(MoRef, Props)> = Vec::new();
     let mut at: HashMap<MoRef, usize> = HashMap::new();
     let mut any = false;
-    for el in req.body.all("specSet") {
+    for el in req.params.all("specSet") {
         any = true;
         let spec = parse_filter_spec(el).map_err(|e| bad_param(req, e))?;
         for (obj, props) in collect(vim, session, &spec)? {
@@ -391,9 +392,9 @@ fn retrieve(vim: &Vim, session: Option<&str>, req: &Request) -> Result<Vec<Data>
 /// `session.Manager.UserSession` (govc's session cache) reads `currentSession` and takes a
 /// missing NotAuthenticated for "log in again", but fails on a NotAuthenticated SOAP fault
 /// (govc 0.24). vcsim answers the same way; facts section 3 only says calls need a session.
-fn anonymous(req: &Request) -> Result<Option<Value>, Fault> {
+fn anonymous(req: &Call) -> Result<Option<Value>, Fault> {
     let mut items = Vec::new();
-    for el in req.body.all("specSet") {
+    for el in req.params.all("specSet") {
         let spec = parse_filter_spec(el).map_err(|e| bad_param(req, e))?;
         for o in &spec.objects {
             let missing: Vec<Value> = spec
@@ -439,7 +440,7 @@ fn anonymous(req: &Request) -> Result<Option<Value>, Fault> {
 
 // ---- the methods ---------------------------------------------------------------------------
 
-pub fn fetch(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn fetch(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let prop = required(req, "prop")?.text.trim().to_string();
     let data = vim
         .properties(&req.this, ctx.session.as_deref())
@@ -448,7 +449,7 @@ pub fn fetch(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value
     Ok(Value::Data(data).at_path(&parts).cloned().map(Value::any))
 }
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let Some(session) = ctx.session.clone() else {
         return anonymous(req);
     };

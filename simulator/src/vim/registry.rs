@@ -13,11 +13,11 @@ use super::{
     option_manager, perf_manager, property_collector, search_index, service_instance,
     session_manager, task, task_history_collector, user_directory, view_manager, Ctx, Vim,
 };
+use crate::api::Call;
 use crate::api::{Data, Fault, MoRef, Value};
-use crate::soap::Request;
 
 /// Answers one call on an object of the type.
-pub type CallFn = fn(&mut Vim, &mut Ctx, &Request) -> Result<Option<Value>, Fault>;
+pub type CallFn = fn(&mut Vim, &mut Ctx, &Call) -> Result<Option<Value>, Fault>;
 /// The properties of one object: the caller's session, and the top-level names wanted (None:
 /// all; a type may return more than asked). None when there is no such object.
 pub type PropsFn = fn(&Vim, &MoRef, Option<&str>, Option<&[&str]>) -> Option<Data>;
@@ -41,7 +41,7 @@ pub struct MoType {
 }
 
 /// A type with properties only: every method is MethodNotFound.
-fn no_methods(_: &mut Vim, _: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+fn no_methods(_: &mut Vim, _: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     Err(method_not_found(req))
 }
 
@@ -465,7 +465,7 @@ pub fn lookup(ty: &str) -> Option<&'static MoType> {
 }
 
 /// The one type that has `method`, if only one has it: a `_this` without a type is taken as
-/// this type's ([`crate::soap::Request::parse`]).
+/// this type's ([`crate::soap::Call::parse`]).
 pub fn declaring_type(method: &str) -> Option<&'static str> {
     let mut with = TYPES.iter().filter(|t| t.methods.contains(&method));
     match (with.next(), with.next()) {
@@ -604,7 +604,7 @@ mod tests {
             let xml = format!(
                 "<{method} xmlns=\"urn:vim25\"><_this type=\"{ty}\">{id}</_this></{method}>"
             );
-            let req = Request::parse(crate::soap::envelope(&xml).as_bytes()).unwrap();
+            let req = crate::soap::parse(crate::soap::envelope(&xml).as_bytes()).unwrap();
             let mut ctx = Ctx {
                 session: Some(session.clone()),
                 system: Some("root".into()),

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use super::vcenter::Estate;
 use super::Ctx;
+use crate::api::Call;
 use crate::api::{Fault, MoRef, Value};
 use crate::clock::SimTime;
-use crate::soap::Request;
 
 /// Where a call goes.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ impl Forward {
     /// references in the answer into the vCenter's ids. A host that stopped answering is
     /// HostNotReachable; the object gone from the host since the call was let in (a task of a
     /// host reinstalled in between) is not found under the vCenter's id.
-    pub fn call(self, req: &Request) -> Result<Option<Value>, Fault> {
+    pub fn call(self, req: &Call) -> Result<Option<Value>, Fault> {
         let Forward {
             estate,
             now,

@@ -7,10 +7,11 @@
 //! There are no virtual machines, so every `vmSearch=true` search finds nothing.
 
 use super::{bad_param, method_not_found, not_found, required, required_bool, Ctx, Vim};
+use crate::api::call::{parse_bool, parse_moref};
+use crate::api::Call;
 use crate::api::{Fault, MoRef, Value};
-use crate::soap::{parse_bool, parse_moref, Request};
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let session = ctx.session.as_deref();
     match req.method.as_str() {
         "FindByInventoryPath" => {
@@ -68,7 +69,7 @@ enum Key {
 
 /// The optional `datacenter` a search is limited to: it must exist (there is one, holding every
 /// host, so it limits nothing).
-fn datacenter_scope(vim: &Vim, session: Option<&str>, req: &Request) -> Result<(), Fault> {
+fn datacenter_scope(vim: &Vim, session: Option<&str>, req: &Call) -> Result<(), Fault> {
     let Some(el) = req.param("datacenter") else {
         return Ok(());
     };

@@ -2,11 +2,11 @@
 //! before Login); its ids and `about` are a standalone host's (facts section 3).
 
 use super::{ids, method_not_found, moref, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
 use crate::profile::Profile;
-use crate::soap::Request;
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "RetrieveServiceContent" => Ok(Some(content(vim).into())),
         "CurrentTime" => Ok(Some(Value::Time(vim.now()))),

@@ -6,11 +6,11 @@
 
 use super::lockout::Outcome;
 use super::{method_not_found, required, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
 use crate::clock::SimTime;
 use crate::host::{accounts, EventKind};
 use crate::secret;
-use crate::soap::Request;
 
 pub const INVALID_LOGIN: &str = "Cannot complete login due to an incorrect user name or password.";
 
@@ -212,7 +212,7 @@ fn full_name(user: &str) -> String {
     }
 }
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "Login" => login(vim, ctx, req),
         "Logout" => {
@@ -235,7 +235,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
     }
 }
 
-fn login(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+fn login(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let user = required(req, "userName")?.text.clone();
     let password = required(req, "password")?.text.clone();
     let locale = req

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use super::{host_fault, ids, method_not_found, moref, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 use crate::host::RebootKind;
-use crate::soap::Request;
 
 /// A task waits this long in `queued` before it starts.
 const QUEUE_TIME: Duration = Duration::from_millis(10);
@@ -232,7 +232,7 @@ pub fn manager_properties(vim: &Vim) -> Data {
         )
 }
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match (req.this.ty.as_str(), req.method.as_str()) {
         ("TaskManager", "CreateCollectorForTasks") => {
             super::task_history_collector::create(vim, ctx, req)

@@ -11,9 +11,9 @@
 
 use super::history_collector::{lineage, time_bound, EntityFilter, Scroll, Step, MAX_COLLECTORS};
 use super::{method_not_found, moref, not_found, vcenter, Ctx, Vim};
+use crate::api::{Call, Param};
 use crate::api::{Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
-use crate::soap::{Element, Request};
 
 #[derive(Clone, Debug)]
 pub struct Collector {
@@ -122,7 +122,7 @@ impl Filter {
         true
     }
 
-    fn parse(vim: &Vim, req: &Request, el: &Element, session: &str) -> Result<Filter, Fault> {
+    fn parse(vim: &Vim, req: &Call, el: &Param, session: &str) -> Result<Filter, Fault> {
         let mut f = Filter::default();
         if let Some(ent) = el.child("entity") {
             f.entity = Some(EntityFilter::parse(
@@ -177,14 +177,14 @@ fn infos(items: Vec<Item>) -> Value {
     )
 }
 
-fn collector<'a>(vim: &'a mut Vim, req: &Request) -> Result<&'a mut Collector, Fault> {
+fn collector<'a>(vim: &'a mut Vim, req: &Call) -> Result<&'a mut Collector, Fault> {
     vim.task_collectors
         .get_mut(&req.this.id)
         .ok_or_else(|| not_found(&req.this))
 }
 
 /// TaskManager.CreateCollectorForTasks.
-pub fn create(vim: &mut Vim, ctx: &Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn create(vim: &mut Vim, ctx: &Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let session = ctx.session.clone().unwrap_or_default();
     let f = Filter::parse(vim, req, super::required(req, "filter")?, &session)?;
     let mine = vim
@@ -219,7 +219,7 @@ const METHODS: &[&str] = &[
     "ReadPreviousTasks",
 ];
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     if !METHODS.contains(&req.method.as_str()) {
         return Err(method_not_found(req));
     }

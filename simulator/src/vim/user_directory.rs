@@ -5,8 +5,8 @@
 //! and the Administrators group of the `vsphere.local` domain [inferred: a fresh vCenter].
 
 use super::{bad_param, method_not_found, required_bool, Ctx, Vim};
+use crate::api::Call;
 use crate::api::{Data, Fault, Value};
-use crate::soap::Request;
 
 /// One user or group.
 struct Principal {
@@ -111,13 +111,13 @@ fn vcenter_principals(vim: &Vim) -> Vec<Principal> {
     ]
 }
 
-fn opt_text<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+fn opt_text<'a>(req: &'a Call, name: &str) -> Option<&'a str> {
     req.param(name)
         .map(|e| e.text.trim())
         .filter(|s| !s.is_empty())
 }
 
-pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {
         "RetrieveUserGroups" => {
             let search = req

@@ -8,8 +8,9 @@
 use super::{
     bad_param, is_a, method_not_found, moref, not_found, required, required_bool, Ctx, Vim,
 };
+use crate::api::call::parse_moref;
+use crate::api::Call;
 use crate::api::{Data, Fault, MoRef, Value};
-use crate::soap::{parse_moref, Request};
 
 #[derive(Clone, Debug)]
 pub struct View {
@@ -54,13 +55,13 @@ fn add_view(vim: &mut Vim, session: String, kind: ViewKind) -> Result<MoRef, Fau
 /// ResetListView answer them as "unresolved").
 fn objects(
     vim: &Vim,
-    req: &Request,
+    req: &Call,
     name: &str,
     session: &str,
 ) -> Result<(Vec<MoRef>, Vec<MoRef>), Fault> {
     let mut found = Vec::new();
     let mut unresolved = Vec::new();
-    for el in req.body.all(name) {
+    for el in req.params.all(name) {
         let r = parse_moref(el).map_err(|e| bad_param(req, e))?;
         if vim.exists(&r, Some(session)) {
             if !found.contains(&r) {
@@ -73,14 +74,14 @@ fn objects(
     Ok((found, unresolved))
 }
 
-fn list_of<'a>(vim: &'a mut Vim, req: &Request) -> Result<&'a mut Vec<MoRef>, Fault> {
+fn list_of<'a>(vim: &'a mut Vim, req: &Call) -> Result<&'a mut Vec<MoRef>, Fault> {
     match vim.views.get_mut(&req.this.id).map(|v| &mut v.kind) {
         Some(ViewKind::List(l)) => Ok(l),
         _ => Err(not_found(&req.this)),
     }
 }
 
-pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>, Fault> {
+pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let session = ctx.session.clone().unwrap_or_default();
     match (req.this.ty.as_str(), req.method.as_str()) {
         ("ViewManager", "CreateContainerView") => {
@@ -103,7 +104,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
                 ));
             }
             let types = req
-                .body
+                .params
                 .all("type")
                 .map(|t| t.text.trim().to_string())
                 .collect();
@@ -127,7 +128,7 @@ pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Request) -> Result<Option<Value>
         ("ListView", "ModifyListView") => {
             let (add, unresolved_add) = objects(vim, req, "add", &session)?;
             let remove: Vec<MoRef> = req
-                .body
+                .params
                 .all("remove")
                 .map(|el| parse_moref(el).map_err(|e| bad_param(req, e)))
                 .collect::<Result<_, _>>()?;
