@@ -465,7 +465,7 @@ pub fn lookup(ty: &str) -> Option<&'static MoType> {
 }
 
 /// The one type that has `method`, if only one has it: a `_this` without a type is taken as
-/// this type's ([`crate::soap::Call::parse`]).
+/// this type's ([`crate::soap::parse_with`]).
 pub fn declaring_type(method: &str) -> Option<&'static str> {
     let mut with = TYPES.iter().filter(|t| t.methods.contains(&method));
     match (with.next(), with.next()) {
