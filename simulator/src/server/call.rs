@@ -17,8 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{HostDown, Shared};
-use crate::api::Call;
-use crate::api::{Fault, Value};
+use crate::api::{Call, Fault, Value};
 use crate::vim::{Answer, Ctx, Horizon};
 
 /// A legacy WaitForUpdates never answers "nothing"; we still end it after this.

@@ -5,8 +5,7 @@
 //! capture of a vCenter shows; the task pair [inferred]). Read-only here.
 
 use super::{method_not_found, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 
 fn options(vim: &Vim) -> Vec<(&'static str, Value)> {
     if vim.estate.is_none() {

@@ -17,8 +17,7 @@
 
 use super::{bad_param, method_not_found, not_found, required, required_bool, Ctx, Vim};
 use crate::api::call::{parse_int, parse_moref};
-use crate::api::Call;
-use crate::api::{Data, Fault, MoRef, Value};
+use crate::api::{Call, Data, Fault, MoRef, Value};
 use crate::host::permissions::{self as perms, Permission, ROLES};
 
 /// The privileges: id, and the description a client shows (`AuthorizationDescription`).

@@ -18,8 +18,7 @@
 use super::event_manager::{self, ApiEvent};
 use super::{bad_param, method_not_found, not_found, required, vcenter, Ctx, Vim};
 use crate::api::call::{parse_int, parse_moref};
-use crate::api::Call;
-use crate::api::{Data, Fault, MoRef, Value};
+use crate::api::{Call, Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 
 /// The most lines one call returns: a host's, a vCenter's.

@@ -11,8 +11,7 @@
 
 use super::esxcli::{self, Command, Namespace, Ret};
 use super::{method_not_found, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 
 const VERSION: &str = "vim.version.version5";
 

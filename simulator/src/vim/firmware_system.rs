@@ -6,8 +6,7 @@
 use super::{
     host_fault, method_not_found, required_bool, Ctx, Download, UploadAuth, UploadError, Vim,
 };
-use crate::api::Call;
-use crate::api::{Fault, Value};
+use crate::api::{Call, Fault, Value};
 use crate::bundle::BundleError;
 use crate::host::etc::Bytes;
 use crate::host::HostError;

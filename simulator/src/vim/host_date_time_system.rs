@@ -4,8 +4,7 @@
 //! Its id on a standalone host is `dateTimeSystem` [inferred: not captured from a real host].
 
 use super::{method_not_found, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 
 fn utc() -> Data {
     Data::new("HostDateTimeSystemTimeZone")

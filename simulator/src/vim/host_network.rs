@@ -10,8 +10,7 @@
 use std::net::IpAddr;
 
 use super::{bad_param, method_not_found, required, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 
 const VSWITCH: &str = "vSwitch0";
 const PORTGROUP: &str = "Management Network";

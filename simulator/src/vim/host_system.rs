@@ -11,8 +11,7 @@ use std::time::Duration;
 use super::service_instance::about;
 use super::task::{self, Action};
 use super::{ids, method_not_found, moref, required, required_bool, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 use crate::host::PowerState;
 
 pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {

@@ -6,8 +6,7 @@
 //! the layout of a licensed host's file is not in the facts]. Read-only here.
 
 use super::{method_not_found, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 use crate::soap::xml;
 
 pub const EVAL_KEY: &str = "00000-00000-00000-00000-00000";

@@ -5,8 +5,7 @@
 //! ([`super::password_quality`], facts section 7); a refused call changes nothing.
 
 use super::{bad_param, host_fault, method_not_found, required, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Fault, Value};
+use crate::api::{Call, Fault, Value};
 
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     match req.method.as_str() {

@@ -19,8 +19,7 @@
 
 use super::esxcli::{self, wire, ArgValue, Args, CliError, Scalar};
 use super::{method_not_found, required, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 use crate::soap::xml::{self, Element};
 
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {

@@ -71,8 +71,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::Call;
-use crate::api::{Data, Fault, MoRef, Value};
+use crate::api::{Call, Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 use crate::host::etc::Bytes;
 use crate::host::{Host, HostError};

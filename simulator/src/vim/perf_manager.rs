@@ -6,8 +6,7 @@
 
 use super::{bad_param, method_not_found, Ctx, Vim};
 use crate::api::call::parse_moref;
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 
 /// The real-time sampling interval of a host, in seconds (vSphere's documented 20 s).
 const REFRESH_RATE: i32 = 20;

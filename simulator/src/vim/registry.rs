@@ -13,8 +13,7 @@ use super::{
     option_manager, perf_manager, property_collector, search_index, service_instance,
     session_manager, task, task_history_collector, user_directory, view_manager, Ctx, Vim,
 };
-use crate::api::Call;
-use crate::api::{Data, Fault, MoRef, Value};
+use crate::api::{Call, Data, Fault, MoRef, Value};
 
 /// Answers one call on an object of the type.
 pub type CallFn = fn(&mut Vim, &mut Ctx, &Call) -> Result<Option<Value>, Fault>;

@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use super::vcenter::Estate;
 use super::Ctx;
-use crate::api::Call;
-use crate::api::{Fault, MoRef, Value};
+use crate::api::{Call, Fault, MoRef, Value};
 use crate::clock::SimTime;
 
 /// Where a call goes.

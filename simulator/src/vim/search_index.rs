@@ -8,8 +8,7 @@
 
 use super::{bad_param, method_not_found, not_found, required, required_bool, Ctx, Vim};
 use crate::api::call::{parse_bool, parse_moref};
-use crate::api::Call;
-use crate::api::{Fault, MoRef, Value};
+use crate::api::{Call, Fault, MoRef, Value};
 
 pub fn call(vim: &mut Vim, ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {
     let session = ctx.session.as_deref();

@@ -2,8 +2,7 @@
 //! before Login); its ids and `about` are a standalone host's (facts section 3).
 
 use super::{ids, method_not_found, moref, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 use crate::profile::Profile;
 
 pub fn call(vim: &mut Vim, _ctx: &mut Ctx, req: &Call) -> Result<Option<Value>, Fault> {

@@ -6,8 +6,7 @@
 
 use super::lockout::Outcome;
 use super::{method_not_found, required, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 use crate::clock::SimTime;
 use crate::host::{accounts, EventKind};
 use crate::secret;

@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use super::{host_fault, ids, method_not_found, moref, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, MoRef, Value};
+use crate::api::{Call, Data, Fault, MoRef, Value};
 use crate::clock::SimTime;
 use crate::host::RebootKind;
 

@@ -5,8 +5,7 @@
 //! and the Administrators group of the `vsphere.local` domain [inferred: a fresh vCenter].
 
 use super::{bad_param, method_not_found, required_bool, Ctx, Vim};
-use crate::api::Call;
-use crate::api::{Data, Fault, Value};
+use crate::api::{Call, Data, Fault, Value};
 
 /// One user or group.
 struct Principal {

@@ -9,8 +9,7 @@ use super::{
     bad_param, is_a, method_not_found, moref, not_found, required, required_bool, Ctx, Vim,
 };
 use crate::api::call::parse_moref;
-use crate::api::Call;
-use crate::api::{Data, Fault, MoRef, Value};
+use crate::api::{Call, Data, Fault, MoRef, Value};
 
 #[derive(Clone, Debug)]
 pub struct View {
