@@ -1,6 +1,7 @@
 //! One call, whatever the wire it came by: the loop between a decoded call and its answer.
-//! Each wire ([`super::sdk`] for SOAP) decodes its request into a call, hands it here, and
-//! writes the [`Answered`] its own way; none repeats this loop.
+//! Each wire ([`super::sdk`] for SOAP, [`super::vijson`] for VI/JSON) decodes its request into
+//! a call and hands it to [`serve`] with its [`Wire`], which writes the outcome its own way;
+//! the fault rules, the trace's note and the answer loop are here once.
 //!
 //! The call runs under the endpoint's lock ([`attempt`]); CPU-heavy methods run on
 //! [`super::offload`]'s bounded pool ([`heavy`]); a login's password hash is checked off the
@@ -16,7 +17,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{HostDown, Shared};
+use hyper::body::Incoming;
+use hyper::header::USER_AGENT;
+use hyper::{Request, StatusCode};
+
+use super::faults::{self as fault_rules, Action, Hit};
+use super::trace::{RuleNote, SoapNote};
+use super::{text, HostDown, Resp, Shared};
 use crate::api::{Call, Fault, Value};
 use crate::vim::{Answer, Ctx, Horizon};
 
@@ -26,6 +33,123 @@ const WAIT_CAP: Duration = Duration::from_secs(15 * 60);
 /// this often: at a high clock speed it drifts every few microseconds. Events (a task's work)
 /// are not held back.
 const DRIFT_NAP: Duration = Duration::from_millis(100);
+
+/// How a wire writes what a call came to: a fault, or the value (a Login's new session handed
+/// to the client its own way: SOAP's cookie, VI/JSON's header).
+pub trait Wire {
+    fn fault(&self, f: &Fault) -> Resp;
+    fn answer(&self, call: &Call, v: Option<&Value>, new_session: Option<&str>) -> Resp;
+}
+
+/// The client's `User-Agent` (the session remembers it).
+pub fn user_agent(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Serves a decoded call on `wire`: the fault rules first, then [`answer`], then the wire
+/// writes the outcome; the trace's note rides on the response.
+pub async fn serve(
+    shared: &Arc<Shared>,
+    peer: SocketAddr,
+    token: Option<String>,
+    agent: String,
+    call: &Call,
+    wire: &(dyn Wire + Sync),
+) -> Result<Resp, HostDown> {
+    // Only a traced endpoint pays for the note (an allocation or three per request).
+    let mut note = shared.cfg.trace.is_some().then(|| SoapNote {
+        method: call.method.clone(),
+        object: Some(format!("{}:{}", call.this.ty, call.this.id)),
+        host: shared
+            .index
+            .or_else(|| crate::vim::vcenter::host_index_of(&call.this.id)),
+        ..SoapNote::default()
+    });
+    let hit = shared.fault_for(&call.method, Some(&call.this));
+    let rule = hit.as_ref().map(|h| h.rule);
+    if let Some(h) = &hit {
+        if let Some(early) = apply_before(shared, h, &|f| wire.fault(f)).await? {
+            if let Some(n) = note.as_mut() {
+                n.fault =
+                    fault_rules::injected_fault(&h.action).map(|f| (f.ty.to_string(), f.message));
+            }
+            return Ok(noted(early, note, rule));
+        }
+    }
+    let answered = answer(shared, peer, token, agent, call).await?;
+    if let Some(n) = note.as_mut() {
+        n.user = answered.user;
+        n.fault = answered
+            .result
+            .as_ref()
+            .err()
+            .map(|f| (f.ty.to_string(), f.message.clone()));
+    }
+    let resp = match &answered.result {
+        Ok(v) => wire.answer(call, v.as_ref(), answered.new_session.as_deref()),
+        Err(f) => wire.fault(f),
+    };
+    let resp = noted(resp, note, rule);
+    Ok(match hit {
+        Some(Hit {
+            action: Action::Reset,
+            ..
+        }) => super::cut_short(resp),
+        _ => resp,
+    })
+}
+
+/// A request no call could be read from: its fault response, noted for the trace.
+pub fn unreadable(shared: &Shared, f: &Fault, resp: Resp) -> Resp {
+    let note = shared.cfg.trace.is_some().then(|| SoapNote {
+        method: "(unreadable)".into(),
+        fault: Some((f.ty.to_string(), f.message.clone())),
+        ..SoapNote::default()
+    });
+    noted(resp, note, None)
+}
+
+/// Hands what the trace tells of a call to the recorder ([`super::trace`]) on its response.
+fn noted(mut r: Resp, note: Option<SoapNote>, rule: Option<u64>) -> Resp {
+    if let Some(n) = note {
+        r.extensions_mut().insert(n);
+        if let Some(id) = rule {
+            r.extensions_mut().insert(RuleNote(id));
+        }
+    }
+    r
+}
+
+/// What a fault rule does before the host sees a request: wait, then answer in its place (a
+/// fault as `fault` writes it, a status, nothing at all) or let the request through (`delay`,
+/// `reset`).
+pub async fn apply_before(
+    shared: &Shared,
+    hit: &Hit,
+    fault: &(dyn Fn(&Fault) -> Resp + Sync),
+) -> Result<Option<Resp>, HostDown> {
+    tracing::info!(endpoint = %shared.label, rule = hit.rule, action = fault_rules::action_name(&hit.action), "fault rule fired");
+    if !hit.delay.is_zero() {
+        tokio::time::sleep(hit.delay).await;
+    }
+    Ok(match &hit.action {
+        Action::Fault { .. } => fault_rules::injected_fault(&hit.action).map(|f| fault(&f)),
+        Action::Status { status } => Some(text(
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            format!("injected HTTP {status}\n"),
+        )),
+        Action::Timeout => {
+            // Held until the client gives up; the connection then closes without an answer.
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            return Err(HostDown);
+        }
+        Action::Delay | Action::Reset => None,
+    })
+}
 
 /// What a call came to: its value or fault, a Login's new session token (the wire hands it to
 /// the client its own way), and, on a traced endpoint, who called.

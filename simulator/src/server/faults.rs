@@ -357,8 +357,8 @@ fn to_value(v: &serde_json::Value) -> Result<Value, String> {
     })
 }
 
-/// The SOAP fault of a `fault` action.
-pub fn soap_fault(a: &Action) -> Option<Fault> {
+/// The fault a `fault` action answers with (each wire writes it its own way).
+pub fn injected_fault(a: &Action) -> Option<Fault> {
     let Action::Fault {
         fault,
         message,
@@ -495,7 +495,7 @@ mod tests {
             r#"{"type":"fault","fault":"PlatformConfigFault","message":"disk","fields":{"text":"no space","n":5}}"#,
         )
         .unwrap();
-        let f = soap_fault(&a).unwrap();
+        let f = injected_fault(&a).unwrap();
         let xml = f.to_xml();
         assert!(xml.contains("PlatformConfigFaultFault"), "{xml}");
         assert!(xml.contains("<text>no space</text>"), "{xml}");

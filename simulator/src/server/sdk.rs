@@ -13,13 +13,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, SET_COOKIE, USER_AGENT};
+use hyper::header::{HeaderValue, CONTENT_TYPE, SET_COOKIE};
 use hyper::{Request, Response, StatusCode};
 
-use super::faults::{self as fault_rules, Action, Hit};
-use super::trace::{RuleNote, SoapNote};
 use super::{text, Body, HostDown, Resp, Shared};
-use crate::api::Fault;
+use crate::api::{Call, Fault, Value};
 use crate::soap::{self};
 
 fn xml(status: StatusCode, body: String) -> Resp {
@@ -84,14 +82,8 @@ pub async fn soap(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Resp, HostDown> {
-    let traced = shared.cfg.trace.is_some();
     let token = super::cookie::token(&req);
-    let agent = req
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let agent = super::call::user_agent(&req);
     let body = match read_body(req, shared.cfg.max_soap_body, shared.cfg.body_timeout).await {
         Ok(b) => b,
         Err(resp) => return Ok(resp),
@@ -100,97 +92,30 @@ pub async fn soap(
         Ok(c) => c,
         Err(f) => {
             tracing::debug!(%peer, "bad SOAP request: {}", f.message);
-            let note = traced.then(|| SoapNote {
-                method: "(unreadable)".into(),
-                fault: Some((f.ty.to_string(), f.message.clone())),
-                ..SoapNote::default()
-            });
-            return Ok(noted(fault(&f), note, None));
+            return Ok(super::call::unreadable(shared, &f, fault(&f)));
         }
     };
-    // Only a traced endpoint pays for the note (an allocation or three per request).
-    let mut note = traced.then(|| SoapNote {
-        method: call.method.clone(),
-        object: Some(format!("{}:{}", call.this.ty, call.this.id)),
-        host: shared
-            .index
-            .or_else(|| crate::vim::vcenter::host_index_of(&call.this.id)),
-        ..SoapNote::default()
-    });
-    let hit = shared.fault_for(&call.method, Some(&call.this));
-    let rule = hit.as_ref().map(|h| h.rule);
-    if let Some(h) = &hit {
-        if let Some(early) = apply_before(shared, h).await? {
-            if let Some(n) = note.as_mut() {
-                n.fault = fault_rules::soap_fault(&h.action).map(|f| (f.ty.to_string(), f.message));
-            }
-            return Ok(noted(early, note, rule));
-        }
-    }
-    let answered = super::call::answer(shared, peer, token, agent, &call).await?;
-    if let Some(n) = note.as_mut() {
-        n.user = answered.user;
-        n.fault = answered
-            .result
-            .as_ref()
-            .err()
-            .map(|f| (f.ty.to_string(), f.message.clone()));
-    }
-    let resp = match answered.result {
-        Ok(v) => {
-            let mut r = xml(StatusCode::OK, soap::response(&call.method, v.as_ref()));
-            // A Login's new session travels as SOAP's cookie.
-            let cookie = answered
-                .new_session
-                .map(|t| super::cookie::set_cookie(&t, shared.scheme == "https"));
-            if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-                r.headers_mut().insert(SET_COOKIE, c);
-            }
-            r
-        }
-        Err(f) => fault(&f),
-    };
-    let resp = noted(resp, note, rule);
-    Ok(match hit {
-        Some(Hit {
-            action: Action::Reset,
-            ..
-        }) => super::cut_short(resp),
-        _ => resp,
-    })
+    super::call::serve(shared, peer, token, agent, &call, &Soap { shared }).await
 }
 
-/// Hands what the trace tells of a call to the recorder ([`super::trace`]) on its response.
-fn noted(mut r: Resp, note: Option<SoapNote>, rule: Option<u64>) -> Resp {
-    if let Some(n) = note {
-        r.extensions_mut().insert(n);
-        if let Some(id) = rule {
-            r.extensions_mut().insert(RuleNote(id));
-        }
-    }
-    r
+/// How SOAP writes an answer: the response envelope, and a Login's session as its cookie.
+struct Soap<'a> {
+    shared: &'a Shared,
 }
 
-/// What a fault rule does before the host sees a request: wait, then answer in its place (a
-/// fault, a status, nothing at all) or let the request through (`delay`, `reset`).
-pub async fn apply_before(shared: &Shared, hit: &Hit) -> Result<Option<Resp>, HostDown> {
-    tracing::info!(endpoint = %shared.label, rule = hit.rule, action = fault_rules::action_name(&hit.action), "fault rule fired");
-    if !hit.delay.is_zero() {
-        tokio::time::sleep(hit.delay).await;
+impl super::call::Wire for Soap<'_> {
+    fn fault(&self, f: &Fault) -> Resp {
+        fault(f)
     }
-    Ok(match &hit.action {
-        Action::Fault { .. } => fault_rules::soap_fault(&hit.action).map(|f| fault(&f)),
-        Action::Status { status } => Some(text(
-            StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-            format!("injected HTTP {status}\n"),
-        )),
-        Action::Timeout => {
-            // Held until the client gives up; the connection then closes without an answer.
-            tokio::time::sleep(Duration::from_secs(600)).await;
-            return Err(HostDown);
+    fn answer(&self, call: &Call, v: Option<&Value>, new_session: Option<&str>) -> Resp {
+        let mut r = xml(StatusCode::OK, soap::response(&call.method, v));
+        let cookie =
+            new_session.map(|t| super::cookie::set_cookie(t, self.shared.scheme == "https"));
+        if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            r.headers_mut().insert(SET_COOKIE, c);
         }
-        Action::Delay | Action::Reset => None,
-    })
+        r
+    }
 }
 
 /// The document pyVmomi's SmartConnect reads first (facts section 3).

@@ -9,8 +9,8 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::call::apply_before;
 use super::faults::{Action, Hit};
-use super::sdk::apply_before;
 use super::sdk::read_body;
 use super::{text, Body, HostDown, Resp, Shared};
 use crate::vim::{Ctx, UploadAuth, UploadError};
@@ -35,7 +35,7 @@ pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Hos
         r
     };
     if let Some(h) = &hit {
-        if let Some(early) = apply_before(shared, h).await? {
+        if let Some(early) = apply_before(shared, h, &super::sdk::fault).await? {
             return Ok(with_rule(early));
         }
     }
