@@ -52,6 +52,9 @@
 //!   arrays, anyType positions marked), faults. Managed objects read and answer in these.
 //! - [`soap`]: the envelope reader (quick-xml, bounded) into an `api::Call`; the writers of
 //!   responses and faults, values with `xsi:type` where the schema says anyType.
+//! - [`vijson`]: the second wire (VI/JSON, a vCenter of 8.0U1+): a call's JSON parameters read
+//!   into the same `api::Param` tree (bounded like the XML reader), values with `_typeName` and
+//!   anyType boxes, faults as their JSON object.
 //! - [`vim`]: the managed objects of a standalone host, one file per type: `service_instance`,
 //!   `session_manager`, `property_collector` (Fetch, RetrievePropertiesEx, filters,
 //!   WaitForUpdates), `view_manager`, `inventory`, `host_system`, `task`, `firmware_system`,
@@ -75,8 +78,10 @@
 //!   something, by the control API) and the horizon at which what it read changes by time
 //!   alone.
 //! - [`server`]: hyper + tokio + rustls: `/sdk` ([`server::sdk`] reads and writes SOAP;
-//!   [`server::call`] answers the decoded call, the same loop for any wire; the session
-//!   cookie is [`server::cookie`]'s), `/sdk/vimServiceVersions.xml`, the WSDL
+//!   [`server::call`] serves the decoded call, fault rules, trace note and answer loop the same
+//!   for any wire; the session cookie is [`server::cookie`]'s), VI/JSON's `/sdk/vim25/...` and
+//!   release negotiation ([`server::vijson`], the `vmware-api-session-id` header),
+//!   `/sdk/vimServiceVersions.xml`, the WSDL
 //!   generated from the registry's methods ([`server::wsdl`]), `/downloads`,
 //!   `/tmp/configBundle.tgz`, the port-80 redirect. It maps the wall clock onto virtual time,
 //!   and applies the fault rules of [`server::faults`] before a request reaches the host.
@@ -93,7 +98,8 @@
 //! - [`fleet`]: many hosts and a vCenter in one process, one clock, the event log, and the JSON
 //!   control API tests drive them with (`docs/control-api.md`).
 //!
-//! Data flows one way: a request enters [`server`], is decoded by [`soap`], dispatched by [`vim`]
+//! Data flows one way: a request enters [`server`], is decoded by [`soap`] (or [`vijson`]) into
+//! an [`api::Call`], answered by [`server::call`], dispatched by [`vim`]
 //! to a managed object, which drives the [`host::Host`]; the host reads time only from its own
 //! virtual `now`. Nothing in `host` knows about HTTP or XML; nothing in `server` knows about
 //! sticky files.
@@ -133,6 +139,7 @@ pub mod secret;
 pub mod server;
 pub mod soap;
 pub mod state;
+pub mod vijson;
 pub mod vim;
 pub mod vmtar;
 

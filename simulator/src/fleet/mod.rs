@@ -110,6 +110,10 @@ pub struct FleetConfig {
     pub encryption: KeyMode,
     /// Where every endpoint records its requests (`server::trace`; `GET /v1/trace`).
     pub trace: Option<Arc<crate::server::trace::Trace>>,
+    /// The vCenter's own build (a profile name; vcenter mode). None: its newest host's, as a
+    /// vCenter is always at least as new as what it manages. From 8.0U1 on it also serves
+    /// VI/JSON ([`crate::server::vijson`]).
+    pub vcenter_version: Option<String>,
 }
 
 impl Default for FleetConfig {
@@ -126,6 +130,7 @@ impl Default for FleetConfig {
             control_auth: ControlAuth::Generated,
             control_remote: false,
             control_hosts: Vec::new(),
+            vcenter_version: None,
             seed: 0,
             password: crate::host::DEFAULT_ROOT_PASSWORD.into(),
             vcenter_user: "administrator@vsphere.local".into(),
@@ -210,6 +215,11 @@ impl FleetBuilder {
     }
     pub fn password(mut self, p: &str) -> Self {
         self.cfg.password = p.into();
+        self
+    }
+    /// The vCenter's build (a profile name such as `8.0U1`); it must not be older than any host.
+    pub fn vcenter_version(mut self, profile: &str) -> Self {
+        self.cfg.vcenter_version = Some(profile.into());
         self
     }
     pub fn vcenter_credentials(mut self, user: &str, password: &str) -> Self {
@@ -893,6 +903,19 @@ async fn start_vcenter(
         .filter_map(|(p, _)| variant(p).ok().map(|v| v.0))
         .max_by_key(|p| p.build)
         .ok_or("no profile")?;
+    let newest = match &cfg.vcenter_version {
+        None => newest,
+        Some(name) => {
+            let own = Profile::named(name).map_err(|e| format!("--vcenter-version: {e}"))?;
+            if own.build < newest.build {
+                return Err(format!(
+                    "--vcenter-version {}: older than the host build {} it would manage (a vCenter must be at least as new as its hosts)",
+                    own.name, newest.name
+                ));
+            }
+            own
+        }
+    };
     let estate = Estate::new(
         hosts
             .iter()
@@ -906,14 +929,15 @@ async fn start_vcenter(
         &newest,
     );
     // The appliance's own model only gives the vCenter a clock: stateless, never saved.
-    let appliance = HostConfig::new(newest)
+    let appliance = HostConfig::new(newest.clone())
         .seed(cfg.seed ^ 0x7663)
         .hostname("vcenter")
         .stateless(true)
         .start(cfg.start)
         .build()
         .map_err(|e| e.to_string())?;
-    let sc = server_config(cfg, cfg.vcenter_listen);
+    let mut sc = server_config(cfg, cfg.vcenter_listen);
+    sc.vi_json = crate::server::vijson::releases(&newest);
     let vim = Vim::vcenter(appliance, sc.vim.clone(), Arc::new(estate));
     // The vCenter shows its hosts: a change on one wakes the vCenter's waiters too.
     for h in hosts {

@@ -4,6 +4,8 @@
 //! - `POST /sdk`: SOAP ([`sdk`]: the envelope in, the answer out; the call itself is answered
 //!   by [`call`], the same for any wire, and the session cookie is [`cookie`]'s);
 //!   `GET /sdk/vimServiceVersions.xml`; the WSDL ([`wsdl`]);
+//! - VI/JSON on a vCenter of 8.0U1+: `POST /api/vcenter/system?action=hello`, `GET`/`POST
+//!   /sdk/vim25/{release}/{Type}/{id}/{property or method}` ([`vijson`], the same [`call`]);
 //! - `GET`/`HEAD /downloads/<uuid>/<file>`, `PUT /tmp/configBundle.tgz` ([`transfer`]);
 //! - an optional plain listener answering `301 Moved Permanently` to https, as port 80 does.
 //!
@@ -26,6 +28,7 @@ pub mod sdk;
 pub mod tls;
 pub mod trace;
 pub mod transfer;
+pub mod vijson;
 pub mod wsdl;
 
 use std::convert::Infallible;
@@ -83,6 +86,9 @@ pub struct ServerConfig {
     pub reboot: RebootPhases,
     /// Where requests are recorded ([`trace`]); a fleet's endpoints share one.
     pub trace: Option<Arc<trace::Trace>>,
+    /// The VI/JSON releases this endpoint negotiates, newest first ([`vijson`]); empty: SOAP
+    /// only, as every host and a vCenter before 8.0U1.
+    pub vi_json: Vec<String>,
     pub vim: VimConfig,
 }
 
@@ -100,6 +106,7 @@ impl ServerConfig {
             clock_speed: 1.0,
             reboot: RebootPhases::default(),
             trace: None,
+            vi_json: Vec::new(),
             vim: VimConfig::default(),
         }
     }
@@ -660,6 +667,7 @@ async fn handle(
         ("POST", p) if sdk::is_soap_path(p) => sdk::soap(&shared, peer, req).await,
         ("GET", "/sdk/vimServiceVersions.xml") => sdk::service_versions(&shared),
         ("GET", p) if wsdl::serves(p) => wsdl::get(&shared, p),
+        (_, p) if vijson::serves(&shared, p) => vijson::handle(&shared, peer, req).await,
         (_, "/sdk" | "/sdk/" | "/sdk/vimServiceVersions.xml") => {
             Ok(text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"))
         }

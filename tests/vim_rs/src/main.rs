@@ -1,5 +1,6 @@
 //! `vim_rs` 0.7 (crates.io, nobody here wrote it) against a running `esxi-sim serve`: its SOAP
-//! transport, its typed retrieval (`vim_retrievable!`: every row goes through `TryFrom`, so an
+//! and VI/JSON transports (JSON: a vCenter of 8.0U1+, the release negotiated by its Hello
+//! call, the session in its header), its typed retrieval (`vim_retrievable!`: every row goes through `TryFrom`, so an
 //! enum sent as `xsd:string` or a missing required field drops the row), its generated managed
 //! object stubs, its event decoding, and its `TaskTracker` (a ListView and a PropertyCollector
 //! of its own, WaitForUpdatesEx).
@@ -7,16 +8,18 @@
 //! ```text
 //! esxi-sim-vim-rs-client host    HOST:PORT USER PASS FULL_NAME
 //! esxi-sim-vim-rs-client vcenter HOST:PORT USER PASS HOSTS
+//! esxi-sim-vim-rs-client vcenter-json HOST:PORT USER PASS HOSTS ROOT_PASS
+//! esxi-sim-vim-rs-client vcenter-soap-only HOST:PORT USER PASS
 //! ```
 //! Each check prints `ok: ...`; the first failure prints `FAIL: ...` and exits 1.
 
 use std::process::exit;
 use std::sync::Arc;
 
-use vim_rs::core::client::{Client, ClientBuilder, Transport, TransportMode, VimClient};
+use vim_rs::core::client::{Client, ClientBuilder, Error, Transport, TransportMode, VimClient};
 use vim_rs::core::pc_retrieve::ObjectRetriever;
 use vim_rs::core::tasks::TaskTracker;
-use vim_rs::mo::{EventManager, HostFirmwareSystem, HostSystem, SearchIndex};
+use vim_rs::mo::{EventManager, HostFirmwareSystem, HostSystem, SearchIndex, ServiceInstance};
 use vim_rs::types::enums::{HostSystemConnectionStateEnum, MoTypesEnum};
 use vim_rs::types::struct_enum::StructType;
 use vim_rs::types::structs::{EventFilterSpec, EventFilterSpecByEntity, ManagedObjectReference};
@@ -302,6 +305,259 @@ async fn run_vcenter(addr: &str, user: &str, pass: &str, expect_hosts: usize) {
     must(client.close().await, "close");
 }
 
+/// The host's own URL for a bundle transfer URL: vCenter hands out the host's `*` URL, and the
+/// host is named by the address it was added by.
+fn on_host(url: &str, host: &str) -> String {
+    url.replacen('*', host, 1)
+}
+
+fn http() -> reqwest::Client {
+    must(
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build(),
+        "an HTTP client for the bundle transfers",
+    )
+}
+
+/// Backs `host` up through the vCenter (VI/JSON) and downloads its bundle from the host.
+async fn backup(client: &Arc<Client>, host: &Host) -> Vec<u8> {
+    let fw_ref = host
+        .firmware_system
+        .as_ref()
+        .unwrap_or_else(|| fail("configManager.firmwareSystem is unset"));
+    let fw = HostFirmwareSystem::new(client.clone(), &fw_ref.value);
+    let url = must(
+        fw.backup_firmware_configuration().await,
+        "BackupFirmwareConfiguration through the vCenter over VI/JSON",
+    );
+    check(
+        url.contains("/downloads/") && url.ends_with(".tgz"),
+        &format!("{}: the bundle URL is the host's ({url})", host.name),
+    );
+    let resp = must(
+        http().get(on_host(&url, &host.name)).send().await,
+        "download the bundle from the host",
+    );
+    check(
+        resp.status().as_u16() == 200,
+        &format!(
+            "{}: the download answers 200 ({})",
+            host.name,
+            resp.status()
+        ),
+    );
+    let bytes = must(resp.bytes().await, "read the bundle").to_vec();
+    check(
+        bytes.len() > 100 && bytes[..2] == [0x1f, 0x8b],
+        &format!("{}: the bundle is gzip ({} bytes)", host.name, bytes.len()),
+    );
+    bytes
+}
+
+/// Uploads `bundle` to `host` (its Basic credentials: the host's, not the vCenter's) at the URL
+/// QueryFirmwareConfigUploadURL names, and restores it without force.
+async fn upload_and_restore(
+    client: &Arc<Client>,
+    host: &Host,
+    root_pass: &str,
+    bundle: &[u8],
+) -> Result<(), Error> {
+    let fw_ref = host.firmware_system.as_ref().expect("checked by backup");
+    let fw = HostFirmwareSystem::new(client.clone(), &fw_ref.value);
+    let url = must(
+        fw.query_firmware_config_upload_url().await,
+        "QueryFirmwareConfigUploadURL over VI/JSON",
+    );
+    let resp = must(
+        http()
+            .put(on_host(&url, &host.name))
+            .basic_auth("root", Some(root_pass))
+            .body(bundle.to_vec())
+            .send()
+            .await,
+        "upload the bundle to the host",
+    );
+    check(
+        resp.status().is_success(),
+        &format!("{}: the upload is taken ({})", host.name, resp.status()),
+    );
+    fw.restore_firmware_configuration(false).await
+}
+
+async fn run_vcenter_json(addr: &str, user: &str, pass: &str, expect_hosts: usize, root: &str) {
+    let client = connect(addr, user, pass, TransportMode::Json).await;
+    check(
+        VimClient::transport(&*client) == Transport::Json,
+        "the client speaks VI/JSON",
+    );
+    check(
+        client.api_release() == "8.0.3.0",
+        &format!(
+            "Hello negotiates 8.0.3.0 from vim_rs's list (got {})",
+            client.api_release()
+        ),
+    );
+    let sc = client.service_content();
+    check(
+        sc.about.api_type == "VirtualCenter" && sc.about.version == "8.0.3",
+        "ServiceInstance content (read before login) is the vCenter's",
+    );
+    let si = ServiceInstance::new(client.clone(), "ServiceInstance");
+    let now = must(si.current_time().await, "CurrentTime over VI/JSON");
+    check(
+        now.contains('T'),
+        &format!("CurrentTime answers a dateTime ({now})"),
+    );
+
+    let all = hosts(&client).await;
+    check(
+        all.len() == expect_hosts,
+        &format!(
+            "typed retrieval (a ContainerView, RetrievePropertiesEx) reads all {expect_hosts} hosts over VI/JSON (got {})",
+            all.len()
+        ),
+    );
+    for h in &all {
+        check(
+            h.connection_state == HostSystemConnectionStateEnum::Connected
+                && h.firmware_system
+                    .as_ref()
+                    .is_some_and(|f| f.value.starts_with("firmwareSystem-")),
+            &format!(
+                "{} ({}): connected, with its firmware system",
+                h.name, h.id.value
+            ),
+        );
+    }
+    let stub = HostSystem::new(client.clone(), &all[0].id.value);
+    let name = must(stub.name().await, "GET HostSystem/{id}/name");
+    check(
+        name == all[0].name,
+        &format!("a property read answers the name as a JSON string ({name})"),
+    );
+    let runtime = must(stub.runtime().await, "GET HostSystem/{id}/runtime");
+    check(
+        runtime.connection_state == HostSystemConnectionStateEnum::Connected,
+        "a data-object property decodes typed (runtime.connectionState)",
+    );
+
+    // Two bundles, taken through the vCenter and downloaded from each host.
+    let (a, b) = (&all[0], &all[1]);
+    let bundle_a = backup(&client, a).await;
+    let bundle_b = backup(&client, b).await;
+
+    let tracker = TaskTracker::new(client.clone());
+    let task = must(
+        stub.enter_maintenance_mode_task(0, None, None).await,
+        "EnterMaintenanceMode_Task over VI/JSON",
+    );
+    must(
+        tracker.wait::<()>(task).await,
+        "TaskTracker (WaitForUpdatesEx over VI/JSON) waits for maintenance mode",
+    );
+    tracker.shutdown().await;
+    check(
+        host_by_ref(&client, &a.id).await.in_maintenance_mode,
+        &format!("{} is in maintenance mode", a.name),
+    );
+
+    // Another host's bundle: refused, with the fault's fields on the wire.
+    match upload_and_restore(&client, a, root, &bundle_b).await {
+        Err(Error::MethodFault(f)) if f.type_ == Some(StructType::MismatchedBundle) => {
+            let field = |k: &str| {
+                f.extra_fields_
+                    .get(k)
+                    .map(miniserde_json)
+                    .unwrap_or_default()
+            };
+            let (host_uuid, bundle_uuid) = (field("hostUuid"), field("bundleUuid"));
+            check(
+                !host_uuid.is_empty() && !bundle_uuid.is_empty() && host_uuid != bundle_uuid,
+                &format!(
+                    "MismatchedBundle carries hostUuid {host_uuid} and bundleUuid {bundle_uuid}"
+                ),
+            );
+            check(
+                !field("hostBuildNumber").is_empty() && !field("bundleBuildNumber").is_empty(),
+                "MismatchedBundle carries both build numbers",
+            );
+        }
+        other => fail(&format!(
+            "restoring {}'s bundle on {} answers MismatchedBundle (got {other:?})",
+            b.name, a.name
+        )),
+    }
+    // Its own bundle: restored, a void call answered 204; the host reboots.
+    must(
+        upload_and_restore(&client, a, root, &bundle_a).await,
+        "RestoreFirmwareConfiguration (void, 204) over VI/JSON",
+    );
+    println!(
+        "ok: RestoreFirmwareConfiguration of {}'s own bundle",
+        a.name
+    );
+
+    // A fault over VI/JSON: a wrong password is InvalidLogin.
+    let wrong = ClientBuilder::new(addr)
+        .basic_authn(user, "not-the-password")
+        .insecure(true)
+        .transport(TransportMode::Json)
+        .build()
+        .await;
+    match wrong {
+        Err(Error::MethodFault(f)) if f.type_ == Some(StructType::InvalidLogin) => {
+            println!("ok: a wrong password is the fault InvalidLogin over VI/JSON")
+        }
+        Err(e) => fail(&format!(
+            "a wrong password answers InvalidLogin (got {e:?})"
+        )),
+        Ok(_) => fail("a wrong password was let in"),
+    }
+
+    let auto = connect(addr, user, pass, TransportMode::Auto).await;
+    check(
+        VimClient::transport(&*auto) == Transport::Json,
+        "automatic transport chooses VI/JSON on an 8.0U3 vCenter",
+    );
+    must(auto.close().await, "close (auto)");
+    must(client.close().await, "Logout over VI/JSON");
+}
+
+/// A vCenter older than 8.0U1 refuses the Hello, so vim_rs's automatic mode speaks SOAP and
+/// its JSON mode gives up.
+async fn run_vcenter_soap_only(addr: &str, user: &str, pass: &str) {
+    let auto = connect(addr, user, pass, TransportMode::Auto).await;
+    check(
+        VimClient::transport(&*auto) == Transport::Soap,
+        "automatic transport falls back to SOAP on a vCenter before 8.0U1",
+    );
+    must(auto.close().await, "close (auto)");
+    let json = ClientBuilder::new(addr)
+        .basic_authn(user, pass)
+        .insecure(true)
+        .transport(TransportMode::Json)
+        .build()
+        .await;
+    check(
+        json.is_err(),
+        "VI/JSON is refused by a vCenter before 8.0U1",
+    );
+}
+
+/// A JSON value's text, without quotes for a string.
+fn miniserde_json(v: &miniserde::json::Value) -> String {
+    use miniserde::json::{Number, Value};
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(Number::U64(n)) => n.to_string(),
+        Value::Number(Number::I64(n)) => n.to_string(),
+        Value::Number(Number::F64(n)) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     // RUST_LOG=vim_rs::wire::soap=debug shows each call (vim_rs's wire logging).
@@ -314,6 +570,11 @@ async fn main() {
             let n = n.parse().unwrap_or_else(|_| fail("HOSTS is a number"));
             run_vcenter(addr, user, pass, n).await
         }
+        [_, "vcenter-json", addr, user, pass, n, root] => {
+            let n = n.parse().unwrap_or_else(|_| fail("HOSTS is a number"));
+            run_vcenter_json(addr, user, pass, n, root).await
+        }
+        [_, "vcenter-soap-only", addr, user, pass] => run_vcenter_soap_only(addr, user, pass).await,
         _ => {
             eprintln!(
                 "usage: esxi-sim-vim-rs-client host HOST:PORT USER PASS FULL_NAME\n       \

@@ -205,6 +205,10 @@ struct ServeArgs {
     /// vCenter administrator's password.
     #[arg(long, default_value = "VMware1!", help_heading = "Fleets")]
     vcenter_password: String,
+    /// The vCenter's build, a profile name (default: its newest host's). From 8.0U1 it also
+    /// speaks VI/JSON (docs/vi-json.md); older ones, and hosts, speak SOAP only.
+    #[arg(long, help_heading = "Fleets")]
+    vcenter_version: Option<String>,
     /// Write the fleet's hosts (index, name, url) to this file as JSON.
     #[arg(long, help_heading = "Fleets")]
     hosts_file: Option<std::path::PathBuf>,
@@ -224,6 +228,7 @@ impl ServeArgs {
             || self.ports.is_some()
             || self.control.is_some()
             || self.ca_out.is_some()
+            || self.vcenter_version.is_some()
     }
 }
 
@@ -389,6 +394,12 @@ fn serve_fleet(a: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .url_style(url_style(&a.url_style));
     if a.plain_http {
         b = b.plain_http();
+    }
+    if let Some(v) = &a.vcenter_version {
+        if mode != Mode::VCenter {
+            return Err("--vcenter-version needs --mode vcenter".into());
+        }
+        b = b.vcenter_version(v);
     }
     if let Some(bt) = a.boot_time {
         b = b.boot_time(bt);
