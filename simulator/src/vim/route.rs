@@ -40,7 +40,7 @@ pub enum Answer {
 
 impl Forward {
     /// Makes the call on the host, as vpxd makes it to hostd (as `vpxuser`), and rewrites the
-    /// references in the answer into the vCenter's ids. A host that stopped answering is
+    /// references in the answer (or in its fault) into the vCenter's ids. A host that stopped answering is
     /// HostNotReachable; the object gone from the host since the call was let in (a task of a
     /// host reinstalled in between) is not found under the vCenter's id.
     pub fn call(self, req: &Call) -> Result<Option<Value>, Fault> {
@@ -68,7 +68,13 @@ impl Forward {
             Err(f) if f.ty == "ManagedObjectNotFound" && f.message == gone => {
                 return Err(super::not_found(&req.this));
             }
-            _ => {}
+            // A fault's references (MethodNotFound.receiver, ...) are the host's ids too.
+            Err(f) => {
+                for (_, v) in f.fields.iter_mut() {
+                    super::vcenter::to_vcenter_ids(host, v);
+                }
+            }
+            Ok(None) => {}
         }
         result
     }
