@@ -194,6 +194,7 @@ impl Trace {
 pub fn kind_of(method: &str, path: &str) -> &'static str {
     match (method, path) {
         ("POST", p) if super::sdk::is_soap_path(p) => "soap",
+        (_, p) if p.starts_with("/sdk/vim25/") => "vi-json",
         (_, p) if p.starts_with("/downloads/") => "download",
         (_, "/tmp/configBundle.tgz") => "upload",
         _ => "http",
