@@ -274,4 +274,49 @@ mod tests {
             "InvalidRequest"
         );
     }
+
+    /// A JSON value of any shape the reader may meet: the special keys, references, boxes.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            "[a-zA-Z_ ]{0,8}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            let key = prop_oneof![
+                Just("_typeName".to_string()),
+                Just("_value".to_string()),
+                Just("type".to_string()),
+                Just("value".to_string()),
+                Just("_this".to_string()),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(key, inner, 0..5)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever the body, a Param tree or a fault of the two kinds a bad body is; never a
+        /// panic.
+        #[test]
+        fn any_body_is_params_or_a_request_fault(v in any_json(), junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            for body in [serde_json::to_vec(&v).unwrap(), junk] {
+                if let Err(f) = params("M", &body) {
+                    proptest::prop_assert!(
+                        f.ty == "InvalidRequest" || f.ty == "InvalidArgument",
+                        "{}", f
+                    );
+                }
+            }
+        }
+    }
 }
