@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SOAP throughput and latency of `esxi-sim serve` over HTTPS, measured as govmomi's vcsim was
-# (issue 4): wrk from Debian on loopback, 32 connections, 10 s, keep-alive; plus idle RSS.
+# (issue 4): wrk from Debian on loopback, 32 connections, 10 s, keep-alive; plus idle RSS. Then
+# VI/JSON next to SOAP on a vCenter (issue 15): a property read and RetrievePropertiesEx.
 # Each figure is the median of RUNS runs. Reproduce one run by hand with the commands printed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -117,3 +118,56 @@ echo "  ESXI_COOKIE='vmware_soap_session=\"<from Login>\"' wrk ... -s ci/bench.d
 run RetrieveServiceContent ci/bench.d/rsc.lua RetrieveServiceContentResponse 8000
 run RetrievePropertiesEx ci/bench.d/rpex.lua '<obj type="HostSystem">ha-host</obj>' 6500
 echo "RSS after load: esxi-sim $(( $(ps -o rss= -p $PID) / 1024 )) MiB${VURL:+, vcsim $(( $(ps -o rss= -p ${VPID:-0}) / 1024 )) MiB}"
+
+# VI/JSON next to SOAP (issue 15) on one vCenter (8.0U3, one host), the same calls through the
+# same core: a property read (GET .../name; SOAP: Fetch) and RetrievePropertiesEx. Interleaved
+# rounds, so noise slows both alike. vcsim speaks no VI/JSON: no peer here.
+VC_OUT=$(mktemp)
+"$BIN" serve --mode vcenter --hosts 1 --profile 8.0U3 --listen 127.0.0.1:0 --ports 0 \
+    --vcenter-password "$PASSWORD" --seed 1 >"$VC_OUT" 2>/dev/null &
+VCPID=$!
+trap 'kill $PID ${VPID:-} $VCPID 2>/dev/null; rm -f "$OUT" "$ERR" "$VC_OUT"' EXIT
+for _ in $(seq 100); do grep -q '^ready:' "$VC_OUT" && break; sleep 0.05; done
+VC=$(sed -n 's/^ready: //p' "$VC_OUT"); VC=${VC%/sdk}
+[ -n "$VC" ] || { echo "the vCenter did not start"; exit 1; }
+JTOKEN=$(curl -sk -D - -o /dev/null -H 'Content-Type: application/json' \
+    -d '{"userName":"administrator@vsphere.local","password":"'"$PASSWORD"'"}' \
+    "$VC/sdk/vim25/8.0.3.0/SessionManager/SessionManager/Login" \
+    | tr -d '\r' | sed -n 's/^vmware-api-session-id: //Ip')
+[ -n "$JTOKEN" ] || { echo "VI/JSON login to $VC failed"; exit 1; }
+f=$(mktemp)
+printf '%s' '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><Login xmlns="urn:vim25"><_this type="SessionManager">SessionManager</_this><userName>administrator@vsphere.local</userName><password>'"$PASSWORD"'</password></Login></soapenv:Body></soapenv:Envelope>' >"$f"
+SCOOKIE=$(curl -sk -D - -o /dev/null -H 'Content-Type: text/xml' --data-binary @"$f" "$VC/sdk" \
+    | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(vmware_soap_session=[^;]*\).*/\1/p')
+rm -f "$f"
+[ -n "$SCOOKIE" ] || { echo "SOAP login to $VC failed"; exit 1; }
+# Each request must answer what it claims before it is timed.
+curl -sk -H "vmware-api-session-id: $JTOKEN" "$VC/sdk/vim25/8.0.3.0/HostSystem/host-12/name" | grep -q '^"' \
+    || { echo "the VI/JSON property read fails"; exit 1; }
+curl -sk -H "vmware-api-session-id: $JTOKEN" -H 'Content-Type: application/json' --data-binary "$(body ci/bench.d/vj-rpex.lua)" \
+    "$VC/sdk/vim25/8.0.3.0/PropertyCollector/propertyCollector/RetrievePropertiesEx" | grep -q '"HostRuntimeInfo"' \
+    || { echo "VI/JSON RetrievePropertiesEx fails"; exit 1; }
+b=$(mktemp); body ci/bench.d/vc-fetch.lua >"$b"
+soap "$VC/sdk" "$SCOOKIE" "$b" | grep -q 'FetchResponse' || { echo "SOAP Fetch fails"; exit 1; }
+body ci/bench.d/vc-rpex.lua >"$b"
+soap "$VC/sdk" "$SCOOKIE" "$b" | grep -q 'HostRuntimeInfo' || { echo "SOAP RetrievePropertiesEx fails"; exit 1; }
+rm -f "$b"
+wires() { # name json-lua soap-lua
+    local j=() s=()
+    for _ in $(seq "$RUNS"); do
+        j+=("$(one "$VC/" "$JTOKEN" "$2")")
+        s+=("$(one "$VC/sdk" "$SCOOKIE" "$3")")
+    done
+    col() { printf '%s\n' "${@:2}" | awk -v c="$1" '{print $c}' | median; }
+    local jr jn sr sn
+    jr=$(col 1 "${j[@]}"); jn=$(col 3 "${j[@]}"); sr=$(col 1 "${s[@]}"); sn=$(col 3 "${s[@]}")
+    printf '%-22s VI/JSON  %8s req/s  p50 %6s ms  p99 %6s ms  runs: %s\n' "$1" "$jr" "$(col 2 "${j[@]}")" "$jn" \
+        "$(printf '%s\n' "${j[@]}" | awk '{printf "%s ", $1}')"
+    printf '%-22s SOAP     %8s req/s  p50 %6s ms  p99 %6s ms  runs: %s\n' "" "$sr" "$(col 2 "${s[@]}")" "$sn" \
+        "$(printf '%s\n' "${s[@]}" | awk '{printf "%s ", $1}')"
+    printf '%-22s ratio    %8s× throughput (JSON/SOAP)\n' "" "$(awk -v a="$jr" -v b="$sr" 'BEGIN{printf "%.2f", a/b}')"
+}
+echo "VI/JSON next to SOAP on a vCenter (8.0U3, 1 host): $BIN serve --mode vcenter --hosts 1 --profile 8.0U3 ...;"
+echo "  ESXI_COOKIE=<vmware-api-session-id> wrk ... -s ci/bench.d/vj-get.lua https://<vcenter>/  (vj-rpex.lua; SOAP: vc-fetch.lua, vc-rpex.lua)"
+wires "property read (Fetch)" ci/bench.d/vj-get.lua ci/bench.d/vc-fetch.lua
+wires RetrievePropertiesEx ci/bench.d/vj-rpex.lua ci/bench.d/vc-rpex.lua
