@@ -2,7 +2,7 @@
 //!
 //! cargo-fuzz and AFL need a nightly compiler; CI has stable only. So this is the stable
 //! substitute: structure-aware generation (each target builds inputs from the grammar of what
-//! it reads: SOAP envelopes with vSphere calls, configuration bundles of real hosts, control API
+//! it reads: SOAP envelopes and VI/JSON bodies with vSphere calls, configuration bundles of real hosts, control API
 //! requests) followed by byte-level mutation, all drawn from the simulator's own seeded
 //! [`esxi_sim::rng::Rng`]. There is no coverage feedback; the outcome classes each target reports
 //! (fault types, bundle error kinds, HTTP statuses) stand in for it when the regression corpus
@@ -13,6 +13,8 @@
 //! - [`bundle`]: `ConfigBundle::parse`, `state::decode` and `Host::restore` on mutated real
 //!   bundles of four persistence eras, and the harness's `inspect`.
 //! - [`control`]: the control API's routes, in process, through `fleet::control::answer`.
+//! - [`vijson`]: `vijson::params` (what VI/JSON's `POST` decodes) and the same dispatch as
+//!   [`soap`], every answer written as VI/JSON writes it.
 //!
 //! [`driver`] runs a campaign: input `i` of seed `s` is made from `Rng::fork(s, "<target>/<i>")`
 //! alone and runs against fresh state, so any failure reproduces from `(s, i)` or from the
@@ -26,5 +28,6 @@ pub mod driver;
 pub mod meter;
 pub mod mutate;
 pub mod soap;
+pub mod vijson;
 
 pub use driver::{Campaign, Finding, Report, Target};

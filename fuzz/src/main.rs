@@ -1,4 +1,4 @@
-//! `esxi-fuzz <soap|bundle|control|all> --seed N --inputs N`: a seeded campaign, or a replay of
+//! `esxi-fuzz <soap|bundle|control|vijson|all> --seed N --inputs N`: a seeded campaign, or a replay of
 //! files (`--replay fuzz/corpus/soap`). See `docs/fuzzing.md`.
 
 use std::path::PathBuf;
@@ -10,16 +10,19 @@ use esxi_fuzz::bundle::BundleTarget;
 use esxi_fuzz::control::ControlTarget;
 use esxi_fuzz::driver::{self, Campaign, Report, Target};
 use esxi_fuzz::soap::Soap;
+use esxi_fuzz::vijson::ViJson;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Which {
     Soap,
     Bundle,
     Control,
+    Vijson,
     All,
 }
 
-/// Seeded, structure-aware fuzzing of the SOAP reader, the bundle reader and the control API.
+/// Seeded, structure-aware fuzzing of the SOAP and VI/JSON readers, the bundle reader and the
+/// control API.
 #[derive(Parser, Debug)]
 #[command(name = "esxi-fuzz")]
 struct Args {
@@ -68,6 +71,7 @@ fn target(w: Which) -> Result<Box<dyn Target>, String> {
         Which::Soap => Box::new(Soap::new()?),
         Which::Bundle => Box::new(BundleTarget::new()?),
         Which::Control => Box::new(ControlTarget::new()?),
+        Which::Vijson => Box::new(ViJson::new()?),
         Which::All => unreachable!("expanded by the caller"),
     })
 }
@@ -109,7 +113,7 @@ fn run(args: &Args, w: Which) -> Result<Report, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let which: Vec<Which> = match args.target {
-        Which::All => vec![Which::Soap, Which::Bundle, Which::Control],
+        Which::All => vec![Which::Soap, Which::Bundle, Which::Control, Which::Vijson],
         w => vec![w],
     };
     let mut findings = 0;

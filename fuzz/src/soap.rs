@@ -352,7 +352,7 @@ impl Soap {
 
 /// `<Method>` names the table knows (others are classed as `?`, so random names do not make
 /// a class each).
-fn known_method(m: &str) -> bool {
+pub(crate) fn known_method(m: &str) -> bool {
     METHODS.iter().any(|s| s.name == m) || m == "Login" || m == "Logout"
 }
 
@@ -383,7 +383,7 @@ fn outcome(r: &Result<Option<Value>, Fault>) -> String {
 }
 
 /// A parse error's message with its variable parts (offsets, names) blanked: a class.
-fn shape(msg: &str) -> String {
+pub(crate) fn shape(msg: &str) -> String {
     let mut out = String::new();
     let mut quoted = false;
     let mut last_digit = false;
@@ -485,12 +485,29 @@ impl Target for Soap {
                 }
             }
         }
+        self.dispatch(&calls, class, check_written)
+    }
+}
+
+/// Checks that an answer is written as a wire writes it and reads back.
+pub(crate) type Written = fn(&str, &Result<Option<Value>, Fault>) -> Result<(), String>;
+
+impl Soap {
+    /// Makes decoded calls on fresh endpoints, with the checks above; `written` checks that an
+    /// answer is written as the wire writes it and reads back. The class: `class` if decoding
+    /// gave one, else the last call's method and outcomes.
+    pub(crate) fn dispatch(
+        &mut self,
+        calls: &[Call],
+        class: Option<String>,
+        written: Written,
+    ) -> Result<String, String> {
         // The last authenticated call's outcome on each endpoint.
         let mut outcomes: HashMap<&str, String> = HashMap::new();
         for mut ep in self.endpoints() {
             self.login(&mut ep)?;
             let (mut last_ref, mut last_token) = (None::<String>, None::<String>);
-            for call in &calls {
+            for call in calls {
                 let mut req = call.clone();
                 let subs = [
                     ("@REF@", last_ref.as_deref().unwrap_or("none")),
@@ -508,7 +525,7 @@ impl Target for Soap {
                 for t in [None, token.as_deref()] {
                     let before = ro.then(|| ep.prints());
                     let (r, _, _) = self.call(&mut ep.vim, &req, t);
-                    check_written(&req.method, &r).map_err(|e| format!("{}: {e}", ep.label))?;
+                    written(&req.method, &r).map_err(|e| format!("{}: {e}", ep.label))?;
                     if let Some(before) = before {
                         let after = ep.prints();
                         if before != after {

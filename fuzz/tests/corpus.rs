@@ -10,6 +10,7 @@ use esxi_fuzz::bundle::BundleTarget;
 use esxi_fuzz::control::ControlTarget;
 use esxi_fuzz::driver::{corpus_files, replay, Target};
 use esxi_fuzz::soap::Soap;
+use esxi_fuzz::vijson::ViJson;
 
 /// Generous for the barely optimised test profile on a busy machine (corpus inputs take
 /// milliseconds), tight enough that a regression of the long-password hash (25 s an input
@@ -45,4 +46,9 @@ fn the_bundle_corpus_replays_clean() {
 #[test]
 fn the_control_corpus_replays_clean() {
     replay_corpus(&mut ControlTarget::new().unwrap());
+}
+
+#[test]
+fn the_vijson_corpus_replays_clean() {
+    replay_corpus(&mut ViJson::new().unwrap());
 }
