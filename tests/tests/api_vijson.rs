@@ -244,14 +244,9 @@ async fn one_session_serves_both_wires() {
     // The VI/JSON session's id, sent as SOAP's cookie.
     let envelope = "<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body><RetrieveHardwareUptime xmlns=\"urn:vim25\"><_this type=\"HostSystem\">host-12</_this></RetrieveHardwareUptime></soapenv:Body></soapenv:Envelope>";
     let cookie = format!("vmware_soap_session=\"{token}\"");
-    let (s, _, b) = http(
-        &addr,
-        "POST",
-        "/sdk",
-        &[("Cookie", &cookie), ("Content-Type", "text/xml")],
-        envelope.as_bytes(),
-    )
-    .await;
+    let headers = [("Cookie", cookie.as_str()), ("Content-Type", "text/xml")];
+    let soap = || http(&addr, "POST", "/sdk", &headers, envelope.as_bytes());
+    let (s, _, b) = soap().await;
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
     // Logged out over JSON: gone for SOAP too.
     let (s, _, _) = http(
@@ -263,14 +258,7 @@ async fn one_session_serves_both_wires() {
     )
     .await;
     assert_eq!(s, 204);
-    let (s, _, b) = http(
-        &addr,
-        "POST",
-        "/sdk",
-        &[("Cookie", &cookie), ("Content-Type", "text/xml")],
-        envelope.as_bytes(),
-    )
-    .await;
+    let (s, _, b) = soap().await;
     assert_eq!(s, 500);
     assert!(String::from_utf8_lossy(&b).contains("NotAuthenticated"));
 }

@@ -182,19 +182,8 @@ async fn run_host(addr: &str, user: &str, pass: &str, full_name: &str) {
         &format!("RetrieveHardwareUptime answers ({uptime} s)"),
     );
 
-    let fw_ref = host
-        .firmware_system
-        .as_ref()
-        .unwrap_or_else(|| fail("configManager.firmwareSystem is unset"));
-    let fw = HostFirmwareSystem::new(client.clone(), &fw_ref.value);
-    let url = must(
-        fw.backup_firmware_configuration().await,
-        "BackupFirmwareConfiguration",
-    );
-    check(
-        url.contains("/downloads/") && url.ends_with(".tgz"),
-        &format!("BackupFirmwareConfiguration answers a bundle URL ({url})"),
-    );
+    let fw = firmware(&client, host);
+    backup_url(&client, host, "on the host").await;
     let upload = must(
         fw.query_firmware_config_upload_url().await,
         "QueryFirmwareConfigUploadURL",
@@ -289,20 +278,34 @@ async fn run_vcenter(addr: &str, user: &str, pass: &str, expect_hosts: usize) {
     let tracker = TaskTracker::new(client.clone());
     maintenance_cycle(&client, &tracker, &all[0]).await;
     tracker.shutdown().await;
-    let fw_ref = all[0]
+    backup_url(&client, &all[0], "through the vCenter").await;
+    must(client.close().await, "close");
+}
+
+/// `host`'s firmware system, as its configManager names it.
+fn firmware(client: &Arc<Client>, host: &Host) -> HostFirmwareSystem {
+    let r = host
         .firmware_system
         .as_ref()
         .unwrap_or_else(|| fail("configManager.firmwareSystem is unset"));
-    let fw = HostFirmwareSystem::new(client.clone(), &fw_ref.value);
+    HostFirmwareSystem::new(client.clone(), &r.value)
+}
+
+/// BackupFirmwareConfiguration on `host` (`how`: where it is called): the bundle URL, which is
+/// the host's (`http://*/downloads/...`) whoever was asked.
+async fn backup_url(client: &Arc<Client>, host: &Host, how: &str) -> String {
     let url = must(
-        fw.backup_firmware_configuration().await,
-        "BackupFirmwareConfiguration through the vCenter",
+        firmware(client, host).backup_firmware_configuration().await,
+        &format!("BackupFirmwareConfiguration {how}"),
     );
     check(
-        url.contains("/downloads/"),
-        &format!("the vCenter forwards BackupFirmwareConfiguration ({url})"),
+        url.contains("/downloads/") && url.ends_with(".tgz"),
+        &format!(
+            "{}: BackupFirmwareConfiguration {how} answers the host's bundle URL ({url})",
+            host.name
+        ),
     );
-    must(client.close().await, "close");
+    url
 }
 
 /// The host's own URL for a bundle transfer URL: vCenter hands out the host's `*` URL, and the
@@ -322,19 +325,7 @@ fn http() -> reqwest::Client {
 
 /// Backs `host` up through the vCenter (VI/JSON) and downloads its bundle from the host.
 async fn backup(client: &Arc<Client>, host: &Host) -> Vec<u8> {
-    let fw_ref = host
-        .firmware_system
-        .as_ref()
-        .unwrap_or_else(|| fail("configManager.firmwareSystem is unset"));
-    let fw = HostFirmwareSystem::new(client.clone(), &fw_ref.value);
-    let url = must(
-        fw.backup_firmware_configuration().await,
-        "BackupFirmwareConfiguration through the vCenter over VI/JSON",
-    );
-    check(
-        url.contains("/downloads/") && url.ends_with(".tgz"),
-        &format!("{}: the bundle URL is the host's ({url})", host.name),
-    );
+    let url = backup_url(client, host, "through the vCenter over VI/JSON").await;
     let resp = must(
         http().get(on_host(&url, &host.name)).send().await,
         "download the bundle from the host",
@@ -363,8 +354,7 @@ async fn upload_and_restore(
     root_pass: &str,
     bundle: &[u8],
 ) -> Result<(), Error> {
-    let fw_ref = host.firmware_system.as_ref().expect("checked by backup");
-    let fw = HostFirmwareSystem::new(client.clone(), &fw_ref.value);
+    let fw = firmware(client, host);
     let url = must(
         fw.query_firmware_config_upload_url().await,
         "QueryFirmwareConfigUploadURL over VI/JSON",
