@@ -22,7 +22,7 @@ use hyper::header::USER_AGENT;
 use hyper::{Request, StatusCode};
 
 use super::faults::{self as fault_rules, Action, Hit};
-use super::trace::{RuleNote, SoapNote};
+use super::trace::{CallNote, RuleNote};
 use super::{text, HostDown, Resp, Shared};
 use crate::api::{Call, Fault, Value};
 use crate::vim::{Answer, Ctx, Horizon};
@@ -61,13 +61,13 @@ pub async fn serve(
     wire: &(dyn Wire + Sync),
 ) -> Result<Resp, HostDown> {
     // Only a traced endpoint pays for the note (an allocation or three per request).
-    let mut note = shared.cfg.trace.is_some().then(|| SoapNote {
+    let mut note = shared.cfg.trace.is_some().then(|| CallNote {
         method: call.method.clone(),
         object: Some(format!("{}:{}", call.this.ty, call.this.id)),
         host: shared
             .index
             .or_else(|| crate::vim::vcenter::host_index_of(&call.this.id)),
-        ..SoapNote::default()
+        ..CallNote::default()
     });
     let hit = shared.fault_for(&call.method, Some(&call.this));
     let rule = hit.as_ref().map(|h| h.rule);
@@ -105,16 +105,16 @@ pub async fn serve(
 
 /// A request no call could be read from: its fault response, noted for the trace.
 pub fn unreadable(shared: &Shared, f: &Fault, resp: Resp) -> Resp {
-    let note = shared.cfg.trace.is_some().then(|| SoapNote {
+    let note = shared.cfg.trace.is_some().then(|| CallNote {
         method: "(unreadable)".into(),
         fault: Some((f.ty.to_string(), f.message.clone())),
-        ..SoapNote::default()
+        ..CallNote::default()
     });
     noted(resp, note, None)
 }
 
 /// Hands what the trace tells of a call to the recorder ([`super::trace`]) on its response.
-fn noted(mut r: Resp, note: Option<SoapNote>, rule: Option<u64>) -> Resp {
+fn noted(mut r: Resp, note: Option<CallNote>, rule: Option<u64>) -> Resp {
     if let Some(n) = note {
         r.extensions_mut().insert(n);
         if let Some(id) = rule {

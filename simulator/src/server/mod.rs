@@ -699,7 +699,7 @@ async fn handle(
 }
 
 /// Adds a request to the trace, if there is one: what the handlers noted on the response
-/// ([`trace::SoapNote`], [`trace::TransferNote`], [`trace::RuleNote`]), its status; no response:
+/// ([`trace::CallNote`], [`trace::TransferNote`], [`trace::RuleNote`]), its status; no response:
 /// the connection was dropped.
 fn record(
     shared: &Shared,
@@ -712,10 +712,10 @@ fn record(
     let Some(t) = &shared.cfg.trace else { return };
     let at = shared.clock.lock().unwrap_or_else(|e| e.into_inner()).now();
     let ext = resp.map(|r| r.extensions());
-    let soap = ext.and_then(|e| e.get::<trace::SoapNote>()).cloned();
+    let call = ext.and_then(|e| e.get::<trace::CallNote>()).cloned();
     let status = resp.map_or(0, |r| r.status().as_u16());
     let kind = trace::kind_of(method, path);
-    let fault = soap.as_ref().and_then(|n| n.fault.clone());
+    let fault = call.as_ref().and_then(|n| n.fault.clone());
     let outcome = match (resp, &fault) {
         (None, _) => "dropped",
         (Some(_), Some(_)) => "fault",
@@ -731,14 +731,14 @@ fn record(
         seq: 0,
         at: at.to_rfc3339_millis(),
         endpoint: shared.label.clone(),
-        host: soap.as_ref().and_then(|n| n.host).or(shared.index),
+        host: call.as_ref().and_then(|n| n.host).or(shared.index),
         kind,
-        method: soap
+        method: call
             .as_ref()
             .map_or_else(|| method.to_string(), |n| n.method.clone()),
-        object: soap.as_ref().and_then(|n| n.object.clone()),
+        object: call.as_ref().and_then(|n| n.object.clone()),
         path: path.to_string(),
-        user: soap
+        user: call
             .as_ref()
             .and_then(|n| n.user.clone())
             .or_else(|| transfer.and_then(|n| n.user.clone())),

@@ -64,9 +64,9 @@ pub struct Record {
     pub ms: u64,
 }
 
-/// What the SOAP layer knows of a call, handed to the recorder on the response.
+/// What the call layer knows of a call (SOAP or VI/JSON), handed to the recorder on the response.
 #[derive(Clone, Debug, Default)]
-pub struct SoapNote {
+pub struct CallNote {
     pub method: String,
     pub object: Option<String>,
     pub host: Option<usize>,
