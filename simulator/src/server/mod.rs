@@ -53,6 +53,10 @@ pub use phases::{Phase, RebootPhases};
 pub use accept::AcceptBackoff;
 pub use tls::CertSource;
 
+/// A rebooting host's port closes this long (wall time) before the host goes down, so that
+/// the connections it serves last still meet the proxy's 503 ([`phases`]; [inferred]).
+const CLOSE_EARLY: Duration = Duration::from_millis(250);
+
 /// How the firmware URLs are spelled (facts section 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UrlStyle {
@@ -407,10 +411,37 @@ impl Server {
                     let clock = self.shared.clock.lock().unwrap_or_else(|e| e.into_inner());
                     clock.wall_until(t)
                 });
-                match (phase == Phase::Down, listener.is_some()) {
+                // The port closes a little before the host goes down, and what the kernel has
+                // already queued is served first (503: the proxy still answers): a close with
+                // connections queued would reset them, and a connection accepted once down is
+                // dropped; a client polling the port sees 503, then refused, never a reset.
+                let closing_soon =
+                    phase == Phase::Stopping && wake.is_some_and(|w| w <= CLOSE_EARLY);
+                if phase == Phase::Stopping && !closing_soon {
+                    wake = wake.map(|w| w.saturating_sub(CLOSE_EARLY));
+                }
+                match (phase == Phase::Down || closing_soon, listener.is_some()) {
                     (true, true) => {
+                        if let Some(l) = listener.take() {
+                            // Straight from the socket (non-blocking) until it is empty: the
+                            // reactor may not have seen the latest arrivals yet.
+                            if let Ok(l) = l.into_std() {
+                                while let Ok((s, peer)) = l.accept() {
+                                    let s = s.set_nonblocking(true).map(|_| s);
+                                    if let Ok(stream) = s.and_then(tokio::net::TcpStream::from_std)
+                                    {
+                                        Server::spawn_conn(
+                                            &self.shared,
+                                            &self.tls,
+                                            &graceful,
+                                            stream,
+                                            peer,
+                                        );
+                                    }
+                                }
+                            }
+                        }
                         tracing::debug!(addr = %self.addr, "host down: port closed");
-                        listener = None;
                     }
                     (false, false) => match TcpListener::bind(self.addr).await {
                         Ok(l) => {
@@ -459,53 +490,7 @@ impl Server {
                 drop(stream);
                 continue;
             }
-            let _ = stream.set_nodelay(true);
-            let shared = self.shared.clone();
-            let tls = self.tls.clone();
-            let watcher = graceful.watcher();
-            let header_timeout = self.shared.cfg.header_timeout;
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let shared = shared.clone();
-                    async move { handle(shared, peer, req).await }
-                });
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .keep_alive(true);
-                match tls {
-                    Some(lazy) => {
-                        let acceptor = match lazy.get() {
-                            Ok(a) => a,
-                            Err(e) => {
-                                tracing::warn!(%peer, "no certificate: {e}");
-                                return;
-                            }
-                        };
-                        // A client that never finishes the handshake is cut off like a slow one.
-                        let hs =
-                            tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
-                        let tls_stream = match hs {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, "TLS handshake failed: {e}");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                        let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
-                        let _ = watcher.watch(conn).await;
-                    }
-                    None => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        let _ = watcher.watch(conn).await;
-                    }
-                }
-            });
+            Server::spawn_conn(&self.shared, &self.tls, &graceful, stream, peer);
         }
         // Parked WaitForUpdates calls end now: they would hold the grace period below.
         self.shared.close();
@@ -515,6 +500,62 @@ impl Server {
                 tracing::warn!("connections still open after 10 s; closing them");
             }
         }
+    }
+
+    /// Serves one accepted connection (TLS, then HTTP/1.1 with keep-alive) on its own task.
+    fn spawn_conn(
+        shared: &Arc<Shared>,
+        tls: &Option<Arc<tls::Acceptor>>,
+        graceful: &hyper_util::server::graceful::GracefulShutdown,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let header_timeout = shared.cfg.header_timeout;
+        let shared = shared.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { handle(shared, peer, req).await }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true);
+            match tls {
+                Some(lazy) => {
+                    let acceptor = match lazy.get() {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(%peer, "no certificate: {e}");
+                            return;
+                        }
+                    };
+                    // A client that never finishes the handshake is cut off like a slow one.
+                    let hs = tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
+                    let tls_stream = match hs {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                    let _ = watcher.watch(conn).await;
+                }
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
+                }
+            }
+        });
     }
 }
 

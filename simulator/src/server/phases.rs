@@ -14,6 +14,11 @@
 //! | down | then, until `hostd_start` before the boot ends; and while off | refused (the listener is closed) | dropped |
 //! | starting | the last `hostd_start` of the boot | served | `503` (the proxy is up, hostd not yet) |
 //!
+//! The port closes 250 ms (wall time) before `down` begins, and connections the kernel has
+//! queued by then are served (503), so a client polling the port sees 503 then refused, never a
+//! reset or a connection closed unanswered (a close with connections queued resets them; one
+//! accepted once down is dropped). [inferred: a real host may reset a few as hostd dies.]
+//!
 //! Defaults [inferred: the facts give no timings]: 5 s stopping and 20 s starting, each at
 //! most a quarter of the boot time (so a `--boot-time 3s` test host still reboots in 3 s).
 //! A boot from power-on has no stopping phase (nothing was running). A host whose network the
