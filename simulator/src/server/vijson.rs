@@ -10,6 +10,10 @@
 //! - the session in the `vmware-api-session-id` header both ways (Login's answer carries it;
 //!   no cookies); faults as HTTP 500 with the fault object ([`crate::vijson::write::fault`]).
 //!
+//! RestoreFirmwareConfiguration's 204 and faults as 500 with a JSON body are facts section 5's;
+//! the paths, the header, `_typeName` and the boxes are what vim_rs 0.7 sends and reads (its
+//! `core::client` and generated types), the rest [inferred] (docs/vi-json.md).
+//!
 //! Only where [`ServerConfig::vi_json`](super::ServerConfig::vi_json) lists releases (a vCenter
 //! of 8.0U1 or later); elsewhere these paths are 404, as on a host, so that a client's
 //! automatic mode (vim_rs's `TransportMode::Auto`) falls back to SOAP. Any release in the URL
