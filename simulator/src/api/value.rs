@@ -138,6 +138,19 @@ impl Value {
         Value::Array("string", items.into_iter().map(Value::Str).collect())
     }
 
+    /// The schema's name of an array of `item`s, which both wires write where anyType holds
+    /// one (SOAP's `xsi:type`, VI/JSON's box): `string` → `ArrayOfString`,
+    /// `ManagedObjectReference` → `ArrayOfManagedObjectReference`.
+    pub fn array_type(item: &str) -> String {
+        let mut s = String::from("ArrayOf");
+        let mut cs = item.chars();
+        if let Some(c) = cs.next() {
+            s.extend(c.to_uppercase());
+            s.push_str(cs.as_str());
+        }
+        s
+    }
+
     /// The value at a nested property path relative to this one (`product.version`).
     pub fn at_path(&self, path: &[&str]) -> Option<&Value> {
         match path.split_first() {

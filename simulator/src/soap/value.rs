@@ -21,7 +21,7 @@ impl Value {
             Value::Time(_) => "xsd:dateTime".into(),
             Value::Ref(_) => "ManagedObjectReference".into(),
             Value::Data(d) => d.ty.into(),
-            Value::Array(item, _) => array_type(item),
+            Value::Array(item, _) => Value::array_type(item),
             Value::Any(v) => v.type_name(),
             Value::Enum(ty, _) => (*ty).into(),
         }
@@ -39,7 +39,7 @@ impl Value {
                 let _ = item;
             }
             Value::Array(item, items) => {
-                open(name, Some(&array_type(item)), out);
+                open(name, Some(&Value::array_type(item)), out);
                 out.push('>');
                 let elem = if *item == "ManagedObjectReference" {
                     "ManagedObjectReference"
@@ -88,17 +88,6 @@ impl Value {
             }
         }
     }
-}
-
-/// `string` → `ArrayOfString`, `ManagedObjectReference` → `ArrayOfManagedObjectReference`.
-fn array_type(item: &str) -> String {
-    let mut s = String::from("ArrayOf");
-    let mut cs = item.chars();
-    if let Some(c) = cs.next() {
-        s.extend(c.to_uppercase());
-        s.push_str(cs.as_str());
-    }
-    s
 }
 
 fn open(name: &str, xsi_type: Option<&str>, out: &mut String) {

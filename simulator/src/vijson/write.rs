@@ -68,7 +68,7 @@ fn write(v: &Value, boxed: bool, out: &mut String) {
         }
         Value::Array(item, items) if boxed => {
             out.push_str("{\"_typeName\":");
-            string(&array_type(item), out);
+            string(&Value::array_type(item), out);
             out.push_str(",\"_value\":");
             array(items, out);
             out.push('}');
@@ -115,17 +115,6 @@ fn primitive_type(v: &Value) -> &'static str {
         Value::Data(d) => d.ty,
         Value::Array(..) | Value::Any(_) => "anyType",
     }
-}
-
-/// `string` → `ArrayOfString`, `anyURI` → `ArrayOfAnyURI`, `OptionValue` → `ArrayOfOptionValue`.
-pub(crate) fn array_type(item: &str) -> String {
-    let mut s = String::from("ArrayOf");
-    let mut cs = item.chars();
-    if let Some(c) = cs.next() {
-        s.extend(c.to_uppercase());
-        s.push_str(cs.as_str());
-    }
-    s
 }
 
 /// A JSON string literal (RFC 8259: `"` `\` and control characters escaped).
